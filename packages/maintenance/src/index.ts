@@ -1,0 +1,2 @@
+// public entry point; filled by the settlement/maintenance issues.
+export {};

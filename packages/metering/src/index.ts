@@ -1,0 +1,29 @@
+// @maaskit/metering — public entry point. Explicit named re-exports only.
+export { isMaaskitError, MaaskitError } from "./errors.js";
+export {
+  addQuantities,
+  assertSameUnit,
+  Dec,
+  dec,
+  decimalToString,
+  type Quantity,
+  type QuantityErrorCode,
+  type QuantityJson,
+  quantity,
+  quantityFromJson,
+  quantityToJson,
+  toDecimal,
+} from "./quantity.js";
+export type {
+  GapEvent,
+  GapReason,
+  MeterEvent,
+  Quality,
+  QuarantineEvent,
+  QuarantineReason,
+  Reading,
+  ReadingValue,
+  UsageEvent,
+  UsageFlags,
+} from "./reading.js";
+export { rateUnits, type UnitCode, type VolumeBasis } from "./units.js";
