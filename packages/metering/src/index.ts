@@ -23,6 +23,7 @@ export type {
   QuarantineReason,
   Reading,
   ReadingValue,
+  RegisterReplacedEvent,
   UsageEvent,
   UsageFlags,
 } from "./reading.js";

@@ -108,5 +108,22 @@ export interface UsageEvent {
   readonly flags: UsageFlags;
 }
 
+/**
+ * A totalizer register was replaced (new meter) or restarted with a known new value, at `at`.
+ * `counterDelta` counts the old register up to `oldFinal` (when known) and continues from
+ * `newInitial`; without `oldFinal` the usage between the last reading and `at` is unknown
+ * and reported as a `GapEvent` ("counter.reset").
+ */
+export interface RegisterReplacedEvent {
+  readonly kind: "registerReplaced";
+  readonly machineId: string;
+  readonly channel: string;
+  readonly at: Date;
+  /** Final value of the old register, if it was read before the replacement. */
+  readonly oldFinal?: Decimal;
+  /** Value of the new register at `at`. */
+  readonly newInitial: Decimal;
+}
+
 /** Everything that flows through a metering pipeline. Operators pass on kinds they don't handle. */
-export type MeterEvent = Reading | GapEvent | QuarantineEvent | UsageEvent;
+export type MeterEvent = Reading | GapEvent | QuarantineEvent | UsageEvent | RegisterReplacedEvent;
