@@ -1,6 +1,11 @@
 // @maaskit/metering — public entry point. Explicit named re-exports only.
 export { isMaaskitError, MaaskitError } from "./errors.js";
 export {
+  type ValidateReadingsErrorCode,
+  type ValidateReadingsOptions,
+  validateReadings,
+} from "./operators/validateReadings.js";
+export {
   addQuantities,
   assertSameUnit,
   Dec,
