@@ -1,2 +1,21 @@
-// public entry point; filled by the settlement/maintenance issues.
-export {};
+// @maaskit/maintenance — public entry point. Explicit named re-exports only.
+export type { ServicePriority, ServiceRequest } from "./requests/serviceRequest.js";
+export { type ServiceRequestsOptions, serviceRequests } from "./requests/serviceRequests.js";
+export type {
+  AdvisorySeverity,
+  Iso13374Stage,
+  MaintenanceAdvisory,
+  ServicePerformedEvent,
+} from "./triggers/advisory.js";
+export {
+  type DegradationTriggerOptions,
+  degradationTrigger,
+  slope,
+} from "./triggers/degradationTrigger.js";
+export { type DepletionTriggerOptions, depletionTrigger } from "./triggers/depletionTrigger.js";
+export {
+  addMonthsUtc,
+  type IntervalTriggerOptions,
+  intervalTrigger,
+} from "./triggers/intervalTrigger.js";
+export { type ThresholdTriggerOptions, thresholdTrigger } from "./triggers/thresholdTrigger.js";
