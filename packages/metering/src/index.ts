@@ -33,3 +33,4 @@ export type {
   UsageFlags,
 } from "./reading.js";
 export { rateUnits, type UnitCode, type VolumeBasis } from "./units.js";
+export type { MeterWindow, WindowUsage } from "./window.js";
