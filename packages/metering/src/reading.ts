@@ -1,5 +1,6 @@
 import type { Decimal } from "decimal.js";
 import type { Quantity } from "./quantity.js";
+import type { StateSpanEvent } from "./timeElements.js";
 import type { UnitCode } from "./units.js";
 
 /** OPC UA status severity, carried as data (never as an exception). */
@@ -126,4 +127,10 @@ export interface RegisterReplacedEvent {
 }
 
 /** Everything that flows through a metering pipeline. Operators pass on kinds they don't handle. */
-export type MeterEvent = Reading | GapEvent | QuarantineEvent | UsageEvent | RegisterReplacedEvent;
+export type MeterEvent =
+  | Reading
+  | GapEvent
+  | QuarantineEvent
+  | UsageEvent
+  | RegisterReplacedEvent
+  | StateSpanEvent;
