@@ -34,3 +34,14 @@ export type {
 } from "./reading.js";
 export { rateUnits, type UnitCode, type VolumeBasis } from "./units.js";
 export type { MeterWindow, WindowUsage } from "./window.js";
+export {
+  canonicalJson,
+  hashLogEntry,
+  type LogEntry,
+  type LogVerificationReason,
+  type LogVerificationResult,
+  logDomain,
+  logEntryTypes,
+  signLogEntry,
+  verifyLogEntries,
+} from "./log/signedLog.js";
