@@ -45,3 +45,19 @@ export {
   signLogEntry,
   verifyLogEntries,
 } from "./log/signedLog.js";
+export { type FromReadingsErrorCode, fromReadings } from "./sources/fromReadings.js";
+export {
+  type CompressorChannel,
+  compressorChannels,
+  type FromSimulatedCompressorOptions,
+  fromSimulatedCompressor,
+} from "./sources/fromSimulatedCompressor.js";
+export {
+  type CompressorModel,
+  type CompressorModelOptions,
+  type CompressorSnapshot,
+  type CompressorState,
+  compressorModel,
+  compressorStateCodes,
+  type DemandProfile,
+} from "./simulator/compressorModel.js";
