@@ -1,6 +1,24 @@
 // @maaskit/metering — public entry point. Explicit named re-exports only.
 export { isMaaskitError, MaaskitError } from "./errors.js";
 export {
+  canonicalJson,
+  hashLogEntry,
+  type LogEntry,
+  type LogVerificationReason,
+  type LogVerificationResult,
+  logDomain,
+  logEntryTypes,
+  signLogEntry,
+  verifyLogEntries,
+} from "./log/signedLog.js";
+export {
+  type CounterDeltaErrorCode,
+  type CounterDeltaInitial,
+  type CounterDeltaOptions,
+  type CounterDeltaState,
+  counterDelta,
+} from "./operators/counterDelta.js";
+export {
   type ValidateReadingsErrorCode,
   type ValidateReadingsOptions,
   validateReadings,
@@ -32,26 +50,6 @@ export type {
   UsageEvent,
   UsageFlags,
 } from "./reading.js";
-export { rateUnits, type UnitCode, type VolumeBasis } from "./units.js";
-export type { MeterWindow, WindowUsage } from "./window.js";
-export {
-  canonicalJson,
-  hashLogEntry,
-  type LogEntry,
-  type LogVerificationReason,
-  type LogVerificationResult,
-  logDomain,
-  logEntryTypes,
-  signLogEntry,
-  verifyLogEntries,
-} from "./log/signedLog.js";
-export { type FromReadingsErrorCode, fromReadings } from "./sources/fromReadings.js";
-export {
-  type CompressorChannel,
-  compressorChannels,
-  type FromSimulatedCompressorOptions,
-  fromSimulatedCompressor,
-} from "./sources/fromSimulatedCompressor.js";
 export {
   type CompressorModel,
   type CompressorModelOptions,
@@ -61,3 +59,12 @@ export {
   compressorStateCodes,
   type DemandProfile,
 } from "./simulator/compressorModel.js";
+export { type FromReadingsErrorCode, fromReadings } from "./sources/fromReadings.js";
+export {
+  type CompressorChannel,
+  compressorChannels,
+  type FromSimulatedCompressorOptions,
+  fromSimulatedCompressor,
+} from "./sources/fromSimulatedCompressor.js";
+export { rateUnits, type UnitCode, type VolumeBasis } from "./units.js";
+export type { MeterWindow, WindowUsage } from "./window.js";

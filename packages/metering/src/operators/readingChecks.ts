@@ -1,5 +1,6 @@
 // Internal helpers shared by the metering operators (not exported from the package).
 import { Decimal } from "decimal.js";
+import { Observable, type OperatorFunction } from "rxjs";
 import { MaaskitError } from "../errors.js";
 import { Dec, toDecimal } from "../quantity.js";
 import type { QuarantineEvent, QuarantineReason, Reading } from "../reading.js";
@@ -99,4 +100,30 @@ export function describe(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
   if (typeof value === "object" && value !== null) return Object.prototype.toString.call(value);
   return String(value);
+}
+
+/**
+ * A pipeable operator around a per-subscription handler: `setup` runs once per subscription
+ * and returns the handler that turns each input into zero or more outputs. A handler that
+ * throws (a bug, or a user callback) errors the stream instead of being swallowed.
+ */
+export function statefulOperator<I, O>(
+  setup: () => (event: I, emit: (out: O) => void) => void,
+): OperatorFunction<I, O> {
+  return (source: Observable<I>) =>
+    new Observable<O>((subscriber) => {
+      const handle = setup();
+      const emit = (out: O): void => subscriber.next(out);
+      return source.subscribe({
+        next(event) {
+          try {
+            handle(event, emit);
+          } catch (err) {
+            subscriber.error(err);
+          }
+        },
+        error: (err: unknown) => subscriber.error(err),
+        complete: () => subscriber.complete(),
+      });
+    });
 }

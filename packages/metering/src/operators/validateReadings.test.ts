@@ -91,14 +91,14 @@ describe("validateReadings", () => {
   it("behavior: never", () => {
     const ts = testScheduler();
     ts.run(({ cold, expectObservable }) => {
-      expectObservable(cold("-").pipe(validateReadings(options, ts))).toBe("-");
+      expectObservable(cold<MeterEvent>("-").pipe(validateReadings(options, ts))).toBe("-");
     });
   });
 
   it("behavior: empty", () => {
     const ts = testScheduler();
     ts.run(({ cold, expectObservable }) => {
-      expectObservable(cold("|").pipe(validateReadings(options, ts))).toBe("|");
+      expectObservable(cold<MeterEvent>("|").pipe(validateReadings(options, ts))).toBe("|");
     });
   });
 
