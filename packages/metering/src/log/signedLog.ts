@@ -45,7 +45,7 @@ export function logDomain(logId: string) {
 }
 
 /** The EIP-712 struct an entry's signature covers (field order is normative). */
-export const logEntryTypes = {
+export const logEntryTypes: Record<string, TypedDataField[]> = {
   LogEntry: [
     { name: "version", type: "uint16" },
     { name: "seq", type: "uint64" },
@@ -54,7 +54,7 @@ export const logEntryTypes = {
     { name: "payloadHash", type: "bytes32" },
     { name: "prevHash", type: "bytes32" },
   ],
-} as const;
+};
 
 /**
  * Canonical JSON: object keys sorted (UTF-16 order), no whitespace, no undefined members;
@@ -122,7 +122,7 @@ export async function signLogEntry<P>(
   };
   const signature = await signer.signTypedData(
     logDomain(base.logId),
-    { LogEntry: [...logEntryTypes.LogEntry] },
+    logEntryTypes,
     message(base),
   );
   return { kind: "logEntry", ...base, signer: getAddress(await signer.getAddress()), signature };
