@@ -6,6 +6,7 @@ import {
   recoverAddress,
   Signature,
   TypedDataEncoder,
+  type TypedDataField,
   toUtf8Bytes,
   ZeroHash,
 } from "ethers";
@@ -120,11 +121,7 @@ export async function signLogEntry<P>(
     payload: JSON.parse(canonicalJson(input.payload)) as P,
     prevHash: input.head ? hashLogEntry(input.head) : ZeroHash,
   };
-  const signature = await signer.signTypedData(
-    logDomain(base.logId),
-    logEntryTypes,
-    message(base),
-  );
+  const signature = await signer.signTypedData(logDomain(base.logId), logEntryTypes, message(base));
   return { kind: "logEntry", ...base, signer: getAddress(await signer.getAddress()), signature };
 }
 
