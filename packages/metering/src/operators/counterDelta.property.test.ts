@@ -51,7 +51,9 @@ interface Scenario {
  */
 function render(start: number, steps: Step[]): Scenario {
   const pieces: MeterEvent[][] = [[]];
-  const push = (e: MeterEvent): void => pieces[pieces.length - 1]!.push(e);
+  const push = (e: MeterEvent): void => {
+    pieces[pieces.length - 1]!.push(e);
+  };
   const reading = (register: number, k: number): Reading => ({
     kind: "reading",
     machineId: "c1",
