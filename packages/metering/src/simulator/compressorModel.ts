@@ -101,6 +101,8 @@ export interface CompressorModel {
   readonly stepSeconds: number;
   /** m³ delivered per Loaded step (exact). */
   readonly stepVolume: Decimal;
+  /** The displayed totalizer rolls over to zero at this many m³. */
+  readonly registerModulus: Decimal;
   /** Steps simulated so far. */
   readonly steps: number;
   /** Current simulated instant. */
@@ -283,6 +285,7 @@ export function compressorModel(options: CompressorModelOptions = {}): Compresso
     },
     stepSeconds: dt,
     stepVolume: cfg.stepVolume,
+    registerModulus: cfg.registerModulus,
     get steps() {
       return steps;
     },

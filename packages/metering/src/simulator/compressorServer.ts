@@ -1,0 +1,430 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Decimal } from "decimal.js";
+import {
+  DataType,
+  makeEUInformation,
+  type Namespace,
+  nodesets,
+  OPCUACertificateManager,
+  OPCUAServer,
+  StatusCodes,
+  type UAVariable,
+  Variant,
+} from "node-opcua";
+import { MaaskitError } from "../errors.js";
+import { Dec } from "../quantity.js";
+import type { CompressorChannel } from "../sources/fromSimulatedCompressor.js";
+import {
+  type CompressorModel,
+  type CompressorModelOptions,
+  type CompressorSnapshot,
+  compressorModel,
+} from "./compressorModel.js";
+
+export interface StartCompressorServerOptions extends CompressorModelOptions {
+  /** TCP port; 0 (default) picks a free one, kept across `restart()`. */
+  port?: number;
+  /** Interface to bind. Default "127.0.0.1" (loopback only). */
+  host?: string;
+  /** An existing model to serve (it keeps its state); otherwise one is built from the options. */
+  model?: CompressorModel;
+  /** Simulated seconds per real second. Default 1. */
+  accelerate?: number;
+  /** Real milliseconds between model updates pushed to the address space. Default 100. */
+  tickMs?: number;
+  /** PKI folder for the server certificates; default a temp folder removed by `stop()`. */
+  pkiDir?: string;
+  /**
+   * The server's fastest sampling, in ms (node-opcua coalesces changes to it). Default 0:
+   * every pushed update is sampled, so clients with samplingInterval 0 see each tick.
+   */
+  minSupportedSampleRate?: number;
+}
+
+export type CompressorFault = "disconnect" | "counterReset";
+
+/** A running simulated compressor behind a real OPC UA server. */
+export interface CompressorServer {
+  /** `opc.tcp://127.0.0.1:<port>/UA/Compressor`. */
+  readonly endpointUrl: string;
+  readonly port: number;
+  /** Channel → NodeId string (`ns=1;s=…`) of each served variable. */
+  readonly nodeIds: Readonly<Record<CompressorChannel, string>>;
+  /** The simulation; its `groundTruthVolumeAt(t)` is what a meter must measure. */
+  readonly model: CompressorModel;
+  /** Whether the OPC UA server is currently up (the model runs on while it is down). */
+  readonly online: boolean;
+  /** Stops the OPC UA server and the simulation clock, and removes a temp PKI folder. */
+  stop(): Promise<void>;
+  /**
+   * Reboots the OPC UA server on the same port with the same model: sessions and
+   * subscriptions are lost, the compressor keeps running (and counting) while it is down.
+   */
+  restart(options?: { downtimeMs?: number }): Promise<void>;
+  /** `disconnect`: drop every client TCP connection (sessions survive). `counterReset`: zero the totalizer. */
+  injectFault(fault: CompressorFault): Promise<void>;
+}
+
+export type CompressorServerErrorCode =
+  | "metering.simulator.invalidConfig"
+  | "metering.simulator.startFailed"
+  | "metering.simulator.stopped";
+
+interface VariableDef {
+  channel: CompressorChannel;
+  group: "Operational" | "Maintenance";
+  browseName: string;
+  field: keyof CompressorSnapshot;
+  unit?: [code: string, symbol: string, name: string];
+  description: string;
+}
+
+// Browse names after OPC 40250-1 (CompressorOperationalType, OperatingState) and OPC 40001
+// Machinery (Operational / Maintenance functional groups); units are UNECE Rec. 20 codes.
+const VARIABLES: readonly VariableDef[] = [
+  {
+    channel: "volume",
+    group: "Operational",
+    browseName: "AccumulatedVolume",
+    field: "volume",
+    unit: ["MTQ", "m³", "cubic metre"],
+    description:
+      "Totalizer of delivered free air (ISO 1217 FAD), m³; rolls over at the configured modulus",
+  },
+  {
+    channel: "flow",
+    group: "Operational",
+    browseName: "FlowRate",
+    field: "flow",
+    unit: ["G53", "m³/min", "cubic metre per minute"],
+    description: "Free air delivery (ISO 1217 FAD)",
+  },
+  {
+    channel: "state",
+    group: "Operational",
+    browseName: "OperatingState",
+    field: "stateCode",
+    description:
+      "CompressorOperatingStateEnum (OPC 40250-1): 1 Stopped, 2 Starting, 3 Stopping, 4 Unloaded, 7 Loaded",
+  },
+  {
+    channel: "netPressure",
+    group: "Operational",
+    browseName: "NetPressure",
+    field: "netPressure",
+    unit: ["BAR", "bar", "bar"],
+    description: "Airnet pressure, gauge",
+  },
+  {
+    channel: "dischargePressure",
+    group: "Operational",
+    browseName: "DischargePressure",
+    field: "dischargePressure",
+    unit: ["BAR", "bar", "bar"],
+    description: "Compressor discharge pressure, gauge",
+  },
+  {
+    channel: "dischargeTemp",
+    group: "Operational",
+    browseName: "DischargeTemperature",
+    field: "dischargeTemperature",
+    unit: ["CEL", "°C", "degree Celsius"],
+    description: "Compressor element discharge temperature",
+  },
+  {
+    channel: "runHours",
+    group: "Maintenance",
+    browseName: "OperatingHours",
+    field: "runHours",
+    unit: ["HUR", "h", "hour"],
+    description: "Motor running hours",
+  },
+  {
+    channel: "loadedHours",
+    group: "Maintenance",
+    browseName: "LoadHours",
+    field: "loadedHours",
+    unit: ["HUR", "h", "hour"],
+    description: "Hours in the Loaded state",
+  },
+  {
+    channel: "filterDp",
+    group: "Maintenance",
+    browseName: "AirFilterDifferentialPressure",
+    field: "filterDp",
+    unit: ["BAR", "bar", "bar"],
+    description: "Intake air filter differential pressure",
+  },
+  {
+    channel: "timeToService",
+    group: "Maintenance",
+    browseName: "TimeToNextService",
+    field: "timeToService",
+    unit: ["HUR", "h", "hour"],
+    description: "Running hours until the next service is due",
+  },
+];
+
+/**
+ * Starts a node-opcua server on loopback that serves a {@link compressorModel} as
+ * OPC 40250-flavoured variables (`Compressor/Operational/AccumulatedVolume`, …) with UNECE
+ * `EUInformation`, source timestamps in simulated time, and a time-acceleration factor.
+ * For tests, examples and demos; it needs the `node-opcua` package (an optional peer).
+ *
+ * The totalizer is a Double in m³. To keep it exact the server refuses model settings whose
+ * register values would not survive the trip: the step volume, initial register and
+ * rollover modulus must be binary fractions (e.g. 0.125) and `modulus · 10^decimals < 2^52`,
+ * so every register value is a double whose shortest decimal string is its exact value —
+ * a client converting with `new Dec(x.toString())` gets the register exactly.
+ *
+ * @example
+ * ```ts
+ * const server = await startCompressorServer({ accelerate: 600 });
+ * // … connect to server.endpointUrl, monitor server.nodeIds.volume …
+ * await server.restart();
+ * await server.stop();
+ * ```
+ */
+export async function startCompressorServer(
+  options: StartCompressorServerOptions = {},
+): Promise<CompressorServer> {
+  const host = options.host ?? "127.0.0.1";
+  const accelerate = options.accelerate ?? 1;
+  const tickMs = options.tickMs ?? 100;
+  const problems: string[] = [];
+  if (!(accelerate > 0) || !Number.isFinite(accelerate))
+    problems.push("accelerate must be a positive number");
+  if (!(tickMs > 0) || !Number.isFinite(tickMs)) problems.push("tickMs must be a positive number");
+  if (
+    options.port !== undefined &&
+    !(Number.isInteger(options.port) && options.port >= 0 && options.port < 65536)
+  ) {
+    problems.push("port must be an integer from 0 to 65535");
+  }
+  const model = options.model ?? compressorModel(options);
+  checkExactRegister(model, problems);
+  if (problems.length > 0) {
+    throw new MaaskitError(
+      "metering.simulator.invalidConfig",
+      `Invalid compressor server options: ${problems.join("; ")}`,
+      { details: { problems } },
+    );
+  }
+  const port = options.port || (await freePort(host));
+  const ownPki = options.pkiDir === undefined;
+  const pkiDir = options.pkiDir ?? (await mkdtemp(join(tmpdir(), "maaskit-opcua-server-")));
+  const endpointUrl = `opc.tcp://${host}:${port}/UA/Compressor`;
+  const nodeIds = Object.fromEntries(
+    VARIABLES.map((v) => [v.channel, `ns=1;s=Compressor.${v.group}.${v.browseName}`]),
+  ) as Record<CompressorChannel, string>;
+
+  let server: OPCUAServer | undefined;
+  let variables: { def: VariableDef; node: UAVariable }[] = [];
+  let stopped = false;
+
+  // The simulated clock belongs to the compressor, not to the OPC UA server: it keeps running
+  // through a server restart, as a real machine keeps compressing while its gateway reboots.
+  const simStart = model.time.getTime();
+  const realStart = performance.now();
+  const tick = (): void => {
+    model.advanceTo(simStart + (performance.now() - realStart) * accelerate);
+    publish();
+  };
+  const publish = (): void => {
+    if (variables.length === 0) return;
+    const s = model.snapshot();
+    for (const { def, node } of variables) {
+      const raw = s[def.field] as Decimal | number;
+      const value = typeof raw === "number" ? raw : Number(raw.toFixed());
+      node.setValueFromSource(
+        new Variant({
+          dataType: def.field === "stateCode" ? DataType.Int32 : DataType.Double,
+          value,
+        }),
+        StatusCodes.Good,
+        s.time,
+      );
+    }
+  };
+  const timer = setInterval(tick, tickMs);
+
+  async function boot(): Promise<void> {
+    const certificateManager = new OPCUACertificateManager({
+      rootFolder: join(pkiDir, "server"),
+      automaticallyAcceptUnknownCertificate: true,
+    });
+    const s = new OPCUAServer({
+      port,
+      host,
+      hostname: host,
+      resourcePath: "/UA/Compressor",
+      nodeset_filename: [nodesets.standard],
+      serverCertificateManager: certificateManager,
+      userCertificateManager: certificateManager,
+      serverCapabilities: { minSupportedSampleRate: options.minSupportedSampleRate ?? 0 },
+      buildInfo: { productName: "maaskit compressor simulator", manufacturerName: "maaskit" },
+      disableDiscovery: true,
+    } as ConstructorParameters<typeof OPCUAServer>[0]);
+    await s.initialize();
+    const ns = s.engine.addressSpace!.getOwnNamespace();
+    variables = buildAddressSpace(ns);
+    await s.start();
+    server = s;
+    publish();
+  }
+
+  function buildAddressSpace(ns: Namespace): { def: VariableDef; node: UAVariable }[] {
+    const addressSpace = ns.addressSpace;
+    const compressor = ns.addObject({
+      browseName: "Compressor",
+      nodeId: "s=Compressor",
+      organizedBy: addressSpace.rootFolder.objects,
+      description: "Simulated fixed-speed screw compressor (maaskit)",
+    });
+    const groups = {
+      Operational: ns.addObject({
+        browseName: "Operational",
+        nodeId: "s=Compressor.Operational",
+        componentOf: compressor,
+      }),
+      Maintenance: ns.addObject({
+        browseName: "Maintenance",
+        nodeId: "s=Compressor.Maintenance",
+        componentOf: compressor,
+      }),
+    };
+    return VARIABLES.map((def) => {
+      const common = {
+        browseName: def.browseName,
+        nodeId: `s=Compressor.${def.group}.${def.browseName}`,
+        componentOf: groups[def.group],
+        description: def.description,
+        minimumSamplingInterval: 0,
+      };
+      const node =
+        def.unit === undefined
+          ? ns.addVariable({ ...common, dataType: "Int32" })
+          : ns.addAnalogDataItem({
+              ...common,
+              dataType: "Double",
+              engineeringUnits: makeEUInformation(...def.unit),
+              engineeringUnitsRange: {
+                low: 0,
+                high: def.channel === "volume" ? model.registerModulus.toNumber() : 1e6,
+              },
+            });
+      return { def, node: node as UAVariable };
+    });
+  }
+
+  async function shutdown(): Promise<void> {
+    const s = server;
+    server = undefined;
+    variables = [];
+    if (s !== undefined) await s.shutdown(0);
+  }
+
+  try {
+    await boot();
+  } catch (cause) {
+    clearInterval(timer);
+    await shutdown().catch(() => undefined);
+    if (ownPki) await rm(pkiDir, { recursive: true, force: true });
+    throw new MaaskitError(
+      "metering.simulator.startFailed",
+      "The OPC UA compressor server did not start",
+      {
+        details: { endpointUrl },
+        cause,
+      },
+    );
+  }
+
+  return {
+    endpointUrl,
+    port,
+    nodeIds,
+    model,
+    get online() {
+      return server !== undefined;
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(timer);
+      await shutdown();
+      if (ownPki) await rm(pkiDir, { recursive: true, force: true });
+    },
+    async restart({ downtimeMs = 0 } = {}) {
+      assertRunning();
+      await shutdown();
+      if (downtimeMs > 0) await new Promise((r) => setTimeout(r, downtimeMs));
+      assertRunning();
+      await boot();
+    },
+    async injectFault(fault) {
+      assertRunning();
+      if (fault === "counterReset") {
+        model.resetCounter();
+        publish();
+        return;
+      }
+      if (fault === "disconnect") {
+        for (const endpoint of server?.endpoints ?? []) {
+          await new Promise<void>((resolve) => endpoint.killClientSockets(() => resolve()));
+        }
+        return;
+      }
+      throw new MaaskitError("metering.simulator.invalidConfig", `Unknown fault ${String(fault)}`, {
+        details: { fault: String(fault) },
+      });
+    },
+  };
+
+  function assertRunning(): void {
+    if (stopped) {
+      throw new MaaskitError("metering.simulator.stopped", "The compressor server was stopped", {
+        details: { endpointUrl },
+      });
+    }
+  }
+}
+
+/** Checks that every register value is a double whose shortest decimal string is exact. */
+function checkExactRegister(model: CompressorModel, problems: string[]): void {
+  const values: [string, Decimal][] = [
+    ["step volume", model.stepVolume],
+    ["register", model.snapshot().volume],
+    ["registerModulus", model.registerModulus],
+  ];
+  let places = 0;
+  for (const [name, v] of values) {
+    const dp = v.decimalPlaces();
+    places = Math.max(places, dp);
+    // a decimal with dp places is a binary fraction iff v · 2^dp is an integer
+    if (!v.times(new Dec(2).pow(dp)).isInteger()) {
+      problems.push(
+        `${name} ${v.toFixed()} is not a binary fraction, so a Double register cannot carry it exactly`,
+      );
+    }
+  }
+  const limit = new Dec(2).pow(52);
+  if (model.registerModulus.times(new Dec(10).pow(places)).gte(limit)) {
+    problems.push("registerModulus is too large for an exact Double register at this resolution");
+  }
+}
+
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, host, () => {
+      const address = s.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
