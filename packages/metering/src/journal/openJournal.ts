@@ -81,6 +81,8 @@ export interface CompactResult {
 /** An append-only, crash-safe journal of hash-chained records (the gateway's outbox). */
 export interface Journal<R = ChainEntry> {
   readonly dir: string;
+  /** The codec the journal was opened with (how to read a record's seq and hashes). */
+  readonly codec: JournalCodec<R>;
   readonly recovery: JournalRecovery;
   /** Durable changes, emitted after they are written (and fsynced, per the mode). */
   readonly changes$: Observable<JournalChange>;
@@ -211,7 +213,7 @@ class JournalImpl<R> implements Journal<R> {
 
   constructor(
     readonly dir: string,
-    private readonly codec: JournalCodec<R>,
+    readonly codec: JournalCodec<R>,
     private readonly mode: JournalFsyncMode,
     genesisOption: { seq: number; hash: string } | undefined,
     private readonly lock: HeldLock,

@@ -1,0 +1,248 @@
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { VirtualTimeScheduler } from "rxjs";
+import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import { isMaaskitError, MaaskitError } from "../errors.js";
+import { createDeliveryLoop, type DeliveryEvent } from "./createDeliveryLoop.js";
+import type { ChainEntry } from "./journalCodec.js";
+import { type Journal, openJournal, ZERO_HASH } from "./openJournal.js";
+
+function chain(n: number, from = 0, prevHash = ZERO_HASH): ChainEntry[] {
+  const out: ChainEntry[] = [];
+  let prev = prevHash;
+  for (let i = 0; i < n; i++) {
+    const body = { seq: from + i, prevHash: prev, note: `n${from + i}` };
+    const hash = `0x${createHash("sha256").update(JSON.stringify(body)).digest("hex")}`;
+    out.push({ ...body, hash });
+    prev = hash;
+  }
+  return out;
+}
+
+let dir: string;
+let journal: Journal;
+let scheduler: VirtualTimeScheduler;
+
+/** Lets pending promises settle, then runs due virtual-time actions, until `done()`. */
+async function runUntil(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 2000 && !done(); i++) {
+    await new Promise((r) => setImmediate(r));
+    scheduler.flush();
+  }
+  expect(done()).toBe(true);
+}
+
+function recorder(loop: { events$: import("rxjs").Observable<DeliveryEvent<ChainEntry>> }) {
+  const events: DeliveryEvent<ChainEntry>[] = [];
+  loop.events$.subscribe((e) => events.push(e));
+  return events;
+}
+
+beforeEach(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "maaskit-delivery-"));
+  journal = await openJournal({ dir });
+  scheduler = new VirtualTimeScheduler();
+});
+afterEach(async () => {
+  await journal.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe("createDeliveryLoop", () => {
+  test("default", async () => {
+    for (const r of chain(5)) await journal.append(r);
+    const submitted: number[] = [];
+    const loop = createDeliveryLoop({
+      journal,
+      sink: { submit: async (r) => void submitted.push(r.seq) },
+      scheduler,
+    });
+    const events = recorder(loop);
+    loop.start();
+    await runUntil(() => events.some((e) => e.type === "caughtUp"));
+    expect(submitted).toEqual([0, 1, 2, 3, 4]);
+    expect(events.map((e) => e.type)).toEqual([...Array(5).fill("delivered"), "caughtUp"]);
+    expect(events.at(-1)).toMatchObject({ type: "caughtUp", ackedThrough: 4 });
+    expect(journal.state()).toMatchObject({ ackedThrough: 4, unacked: 0 });
+    await loop.stop();
+    expect(loop.running).toBe(false);
+  });
+
+  test("behavior: a sink failing N times then succeeding gets each record delivered once, in order, with backoff", async () => {
+    for (const r of chain(4)) await journal.append(r);
+    const attempts: number[] = [];
+    const accepted: number[] = [];
+    let failuresLeft = 4;
+    const loop = createDeliveryLoop({
+      journal,
+      sink: {
+        submit: async (r) => {
+          attempts.push(r.seq);
+          if (r.seq === 1 && failuresLeft-- > 0) throw new Error("ledger unavailable");
+          accepted.push(r.seq);
+        },
+      },
+      backoff: { initialMs: 100, factor: 2, maxMs: 300, jitter: 0 },
+      scheduler,
+    });
+    const events = recorder(loop);
+    loop.start();
+    await runUntil(() => events.some((e) => e.type === "caughtUp"));
+    expect(accepted).toEqual([0, 1, 2, 3]);
+    expect(attempts).toEqual([0, 1, 1, 1, 1, 1, 2, 3]);
+    const retries = events.filter((e) => e.type === "retrying");
+    // 100, 200, 400 → capped at 300, 300.
+    expect(retries.map((e) => e.delayMs)).toEqual([100, 200, 300, 300]);
+    expect(retries.map((e) => e.attempt)).toEqual([1, 2, 3, 4]);
+    expect(retries.map((e) => e.at)).toEqual([0, 100, 300, 600]);
+    const delivered = events.filter((e) => e.type === "delivered");
+    expect(delivered.map((e) => [e.seq, e.attempts, e.at])).toEqual([
+      [0, 1, 0],
+      [1, 5, 900],
+      [2, 1, 900],
+      [3, 1, 900],
+    ]);
+    await loop.stop();
+    await journal.close();
+    journal = await openJournal({ dir });
+    expect(journal.state()).toMatchObject({ ackedThrough: 3, unacked: 0 });
+  });
+
+  test("args: jitter shortens delays by jitter · random()", async () => {
+    for (const r of chain(1)) await journal.append(r);
+    let fail = 2;
+    const loop = createDeliveryLoop({
+      journal,
+      sink: {
+        submit: async () => {
+          if (fail-- > 0) throw new Error("busy");
+        },
+      },
+      backoff: { initialMs: 1000, factor: 3, maxMs: 10_000, jitter: 0.5 },
+      random: () => 0.5,
+      scheduler,
+    });
+    const events = recorder(loop);
+    loop.start();
+    await runUntil(() => events.some((e) => e.type === "caughtUp"));
+    expect(events.filter((e) => e.type === "retrying").map((e) => e.delayMs)).toEqual([750, 2250]);
+    await loop.stop();
+  });
+
+  test("behavior: records appended after catching up are delivered", async () => {
+    const records = chain(4);
+    await journal.append(records[0]!);
+    const accepted: number[] = [];
+    const loop = createDeliveryLoop({
+      journal,
+      sink: { submit: async (r) => void accepted.push(r.seq) },
+      scheduler,
+    });
+    const events = recorder(loop);
+    loop.start();
+    await runUntil(() => accepted.length === 1);
+    for (const r of records.slice(1)) await journal.append(r);
+    await runUntil(() => accepted.length === 4);
+    expect(accepted).toEqual([0, 1, 2, 3]);
+    await runUntil(() => events.filter((e) => e.type === "caughtUp").length >= 2);
+    await loop.stop();
+  });
+
+  test("behavior: a restarted loop resumes at the first unacknowledged record", async () => {
+    for (const r of chain(5)) await journal.append(r);
+    await journal.appendAck({ from: 0, to: 1 });
+    await journal.appendAck(3);
+    const accepted: number[] = [];
+    const loop = createDeliveryLoop({
+      journal,
+      sink: { submit: async (r) => void accepted.push(r.seq) },
+      scheduler,
+    });
+    loop.start();
+    await runUntil(() => accepted.length === 2);
+    expect(accepted).toEqual([2, 4]);
+    await loop.stop();
+  });
+
+  test("behavior: the ledger reference is kept with the acknowledgement", async () => {
+    for (const r of chain(1)) await journal.append(r);
+    const loop = createDeliveryLoop({
+      journal,
+      sink: { submit: async (r) => ({ ledgerRef: `tx-${r.seq}` }) },
+      scheduler,
+    });
+    const events = recorder(loop);
+    loop.start();
+    await runUntil(() => events.some((e) => e.type === "delivered"));
+    expect(events[0]).toMatchObject({ type: "delivered", seq: 0, ledgerRef: "tx-0" });
+    expect(fs.readFileSync(path.join(dir, "journal.log"), "utf8")).toContain('"ledgerRef":"tx-0"');
+    await loop.stop();
+  });
+
+  test("behavior: stop waits for the in-flight submit and its acknowledgement", async () => {
+    for (const r of chain(2)) await journal.append(r);
+    let release: () => void = () => {};
+    const loop = createDeliveryLoop({
+      journal,
+      sink: {
+        submit: () =>
+          new Promise<void>((resolve) => {
+            release = resolve;
+          }),
+      },
+      scheduler,
+    });
+    loop.start();
+    await new Promise((r) => setImmediate(r));
+    let stopped = false;
+    const stopping = loop.stop().then(() => {
+      stopped = true;
+    });
+    await new Promise((r) => setImmediate(r));
+    expect(stopped).toBe(false);
+    release();
+    await stopping;
+    expect(journal.state()).toMatchObject({ ackedThrough: 0, unacked: 1 });
+    expect(() => loop.start()).toThrow(MaaskitError);
+  });
+
+  test("error: a non-retryable sink error halts the loop without acknowledging", async () => {
+    for (const r of chain(3)) await journal.append(r);
+    const rejection = new MaaskitError("settlement.ledger.rejected", "bad signature", {
+      details: { retryable: false },
+    });
+    const loop = createDeliveryLoop({
+      journal,
+      sink: {
+        submit: async (r) => {
+          if (r.seq === 1) throw rejection;
+        },
+      },
+      scheduler,
+    });
+    const events = recorder(loop);
+    loop.start();
+    await runUntil(() => !loop.running);
+    expect(events.map((e) => e.type)).toEqual(["delivered", "failed"]);
+    expect(events[1]).toMatchObject({ seq: 1, attempt: 1, error: rejection });
+    expect(journal.state()).toMatchObject({ ackedThrough: 0, unacked: 2 });
+    await loop.stop();
+  });
+
+  test("error: invalid backoff reports all problems", () => {
+    let caught: unknown;
+    try {
+      createDeliveryLoop({
+        journal,
+        sink: { submit: async () => {} },
+        backoff: { initialMs: -1, factor: 0.5, jitter: 2 },
+      });
+    } catch (err) {
+      caught = err;
+    }
+    expect(isMaaskitError(caught, "metering.journal.invalidConfig")).toBe(true);
+    expect((caught as MaaskitError).details.problems).toHaveLength(3);
+  });
+});
