@@ -19,6 +19,13 @@ export {
   counterDelta,
 } from "./operators/counterDelta.js";
 export {
+  type IntegrateRateErrorCode,
+  type IntegrateRateInitial,
+  type IntegrateRateOptions,
+  type IntegrateRateState,
+  integrateRate,
+} from "./operators/integrateRate.js";
+export {
   type ValidateReadingsErrorCode,
   type ValidateReadingsOptions,
   validateReadings,
