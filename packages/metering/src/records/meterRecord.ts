@@ -1,0 +1,441 @@
+import type { Decimal } from "decimal.js";
+import { MaaskitError } from "../errors.js";
+import {
+  decimalToString,
+  type Quantity,
+  type QuantityJson,
+  quantityFromJson,
+  quantityToJson,
+  toDecimal,
+} from "../quantity.js";
+import type { UsageFlags } from "../reading.js";
+import type { UnitCode } from "../units.js";
+import type { MeterRecordErrorCode } from "./meterRecordErrors.js";
+
+/** Format version of records and statements this code writes and verifies. */
+export const METER_RECORD_VERSION = 1 as const;
+
+/** Fixed-point decimals of every quantity and register value on the wire (version 1). */
+export const METER_RECORD_DECIMALS = 9 as const;
+
+/** `prevHash` of the first record (`seq = 0`) of an agreement: 32 zero bytes. */
+export const GENESIS_HASH = `0x${"00".repeat(32)}` as const;
+
+/** The zero address: `verifyingContract` of off-chain (embedded-ledger) agreements. */
+export const ZERO_ADDRESS = `0x${"00".repeat(20)}` as const;
+
+/**
+ * Status of the gateway clock when the window was closed, as signed EV-charging meter
+ * values report it (OCMF time status U / I / S).
+ */
+export type ClockStatus = "unknown" | "informative" | "synchronised";
+
+/** Record flags: the usage flags of the window plus `gap` (an unbridged gap overlapped it). */
+export interface RecordFlags extends UsageFlags {
+  /** A gap overlapped the window and was not bridged: usage may be missing, never invented. */
+  readonly gap?: boolean;
+}
+
+/** Raw cumulative register values at the start and end of a window. */
+export interface RegisterSpan {
+  readonly start: Decimal;
+  readonly end: Decimal;
+}
+
+/**
+ * Binds records to one agreement on one ledger: the EIP-712 domain is derived from it
+ * (`chainId 0` and the zero address for the embedded ledger and other off-chain agreements).
+ */
+export interface MeterRecordBinding {
+  readonly agreementId: string;
+  readonly chainId: number;
+  readonly verifyingContract: string;
+}
+
+/** Usage of a further (not billed) channel, committed through `extrasHash`. */
+export interface ExtraQuantity {
+  readonly channel: string;
+  readonly quantity: Quantity;
+  readonly register?: RegisterSpan;
+  readonly flags: RecordFlags;
+}
+
+/** ISO 22400 OEE time elements of a window (milliseconds) and produced / good counts. */
+export interface OeeElements {
+  /** Planned busy time (PBT), ms. */
+  readonly plannedBusyTimeMs: number;
+  /** Actual production time (APT), ms. */
+  readonly actualProductionTimeMs: number;
+  /** Produced quantity (PQ), usually in `C62` (pieces). */
+  readonly produced: Quantity;
+  /** Good quantity (GQ), same unit as `produced`. */
+  readonly good: Quantity;
+}
+
+/** Variable-length extras of a record; signed through their EIP-712 hash (`extrasHash`). */
+export interface MeterExtras {
+  /** Further channels, sorted by channel, never the billed channel. */
+  readonly quantities: readonly ExtraQuantity[];
+  readonly oee?: OeeElements;
+}
+
+/**
+ * A meter record before signing: one agreement's usage of one billed channel for one
+ * window `[periodStart, periodEnd)`, chained to the previous record by `prevHash`.
+ * See docs/meter-record.md for the signed encoding.
+ */
+export interface UnsignedMeterRecord extends MeterRecordBinding {
+  readonly version: typeof METER_RECORD_VERSION;
+  readonly machineId: string;
+  /** The billed channel (e.g. `"air"`). */
+  readonly channel: string;
+  /** Gapless per agreement, starting at 0. */
+  readonly seq: number;
+  readonly periodStart: Date;
+  readonly periodEnd: Date;
+  /** The billed usage in the window, with its unit (and volume basis). */
+  readonly quantity: Quantity;
+  /** Raw registers at both ends; absent when the usage did not come from a register. */
+  readonly register?: RegisterSpan;
+  readonly flags: RecordFlags;
+  readonly clock: ClockStatus;
+  /** Inputs quarantined in the window. */
+  readonly quarantined: number;
+  readonly extras?: MeterExtras;
+  /** EIP-712 digest of the previous record, or {@link GENESIS_HASH} for `seq = 0`. */
+  readonly prevHash: string;
+}
+
+/**
+ * A signed meter record.
+ *
+ * @example
+ * ```ts
+ * const record = await signMeterRecord(buildMeterRecord(window, options), { signer: wallet });
+ * record.signer; // 0x… (EIP-55)
+ * ```
+ */
+export interface MeterRecord extends UnsignedMeterRecord {
+  /** Address of the signing key (EIP-55). */
+  readonly signer: string;
+  /** 65-byte `r ‖ s ‖ v` signature, low-s, `v ∈ {27, 28}`. */
+  readonly signature: string;
+}
+
+/** JSON form of record flags: only the flags that are set. */
+export type RecordFlagsJson = { -readonly [K in keyof RecordFlags]?: true };
+
+/** JSON form of a register span (decimal strings). */
+export interface RegisterSpanJson {
+  start: string;
+  end: string;
+}
+
+/** JSON form of an extra quantity. */
+export interface ExtraQuantityJson {
+  channel: string;
+  quantity: QuantityJson;
+  register?: RegisterSpanJson;
+  flags: RecordFlagsJson;
+}
+
+/** JSON form of OEE elements. */
+export interface OeeElementsJson {
+  plannedBusyTimeMs: number;
+  actualProductionTimeMs: number;
+  produced: QuantityJson;
+  good: QuantityJson;
+}
+
+/** JSON form of record extras. */
+export interface MeterExtrasJson {
+  quantities: ExtraQuantityJson[];
+  oee?: OeeElementsJson;
+}
+
+/** JSON form of a signed meter record (one line of an export file), decimals as strings. */
+export interface MeterRecordJson {
+  kind: "meterRecord";
+  version: number;
+  agreementId: string;
+  chainId: number;
+  verifyingContract: string;
+  machineId: string;
+  channel: string;
+  seq: number;
+  periodStart: string;
+  periodEnd: string;
+  quantity: QuantityJson;
+  register?: RegisterSpanJson;
+  flags: RecordFlagsJson;
+  clock: ClockStatus;
+  quarantined: number;
+  extras?: MeterExtrasJson;
+  prevHash: string;
+  signer: string;
+  signature: string;
+}
+
+/** The flag names in bit order (bit 0 first); `noRegister` (bit 5) is implied by `register`. */
+export const RECORD_FLAG_NAMES = [
+  "bridged",
+  "derivedFromRate",
+  "rollover",
+  "reset",
+  "gap",
+] as const;
+
+/** The clock statuses in code order (`0` unknown, `1` informative, `2` synchronised). */
+export const CLOCK_STATUSES: readonly ClockStatus[] = ["unknown", "informative", "synchronised"];
+
+/**
+ * Serialises a signed record to its JSON form (canonical: the same record gives the same
+ * JSON, key order included).
+ *
+ * @example JSON.stringify(meterRecordToJson(record))
+ */
+export function meterRecordToJson(record: MeterRecord): MeterRecordJson {
+  // Built field by field: insertion order is the canonical key order.
+  const out = {
+    kind: "meterRecord",
+    version: record.version,
+    agreementId: record.agreementId,
+    chainId: record.chainId,
+    verifyingContract: record.verifyingContract,
+    machineId: record.machineId,
+    channel: record.channel,
+    seq: record.seq,
+    periodStart: record.periodStart.toISOString(),
+    periodEnd: record.periodEnd.toISOString(),
+    quantity: quantityToJson(record.quantity),
+  } as MeterRecordJson;
+  if (record.register !== undefined) out.register = registerToJson(record.register);
+  out.flags = flagsToJson(record.flags);
+  out.clock = record.clock;
+  out.quarantined = record.quarantined;
+  if (record.extras !== undefined) out.extras = extrasToJson(record.extras);
+  out.prevHash = record.prevHash;
+  out.signer = record.signer;
+  out.signature = record.signature;
+  return out;
+}
+
+/** JSON form of record extras (also used by period statements). */
+export function extrasToJson(extras: MeterExtras): MeterExtrasJson {
+  const out: MeterExtrasJson = {
+    quantities: extras.quantities.map((q) => {
+      const j = { channel: q.channel, quantity: quantityToJson(q.quantity) } as ExtraQuantityJson;
+      if (q.register !== undefined) j.register = registerToJson(q.register);
+      j.flags = flagsToJson(q.flags);
+      return j;
+    }),
+  };
+  if (extras.oee !== undefined) {
+    out.oee = {
+      plannedBusyTimeMs: extras.oee.plannedBusyTimeMs,
+      actualProductionTimeMs: extras.oee.actualProductionTimeMs,
+      produced: quantityToJson(extras.oee.produced),
+      good: quantityToJson(extras.oee.good),
+    };
+  }
+  return out;
+}
+
+function registerToJson(r: RegisterSpan): RegisterSpanJson {
+  return { start: decimalToString(r.start), end: decimalToString(r.end) };
+}
+
+/** JSON form of flags: only the set flags, in bit order. */
+export function flagsToJson(flags: RecordFlags): RecordFlagsJson {
+  const out: RecordFlagsJson = {};
+  for (const name of RECORD_FLAG_NAMES) if (flags[name] === true) out[name] = true;
+  return out;
+}
+
+const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/**
+ * Parses the JSON form of a signed record, reporting every structural problem at once as
+ * `metering.record.malformed` (`details.problems`). It does not check the signature or the
+ * chain: that is `verifyMeterRecords`.
+ *
+ * @example const record = meterRecordFromJson(JSON.parse(line));
+ */
+export function meterRecordFromJson(json: unknown): MeterRecord {
+  const p = new Problems();
+  const o = p.object(json, "record");
+  if (o === undefined) throw p.error();
+  if (o.kind !== undefined && o.kind !== "meterRecord") p.add("kind", "must be meterRecord");
+  const version = p.int(o.version, "version");
+  if (version !== undefined && version !== METER_RECORD_VERSION) {
+    p.add("version", `unsupported version ${version}`);
+  }
+  const register = o.register === undefined ? undefined : p.register(o.register, "register");
+  const extras = o.extras === undefined ? undefined : p.extras(o.extras, "extras");
+  const record = {
+    version: METER_RECORD_VERSION,
+    agreementId: p.string(o.agreementId, "agreementId"),
+    chainId: p.int(o.chainId, "chainId"),
+    verifyingContract: p.string(o.verifyingContract, "verifyingContract"),
+    machineId: p.string(o.machineId, "machineId"),
+    channel: p.string(o.channel, "channel"),
+    seq: p.int(o.seq, "seq"),
+    periodStart: p.date(o.periodStart, "periodStart"),
+    periodEnd: p.date(o.periodEnd, "periodEnd"),
+    quantity: p.quantity(o.quantity, "quantity"),
+    ...(register === undefined ? {} : { register }),
+    flags: p.flags(o.flags, "flags"),
+    clock: p.clock(o.clock, "clock"),
+    quarantined: p.int(o.quarantined, "quarantined"),
+    ...(extras === undefined ? {} : { extras }),
+    prevHash: p.string(o.prevHash, "prevHash"),
+    signer: p.string(o.signer, "signer"),
+    signature: p.string(o.signature, "signature"),
+  };
+  if (p.list.length > 0) throw p.error();
+  return record as MeterRecord;
+}
+
+/** Parses JSON extras (shared with period statements). */
+export function extrasFromJson(json: unknown): MeterExtras {
+  const p = new Problems();
+  const extras = p.extras(json, "extras");
+  if (p.list.length > 0 || extras === undefined) throw p.error();
+  return extras;
+}
+
+/** Collects structural problems so one error reports all of them. @internal */
+export class Problems {
+  readonly list: { field: string; problem: string }[] = [];
+
+  add(field: string, problem: string): void {
+    this.list.push({ field, problem });
+  }
+
+  error(code: MeterRecordErrorCode = "metering.record.malformed"): MaaskitError {
+    const first = this.list[0];
+    return new MaaskitError(
+      code,
+      `Record is malformed: ${first ? `${first.field} ${first.problem}` : "unknown problem"}${this.list.length > 1 ? ` (and ${this.list.length - 1} more)` : ""}`,
+      { details: { problems: this.list } },
+    );
+  }
+
+  object(v: unknown, field: string): Record<string, unknown> | undefined {
+    if (typeof v !== "object" || v === null || Array.isArray(v)) {
+      this.add(field, "must be an object");
+      return undefined;
+    }
+    return v as Record<string, unknown>;
+  }
+
+  string(v: unknown, field: string): string {
+    if (typeof v !== "string" || v.length === 0) this.add(field, "must be a non-empty string");
+    return v as string;
+  }
+
+  int(v: unknown, field: string): number {
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+      this.add(field, "must be a non-negative safe integer");
+    }
+    return v as number;
+  }
+
+  date(v: unknown, field: string): Date {
+    if (typeof v !== "string" || !ISO_MS.test(v)) {
+      this.add(field, "must be an ISO 8601 UTC time with milliseconds");
+      return new Date(Number.NaN);
+    }
+    const d = new Date(v);
+    if (Number.isNaN(d.getTime()) || d.toISOString() !== v) this.add(field, "is not a valid time");
+    return d;
+  }
+
+  decimal(v: unknown, field: string): Decimal {
+    try {
+      if (typeof v !== "string") throw new Error("not a string");
+      return toDecimal(v, field);
+    } catch {
+      this.add(field, "must be a decimal string");
+      return toDecimal(0);
+    }
+  }
+
+  quantity(v: unknown, field: string): Quantity {
+    const o = this.object(v, field);
+    if (o === undefined) return { value: toDecimal(0), unit: "" };
+    if (typeof o.value !== "string") this.add(`${field}.value`, "must be a decimal string");
+    if (typeof o.unit !== "string") this.add(`${field}.unit`, "must be a unit code");
+    if (o.basis !== undefined && typeof o.basis !== "string") {
+      this.add(`${field}.basis`, "must be a volume basis");
+    }
+    try {
+      return quantityFromJson(o as unknown as QuantityJson);
+    } catch {
+      this.add(`${field}.value`, "must be a decimal string");
+      return { value: toDecimal(0), unit: o.unit as UnitCode };
+    }
+  }
+
+  register(v: unknown, field: string): RegisterSpan | undefined {
+    const o = this.object(v, field);
+    if (o === undefined) return undefined;
+    return {
+      start: this.decimal(o.start, `${field}.start`),
+      end: this.decimal(o.end, `${field}.end`),
+    };
+  }
+
+  flags(v: unknown, field: string): RecordFlags {
+    const o = this.object(v, field);
+    if (o === undefined) return {};
+    const out: Record<string, boolean> = {};
+    for (const [k, val] of Object.entries(o)) {
+      if (!(RECORD_FLAG_NAMES as readonly string[]).includes(k))
+        this.add(`${field}.${k}`, "unknown flag");
+      else if (val !== true) this.add(`${field}.${k}`, "must be true or absent");
+      else out[k] = true;
+    }
+    return out as RecordFlags;
+  }
+
+  clock(v: unknown, field: string): ClockStatus {
+    if (!CLOCK_STATUSES.includes(v as ClockStatus)) {
+      this.add(field, `must be one of ${CLOCK_STATUSES.join(", ")}`);
+    }
+    return v as ClockStatus;
+  }
+
+  extras(v: unknown, field: string): MeterExtras | undefined {
+    const o = this.object(v, field);
+    if (o === undefined) return undefined;
+    if (!Array.isArray(o.quantities)) {
+      this.add(`${field}.quantities`, "must be an array");
+      return undefined;
+    }
+    const quantities: ExtraQuantity[] = o.quantities.map((q, i) => {
+      const f = `${field}.quantities[${i}]`;
+      const qo = this.object(q, f) ?? {};
+      const register =
+        qo.register === undefined ? undefined : this.register(qo.register, `${f}.register`);
+      return {
+        channel: this.string(qo.channel, `${f}.channel`),
+        quantity: this.quantity(qo.quantity, `${f}.quantity`),
+        ...(register === undefined ? {} : { register }),
+        flags: this.flags(qo.flags, `${f}.flags`),
+      };
+    });
+    if (o.oee === undefined) return { quantities };
+    const oo = this.object(o.oee, `${field}.oee`) ?? {};
+    const oee: OeeElements = {
+      plannedBusyTimeMs: this.int(oo.plannedBusyTimeMs, `${field}.oee.plannedBusyTimeMs`),
+      actualProductionTimeMs: this.int(
+        oo.actualProductionTimeMs,
+        `${field}.oee.actualProductionTimeMs`,
+      ),
+      produced: this.quantity(oo.produced, `${field}.oee.produced`),
+      good: this.quantity(oo.good, `${field}.oee.good`),
+    };
+    return { quantities, oee };
+  }
+}
