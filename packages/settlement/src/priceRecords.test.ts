@@ -1,5 +1,5 @@
 import { fc, test } from "@fast-check/vitest";
-import { dec, isMaaskitError, type Quantity, quantity } from "@maaskit/metering";
+import { dec, isMaaskitError, quantity } from "@maaskit/metering";
 import { describe, expect, it } from "vitest";
 import type { Currency } from "./currency.js";
 import { invoiceToJson } from "./invoice.js";
@@ -27,21 +27,20 @@ const TIERS = [{ upTo: "1000", unitPrice: "0.025" }, { unitPrice: "0.02" }];
 function rec(
   seq: number,
   m3: string,
-  oee?: { pbt: bigint | string; apt: bigint | string },
+  oee?: { pbt: bigint | number | string; apt: bigint | number | string },
   extra: Partial<PricingRecord> = {},
 ): PricingRecord {
-  const quantities: Quantity[] = [quantity(m3, "MTQ", FAD)];
+  const time = (v: bigint | number | string) => (typeof v === "string" ? dec(v) : v);
   return {
     seq,
     periodStart: new Date(T0 + (seq - 1) * 15 * MIN),
     periodEnd: new Date(T0 + seq * 15 * MIN),
-    quantities,
+    quantity: quantity(m3, "MTQ", FAD),
     ...(oee === undefined
       ? {}
       : {
-          oee: {
-            plannedBusyTime: typeof oee.pbt === "bigint" ? oee.pbt : dec(oee.pbt),
-            actualProductionTime: typeof oee.apt === "bigint" ? oee.apt : dec(oee.apt),
+          extras: {
+            oee: { plannedBusyTimeMs: time(oee.pbt), actualProductionTimeMs: time(oee.apt) },
           },
         }),
     ...extra,
@@ -466,14 +465,17 @@ describe("priceRecords", () => {
   });
 
   describe("records", () => {
-    it("behavior: sums every quantity of the metered unit and ignores other units", () => {
-      // 2 × 10 m³ FAD priced; 5 kWh ignored: 20 × 0.021 = 0.42
-      const r: PricingRecord = {
-        ...rec(1, "10"),
-        quantities: [quantity("10", "MTQ", FAD), quantity("5", "KWH"), quantity("10", "MTQ", FAD)],
-      };
+    it("behavior: prices the billed quantity only, not the extras", () => {
+      // 10 m³ billed; the 5 kWh extra channel is not priced: 10 × 0.021 = 0.21
+      const r = {
+        ...rec(1, "10", { pbt: 900_000, apt: 900_000 }),
+        extras: {
+          quantities: [{ channel: "power", quantity: quantity("5", "KWH"), flags: {} }],
+          oee: { plannedBusyTimeMs: 900_000, actualProductionTimeMs: 900_000 },
+        },
+      } satisfies PricingRecord;
       expect(priceRecords(tariff(), [r], { period: JANUARY, currency: EUR }).total.toFixed()).toBe(
-        "0.42",
+        "0.21",
       );
     });
 
@@ -515,12 +517,22 @@ describe("priceRecords", () => {
       ],
       [
         "the metered unit in another basis",
-        [{ ...rec(1, "1"), quantities: [quantity("1", "MTQ", "DIN1343-normal")] }],
+        [{ ...rec(1, "1"), quantity: quantity("1", "MTQ", "DIN1343-normal") }],
+        "settlement.pricing.unitMismatch",
+      ],
+      [
+        "another unit",
+        [{ ...rec(1, "1"), quantity: quantity("1", "KWH") }],
         "settlement.pricing.unitMismatch",
       ],
       [
         "a negative quantity",
-        [{ ...rec(1, "1"), quantities: [quantity("-1", "MTQ", FAD)] }],
+        [{ ...rec(1, "1"), quantity: quantity("-1", "MTQ", FAD) }],
+        "settlement.pricing.invalidRecord",
+      ],
+      [
+        "a fractional time element given as a number",
+        [rec(1, "1", { pbt: 1000.5, apt: 1000 })],
         "settlement.pricing.invalidRecord",
       ],
       [
@@ -647,8 +659,8 @@ describe("priceRecords", () => {
               seq,
               periodStart: new Date(from),
               periodEnd: new Date(to),
-              quantities: [quantity(dec(m.toString()).div(1000), "MTQ", FAD)],
-              oee: { plannedBusyTime: pbt, actualProductionTime: a },
+              quantity: quantity(dec(m.toString()).div(1000), "MTQ", FAD),
+              extras: { oee: { plannedBusyTimeMs: pbt, actualProductionTimeMs: a } },
             }) satisfies PricingRecord;
           fine.push(half(2 * i + 1, start, mid, c, p, pa));
           fine.push(half(2 * i + 2, mid, start + 15 * MIN, u.m3 - c, u.pbt - p, apt - pa));

@@ -7,21 +7,25 @@ import { roundAmount } from "./roundAmount.js";
 import type { Tariff, TariffTier } from "./tariff.js";
 
 /**
- * What pricing needs from a meter record — a `MeterRecord` satisfies it structurally.
- * Time elements are ISO 22400 planned busy time (PBT) and actual production time (APT)
- * in whole milliseconds.
+ * What pricing needs from a meter record — a `MeterRecord` of `@maaskit/metering` satisfies
+ * it structurally (`hash` is not part of a signed record: a ledger that knows the records'
+ * digests may add it). Time elements are ISO 22400 planned busy time (PBT) and actual
+ * production time (APT) in whole milliseconds.
  */
 export interface PricingRecord {
   readonly agreementId?: string;
   readonly seq: number | bigint;
   readonly periodStart: Date;
   readonly periodEnd: Date;
-  readonly quantities: readonly Quantity[];
-  readonly oee?: {
-    readonly plannedBusyTime?: Decimal | bigint;
-    readonly actualProductionTime?: Decimal | bigint;
+  /** The billed usage of the window; its unit and basis must be the tariff's. */
+  readonly quantity: Quantity;
+  readonly extras?: {
+    readonly oee?: {
+      readonly plannedBusyTimeMs: number | bigint | Decimal;
+      readonly actualProductionTimeMs: number | bigint | Decimal;
+    };
   };
-  /** The record's own chain hash, when known; the last one becomes the invoice's head. */
+  /** The record's own chain hash (EIP-712 digest), when known; the last one is the invoice's head. */
   readonly hash?: string;
   /** The previous record's hash; checked against `hash` of the record before, when both are known. */
   readonly prevHash?: string;
@@ -56,7 +60,7 @@ export type PricingErrorCode =
  * missing `seq`s, overlapping or non-contiguous windows, a broken hash chain, records outside
  * the period or of another agreement throw a `settlement.pricing.…` error.
  *
- * Order of the computation (docs/tariffs.md): usage = Σ quantities of the metered unit;
+ * Order of the computation (docs/tariffs.md): usage = Σ the records' billed quantities;
  * included volume first; tiers on the rest; each line rounded once; minimum top-up against
  * the usage lines; SLA credit on usage + base fee + top-up; total = Σ rounded lines.
  *
@@ -103,8 +107,8 @@ export function priceRecords(
   let actualProductionTime = dec(0);
   for (const { record, quantity: q } of sorted) {
     usage = usage.plus(q);
-    plannedBusyTime = plannedBusyTime.plus(timeElement(record, "plannedBusyTime"));
-    actualProductionTime = actualProductionTime.plus(timeElement(record, "actualProductionTime"));
+    plannedBusyTime = plannedBusyTime.plus(timeElement(record, "plannedBusyTimeMs"));
+    actualProductionTime = actualProductionTime.plus(timeElement(record, "actualProductionTimeMs"));
   }
 
   const lines: InvoiceLine[] = [];
@@ -241,7 +245,7 @@ export function priceRecords(
 interface CheckedRecord {
   readonly record: PricingRecord;
   readonly seq: bigint;
-  /** Σ of the record's quantities in the metered unit and basis. */
+  /** The record's billed quantity. */
   readonly quantity: Decimal;
 }
 
@@ -250,11 +254,7 @@ function sortAndCheck(
   tariff: Tariff,
   options: PriceRecordsOptions,
 ): CheckedRecord[] {
-  const checked = records.map((record) => ({
-    record,
-    seq: seqOf(record),
-    quantity: dec(0),
-  }));
+  const checked = records.map((record) => ({ record, seq: seqOf(record) }));
   // Sorting by seq alone makes the result independent of arrival order.
   checked.sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
   const { period } = options;
@@ -287,25 +287,21 @@ function sortAndCheck(
         });
       }
     }
-    let q = dec(0);
-    for (const item of r.quantities) {
-      if (item.unit !== tariff.metered.unit) continue;
-      if (item.basis !== tariff.metered.basis) {
-        fail(
-          "settlement.pricing.unitMismatch",
-          `Record ${seq} meters ${item.unit} on another basis than the tariff`,
-          {
-            seq,
-            unit: item.unit,
-            basis: item.basis ?? null,
-            expected: tariff.metered.basis ?? null,
-          },
-        );
-      }
-      checkAmount(item.value, seq, "quantity");
-      q = q.plus(item.value);
+    const item = r.quantity;
+    if (item.unit !== tariff.metered.unit || item.basis !== tariff.metered.basis) {
+      fail(
+        "settlement.pricing.unitMismatch",
+        `Record ${seq} meters another unit or basis than the tariff`,
+        {
+          seq,
+          unit: item.unit,
+          basis: item.basis ?? null,
+          expected: { unit: tariff.metered.unit, basis: tariff.metered.basis ?? null },
+        },
+      );
     }
-    for (const key of ["plannedBusyTime", "actualProductionTime"] as const) {
+    checkAmount(item.value, seq, "quantity");
+    for (const key of ["plannedBusyTimeMs", "actualProductionTimeMs"] as const) {
       const v = timeElement(r, key);
       checkAmount(v, seq, key);
       if (!v.isInteger()) {
@@ -358,7 +354,7 @@ function sortAndCheck(
         );
       }
     }
-    out.push({ ...c, quantity: q });
+    out.push({ ...c, quantity: item.value });
   }
   return out;
 }
@@ -375,10 +371,21 @@ function seqOf(record: PricingRecord): bigint {
 
 function timeElement(
   record: PricingRecord,
-  key: "plannedBusyTime" | "actualProductionTime",
+  key: "plannedBusyTimeMs" | "actualProductionTimeMs",
 ): Decimal {
-  const v = record.oee?.[key];
-  return v === undefined ? dec(0) : dec(v);
+  const v = record.extras?.oee?.[key];
+  if (v === undefined) return dec(0);
+  if (typeof v === "number" && !Number.isSafeInteger(v)) {
+    fail(
+      "settlement.pricing.invalidRecord",
+      `Record ${String(record.seq)} has a fractional ${key}`,
+      {
+        seq: String(record.seq),
+        [key]: String(v),
+      },
+    );
+  }
+  return dec(v);
 }
 
 /** Usage and time elements: non-negative, at most 18 decimals, below 1e27 — the exactness bounds. */
