@@ -97,6 +97,11 @@ export interface Journal<R = ChainEntry> {
   /** Marks one seq or a range as acknowledged by a ledger; the mark is itself an entry. */
   appendAck(target: number | { from: number; to: number }, ledgerRef?: string): Promise<void>;
   state(): JournalState;
+  /**
+   * The last appended record (from the archive when it was compacted away), or undefined
+   * for an empty chain: what a restarted producer resumes from.
+   */
+  last(): R | undefined;
   /** Durable records not yet acknowledged, in seq order (including ones appended meanwhile). */
   unacknowledged(): AsyncIterable<R>;
   /** Durable records of the live journal from `fromSeq` (default: the first live one). */
@@ -418,7 +423,7 @@ class JournalImpl<R> implements Journal<R> {
     const payload = Buffer.from(canonicalJson({ k: "record", record: this.codec.encode(record) }));
     if (seq < this.tNextSeq && seq >= this.genesis.seq) {
       const queued = this.queuedRecords.get(seq);
-      const existing = queued?.payload ?? this.existingPayload(seq, record);
+      const existing = queued?.payload ?? this.existingPayload(seq);
       if (existing?.equals(payload)) {
         if (queued) await queued.done;
         return;
@@ -579,6 +584,24 @@ class JournalImpl<R> implements Journal<R> {
     };
   }
 
+  last(): R | undefined {
+    this.assertOpen();
+    const seq = this.nextSeq - 1;
+    if (seq < this.genesis.seq) return undefined;
+    if (seq > this.archivedThrough()) return this.readRecord(seq);
+    const payload = this.existingPayload(seq);
+    if (payload === undefined) {
+      throw journalError(
+        "metering.journal.corrupt",
+        `Record ${seq} was archived but is not in the archive ${this.archive?.dir}`,
+        { seq, archiveDir: this.archive?.dir },
+      );
+    }
+    return this.codec.decode(
+      (JSON.parse(payload.toString("utf8")) as { record: JsonValue }).record,
+    );
+  }
+
   private archivedThrough(): number {
     return this.archive?.through ?? this.genesis.seq - 1;
   }
@@ -628,7 +651,7 @@ class JournalImpl<R> implements Journal<R> {
   }
 
   /** Payload bytes of an already committed record (live journal or archive). */
-  private existingPayload(seq: number, _record: R): Buffer | undefined {
+  private existingPayload(seq: number): Buffer | undefined {
     if (seq > this.archivedThrough()) return this.readPayload(seq);
     const archive = this.archive;
     if (archive === null) return undefined;

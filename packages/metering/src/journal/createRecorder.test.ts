@@ -1,0 +1,152 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { Wallet } from "ethers";
+import { from, lastValueFrom, toArray } from "rxjs";
+import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import { isMaaskitError } from "../errors.js";
+import { dec, quantity } from "../quantity.js";
+import { type MeterRecord, ZERO_ADDRESS } from "../records/meterRecord.js";
+import { verifyMeterRecords } from "../records/verifyMeterRecords.js";
+import type { MeterWindow } from "../window.js";
+import { createRecorder } from "./createRecorder.js";
+import { meterRecordCodec } from "./meterRecordCodec.js";
+import { type Journal, openJournal } from "./openJournal.js";
+import { readArchive } from "./readArchive.js";
+
+const wallet = new Wallet(`0x${"42".repeat(32)}`);
+const binding = { agreementId: "agr-7", chainId: 0, verifyingContract: ZERO_ADDRESS };
+const T0 = Date.UTC(2026, 0, 1);
+const MIN15 = 15 * 60_000;
+
+/** Window `i`: 15 minutes, `i + 1` m³ of air (FAD), register counting up from 1000. */
+function window(i: number): MeterWindow {
+  const before = (i * (i + 1)) / 2;
+  return {
+    kind: "window",
+    machineId: "compressor-1",
+    start: new Date(T0 + i * MIN15),
+    end: new Date(T0 + (i + 1) * MIN15),
+    usage: [
+      {
+        channel: "air",
+        quantity: quantity(String(i + 1), "MTQ", "ISO1217-FAD"),
+        register: { start: dec(1000 + before), end: dec(1000 + before + i + 1) },
+        flags: {},
+      },
+    ],
+    gaps: [],
+    quarantined: 0,
+  };
+}
+
+let dir: string;
+let journal: Journal<MeterRecord>;
+
+beforeEach(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "maaskit-recorder-"));
+  journal = await openJournal({ dir, codec: meterRecordCodec });
+});
+afterEach(async () => {
+  await journal.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+async function all(): Promise<MeterRecord[]> {
+  const out: MeterRecord[] = [];
+  for await (const r of readArchive({
+    archiveDir: path.join(dir, "archive"),
+    codec: meterRecordCodec,
+  })) {
+    out.push(r);
+  }
+  for await (const r of journal.read()) if (r.seq >= out.length) out.push(r);
+  return out;
+}
+
+describe("createRecorder", () => {
+  test("default", async () => {
+    const recorder = createRecorder({ journal, signer: wallet, binding, clock: "synchronised" });
+    const records: MeterRecord[] = [];
+    for (let i = 0; i < 3; i++) records.push(await recorder.record(window(i)));
+    expect(records.map((r) => [r.seq, r.quantity.value.toFixed(), r.clock])).toEqual([
+      [0, "1", "synchronised"],
+      [1, "2", "synchronised"],
+      [2, "3", "synchronised"],
+    ]);
+    expect(journal.state()).toMatchObject({ nextSeq: 3, unacked: 3 });
+    expect(journal.state().registers.air!.toFixed()).toBe("1006");
+    const journaled = await all();
+    expect(journaled.map((r) => meterRecordCodec.encode(r))).toEqual(
+      records.map((r) => meterRecordCodec.encode(r)),
+    );
+    const verdict = verifyMeterRecords(journaled, { signer: wallet.address, agreement: binding });
+    expect(verdict.valid).toBe(true);
+    expect(journal.state().head).toBe(verdict.head!.prevHash);
+  });
+
+  test("behavior: a new recorder on the reopened journal continues the chain", async () => {
+    const first = createRecorder({ journal, signer: wallet, binding });
+    await first.record(window(0));
+    await first.record(window(1));
+    await journal.close();
+    journal = await openJournal({ dir, codec: meterRecordCodec });
+    const second = createRecorder({ journal, signer: wallet, binding });
+    expect(second.chain()).toMatchObject({ seq: 2, prevHash: journal.state().head });
+    expect(second.chain().periodEnd).toEqual(window(1).end);
+    expect(second.chain().registerEnd!.toFixed()).toBe("1003");
+    await second.record(window(2));
+    const verdict = verifyMeterRecords(await all(), { signer: wallet.address, agreement: binding });
+    expect(verdict.results.map((r) => r.valid)).toEqual([true, true, true]);
+  });
+
+  test("behavior: resumes from the archive when every record was compacted away", async () => {
+    const recorder = createRecorder({ journal, signer: wallet, binding });
+    for (let i = 0; i < 4; i++) await recorder.record(window(i));
+    await journal.appendAck({ from: 0, to: 3 });
+    await journal.compact({ archiveDir: path.join(dir, "archive") });
+    await journal.close();
+    journal = await openJournal({ dir, codec: meterRecordCodec });
+    expect(journal.state()).toMatchObject({ firstSeq: 4, nextSeq: 4 });
+    const again = createRecorder({ journal, signer: wallet, binding });
+    expect(again.chain()).toMatchObject({ seq: 4, prevHash: journal.state().head });
+    await again.record(window(4));
+    const records = await all();
+    expect(records.map((r) => r.seq)).toEqual([0, 1, 2, 3, 4]);
+    expect(verifyMeterRecords(records, { signer: wallet.address, agreement: binding }).valid).toBe(
+      true,
+    );
+  });
+
+  test("behavior: recordWindows() records a stream of windows in order, concurrent calls serialised", async () => {
+    const recorder = createRecorder({ journal, signer: wallet, binding });
+    const viaPipe = await lastValueFrom(
+      from([0, 1, 2].map(window)).pipe(recorder.recordWindows(), toArray()),
+    );
+    const concurrent = await Promise.all([3, 4, 5].map((i) => recorder.record(window(i))));
+    expect([...viaPipe, ...concurrent].map((r) => r.seq)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(verifyMeterRecords(await all(), { signer: wallet.address }).valid).toBe(true);
+  });
+
+  test("behavior: a rejected window leaves the chain where it was", async () => {
+    const recorder = createRecorder({ journal, signer: wallet, binding });
+    await recorder.record(window(0));
+    const before = recorder.chain();
+    await expect(recorder.record(window(5))).rejects.toMatchObject({
+      code: "metering.record.nonContiguous",
+    });
+    expect(recorder.chain()).toBe(before);
+    expect((await recorder.record(window(1))).seq).toBe(1);
+  });
+
+  test("error: a journal of another agreement", async () => {
+    await createRecorder({ journal, signer: wallet, binding }).record(window(0));
+    let caught: unknown;
+    try {
+      createRecorder({ journal, signer: wallet, binding: { ...binding, agreementId: "agr-8" } });
+    } catch (err) {
+      caught = err;
+    }
+    expect(isMaaskitError(caught, "metering.journal.invalidConfig")).toBe(true);
+  });
+});
