@@ -6,7 +6,13 @@ import { buildMeterRecord } from "./createMeterRecord.js";
 import { meterRecordDigest } from "./encodeMeterRecord.js";
 import { type MeterRecord, meterRecordFromJson, meterRecordToJson } from "./meterRecord.js";
 import { nextChainState } from "./meterRecordChain.js";
-import { OTHER_TEST_KEY, sampleChain, sampleWindow, TEST_BINDING, TEST_KEY } from "./sampleMeterRecords.js";
+import {
+  OTHER_TEST_KEY,
+  sampleChain,
+  sampleWindow,
+  TEST_BINDING,
+  TEST_KEY,
+} from "./sampleMeterRecords.js";
 import { signMeterRecord } from "./signMeterRecord.js";
 import { verifyMeterRecords } from "./verifyMeterRecords.js";
 
@@ -18,7 +24,9 @@ type Json = Record<string, unknown>;
 /** Every leaf of a JSON record as a path, plus whole optional/object fields. */
 function paths(value: unknown, prefix: (string | number)[] = []): (string | number)[][] {
   if (value !== null && typeof value === "object") {
-    const entries = Array.isArray(value) ? value.map((v, i) => [i, v] as const) : Object.entries(value);
+    const entries = Array.isArray(value)
+      ? value.map((v, i) => [i, v] as const)
+      : Object.entries(value);
     const out: (string | number)[][] = prefix.length > 0 ? [prefix] : [];
     for (const [k, v] of entries) out.push(...paths(v, [...prefix, k]));
     return out;
@@ -36,7 +44,8 @@ function altered(v: unknown, key: string | number): unknown {
   if (typeof v === "string") {
     if (/^\d{4}-\d\d-\d\dT/.test(v)) return new Date(Date.parse(v) + 1).toISOString();
     if (/^0x[0-9a-fA-F]{40}$/.test(v)) return new Wallet(OTHER_TEST_KEY).address;
-    if (/^0x[0-9a-f]+$/.test(v)) return `${v.slice(0, 10)}${v[10] === "0" ? "1" : "0"}${v.slice(11)}`;
+    if (/^0x[0-9a-f]+$/.test(v))
+      return `${v.slice(0, 10)}${v[10] === "0" ? "1" : "0"}${v.slice(11)}`;
     if (/^\d+(\.\d+)?$/.test(v)) return dec(v).plus("0.001").toFixed();
     if (key === "clock") return v === "synchronised" ? "informative" : "synchronised";
     if (key === "basis") return v === "ISO1217-FAD" ? "DIN1343-normal" : "ISO1217-FAD";
@@ -45,7 +54,8 @@ function altered(v: unknown, key: string | number): unknown {
   }
   if (v !== null && typeof v === "object") {
     // Objects: add a flag (flags) or drop the object's first key.
-    if (key === "flags") return { ...(v as Json), bridged: (v as Json).bridged === true ? undefined : true };
+    if (key === "flags")
+      return { ...(v as Json), bridged: (v as Json).bridged === true ? undefined : true };
     const [first] = Object.keys(v as Json);
     const copy = { ...(v as Json) };
     if (first !== undefined) delete copy[first];
@@ -73,7 +83,13 @@ function verifyJson(lines: Json[], options = {}) {
       return undefined;
     }
   });
-  return { parsed, result: verifyMeterRecords(parsed.filter((r) => r !== undefined), options) };
+  return {
+    parsed,
+    result: verifyMeterRecords(
+      parsed.filter((r) => r !== undefined),
+      options,
+    ),
+  };
 }
 
 describe("verifyMeterRecords", () => {
@@ -93,25 +109,25 @@ describe("verifyMeterRecords", () => {
     expect(verifyJson(lines, { signer: SIGNER }).result.valid).toBe(true);
   });
 
-  fcTest.prop(
-    [fc.integer({ min: 0, max: chain.length - 1 }), fc.nat()],
-    { numRuns: 200 },
-  )("behavior: tampering any single field of any record is detected and named", (index, pick) => {
-    const lines = chain.map((r) => meterRecordToJson(r) as unknown as Json);
-    const target = lines[index]!;
-    const all = paths(target);
-    const path = all[pick % all.length]!;
-    const tampered = set(target, path, altered(get(target, path), path[path.length - 1]!));
-    fc.pre(JSON.stringify(tampered) !== JSON.stringify(target));
-    const copy = [...lines];
-    copy[index] = tampered;
-    const { parsed, result } = verifyJson(copy, { signer: SIGNER });
-    if (parsed[index] === undefined) return; // rejected as malformed at parse time: detected
-    const verdict = result.results[index]!;
-    expect(verdict.valid, `tampered ${path.join(".")}`).toBe(false);
-    expect(verdict.reasons.length).toBeGreaterThan(0);
-    expect(verdict.errors[0]?.shortMessage).toMatch(/^seq \d+: /);
-  });
+  fcTest.prop([fc.integer({ min: 0, max: chain.length - 1 }), fc.nat()], { numRuns: 200 })(
+    "behavior: tampering any single field of any record is detected and named",
+    (index, pick) => {
+      const lines = chain.map((r) => meterRecordToJson(r) as unknown as Json);
+      const target = lines[index]!;
+      const all = paths(target);
+      const path = all[pick % all.length]!;
+      const tampered = set(target, path, altered(get(target, path), path[path.length - 1]!));
+      fc.pre(JSON.stringify(tampered) !== JSON.stringify(target));
+      const copy = [...lines];
+      copy[index] = tampered;
+      const { parsed, result } = verifyJson(copy, { signer: SIGNER });
+      if (parsed[index] === undefined) return; // rejected as malformed at parse time: detected
+      const verdict = result.results[index]!;
+      expect(verdict.valid, `tampered ${path.join(".")}`).toBe(false);
+      expect(verdict.reasons.length).toBeGreaterThan(0);
+      expect(verdict.errors[0]?.shortMessage).toMatch(/^seq \d+: /);
+    },
+  );
 
   test("behavior: every field path is covered by the tamper property", () => {
     // Exhaustive over every path of one record, so no field escapes by chance.
@@ -140,9 +156,15 @@ describe("verifyMeterRecords", () => {
   });
 
   test("behavior: tampered quantity names badSignature and registerMismatch at its seq", () => {
-    const t = { ...chain[2]!, quantity: { ...chain[2]!.quantity, value: chain[2]!.quantity.value.plus(1) } };
+    const t = {
+      ...chain[2]!,
+      quantity: { ...chain[2]!.quantity, value: chain[2]!.quantity.value.plus(1) },
+    };
     const { results } = verifyMeterRecords([chain[0]!, chain[1]!, t, chain[3]!]);
-    expect(results[2]?.reasons).toEqual(["metering.record.badSignature", "metering.record.registerMismatch"]);
+    expect(results[2]?.reasons).toEqual([
+      "metering.record.badSignature",
+      "metering.record.registerMismatch",
+    ]);
     expect(results[2]?.errors[0]?.shortMessage).toMatch(/^seq 2: /);
     // The next record still points at the genuine record: the chain is broken there too.
     expect(results[3]?.reasons).toEqual(["metering.record.brokenChain"]);
@@ -153,13 +175,20 @@ describe("verifyMeterRecords", () => {
     expect(results.map((r) => r.reasons)).toEqual([
       [],
       [],
-      ["metering.record.seqGap", "metering.record.brokenChain", "metering.record.periodGap", "metering.record.registerDiscontinuity"],
+      [
+        "metering.record.seqGap",
+        "metering.record.brokenChain",
+        "metering.record.periodGap",
+        "metering.record.registerDiscontinuity",
+      ],
       [],
     ]);
   });
 
   test("behavior: deleting the first record is caught with an expected start", () => {
-    const { results } = verifyMeterRecords(chain.slice(1), { expectedStart: { seq: 0, prevHash: chain[0]!.prevHash } });
+    const { results } = verifyMeterRecords(chain.slice(1), {
+      expectedStart: { seq: 0, prevHash: chain[0]!.prevHash },
+    });
     expect(results[0]?.reasons).toEqual(["metering.record.seqGap", "metering.record.brokenChain"]);
   });
 
@@ -192,13 +221,17 @@ describe("verifyMeterRecords", () => {
       ["metering.record.wrongSigner"],
       ["metering.record.wrongSigner"],
     ]);
-    expect(verifyMeterRecords(other, { signers: [SIGNER, new Wallet(OTHER_TEST_KEY).address] }).valid).toBe(true);
+    expect(
+      verifyMeterRecords(other, { signers: [SIGNER, new Wallet(OTHER_TEST_KEY).address] }).valid,
+    ).toBe(true);
   });
 
   test("error: a record re-signed by another key but claiming the signer is a bad signature", async () => {
     const forged = await signMeterRecord(chain[0]!, { signer: new Wallet(OTHER_TEST_KEY) });
     const claimed = { ...forged, signer: SIGNER };
-    expect(verifyMeterRecords([claimed]).results[0]?.reasons).toEqual(["metering.record.badSignature"]);
+    expect(verifyMeterRecords([claimed]).results[0]?.reasons).toEqual([
+      "metering.record.badSignature",
+    ]);
   });
 
   test("error: a high-s twin of a valid signature is rejected as malleable", () => {
@@ -218,26 +251,36 @@ describe("verifyMeterRecords", () => {
   });
 
   test("error: a record for another agreement, chain or contract is rejected", async () => {
-    const otherAgreement = await sampleChain(2, { binding: { ...TEST_BINDING, agreementId: "agr-other" } });
-    expect(verifyMeterRecords(otherAgreement, { agreement: TEST_BINDING }).results[0]?.reasons).toEqual([
-      "metering.record.wrongAgreement",
-    ]);
+    const otherAgreement = await sampleChain(2, {
+      binding: { ...TEST_BINDING, agreementId: "agr-other" },
+    });
+    expect(
+      verifyMeterRecords(otherAgreement, { agreement: TEST_BINDING }).results[0]?.reasons,
+    ).toEqual(["metering.record.wrongAgreement"]);
     const onChain = await sampleChain(1, {
-      binding: { ...TEST_BINDING, chainId: 31337, verifyingContract: "0x5FbDB2315678afecb367f032d93F642f64180aa3" },
+      binding: {
+        ...TEST_BINDING,
+        chainId: 31337,
+        verifyingContract: "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+      },
     });
     expect(verifyMeterRecords(onChain, { agreement: TEST_BINDING }).results[0]?.reasons).toEqual([
       "metering.record.wrongAgreement",
     ]);
     // Re-labelling a record with another agreement breaks its signature (the salt differs).
     const relabelled = { ...chain[0]!, agreementId: "agr-other" };
-    expect(verifyMeterRecords([relabelled], { agreement: { ...TEST_BINDING, agreementId: "agr-other" } }).results[0]?.reasons).toEqual([
-      "metering.record.badSignature",
-    ]);
+    expect(
+      verifyMeterRecords([relabelled], { agreement: { ...TEST_BINDING, agreementId: "agr-other" } })
+        .results[0]?.reasons,
+    ).toEqual(["metering.record.badSignature"]);
   });
 
   test("error: the first record must carry the genesis prevHash", () => {
     const { results } = verifyMeterRecords([{ ...chain[0]!, prevHash: chain[1]!.prevHash }]);
-    expect(results[0]?.reasons).toEqual(["metering.record.badSignature", "metering.record.brokenChain"]);
+    expect(results[0]?.reasons).toEqual([
+      "metering.record.badSignature",
+      "metering.record.brokenChain",
+    ]);
   });
 
   test("error: register delta inconsistent with the quantity (signed that way)", async () => {
@@ -245,12 +288,21 @@ describe("verifyMeterRecords", () => {
     const air = w.usage[0]!;
     const bad = await signMeterRecord(
       buildMeterRecord(
-        { ...w, usage: [{ ...air, quantity: { ...air.quantity, value: air.quantity.value.plus("0.5") } }] },
-        { binding: TEST_BINDING, chain: { seq: 0, prevHash: chain[0]!.prevHash }, clock: "synchronised" },
+        {
+          ...w,
+          usage: [{ ...air, quantity: { ...air.quantity, value: air.quantity.value.plus("0.5") } }],
+        },
+        {
+          binding: TEST_BINDING,
+          chain: { seq: 0, prevHash: chain[0]!.prevHash },
+          clock: "synchronised",
+        },
       ),
       { signer: new Wallet(TEST_KEY) },
     );
-    expect(verifyMeterRecords([bad]).results[0]?.reasons).toEqual(["metering.record.registerMismatch"]);
+    expect(verifyMeterRecords([bad]).results[0]?.reasons).toEqual([
+      "metering.record.registerMismatch",
+    ]);
   });
 
   test("behavior: rollover and reset flags relax the register check to quantity ≥ registerEnd", async () => {
@@ -270,7 +322,11 @@ describe("verifyMeterRecords", () => {
               },
             ],
           },
-          { binding: TEST_BINDING, chain: { seq: 0, prevHash: chain[0]!.prevHash }, clock: "synchronised" },
+          {
+            binding: TEST_BINDING,
+            chain: { seq: 0, prevHash: chain[0]!.prevHash },
+            clock: "synchronised",
+          },
         ),
         { signer: new Wallet(TEST_KEY) },
       );
@@ -288,11 +344,18 @@ describe("verifyMeterRecords", () => {
   });
 
   test("error: malformed records are named, not thrown", () => {
-    const broken = { ...chain[0]!, quantity: { ...chain[0]!.quantity, value: dec("1.0000000001") } };
+    const broken = {
+      ...chain[0]!,
+      quantity: { ...chain[0]!.quantity, value: dec("1.0000000001") },
+    };
     const { results } = verifyMeterRecords([broken, chain[1]!]);
     expect(results[0]?.reasons).toEqual(["metering.record.malformed"]);
     expect(results[0]?.errors[0]?.details.problems).toEqual([
-      { field: "quantity.value", problem: "has more than 9 decimals (1.0000000001)", code: "metering.record.notRepresentable" },
+      {
+        field: "quantity.value",
+        problem: "has more than 9 decimals (1.0000000001)",
+        code: "metering.record.notRepresentable",
+      },
     ]);
     expect(results[1]?.valid).toBe(true);
   });
