@@ -171,14 +171,14 @@ export function counterDelta(
       return;
     }
     const last = base.register;
+    const wrap =
+      current.lt(last) && cfg.rollover !== undefined ? wrapped(last, current) : undefined;
     if (current.gte(last)) {
-      emit(usage(r.machineId, base.at, r.sourceTime, last, current, current.minus(last), s, {}));
-    } else if (cfg.rollover !== undefined && wrapped(last, current).lte(cfg.maxWrapIncrement!)) {
       emit(
-        usage(r.machineId, base.at, r.sourceTime, last, current, wrapped(last, current), s, {
-          rollover: true,
-        }),
+        usage(r.machineId, base.at, r.sourceTime, last, current, current.minus(last), s, NO_FLAGS),
       );
+    } else if (wrap?.lte(cfg.maxWrapIncrement!)) {
+      emit(usage(r.machineId, base.at, r.sourceTime, last, current, wrap, s, ROLLOVER));
     } else if (current.lte(cfg.resetThreshold)) {
       emit(
         resetGap(
@@ -252,8 +252,10 @@ export function counterDelta(
     if (r.quality === "bad") return { reason: "quality.bad", message: "quality is bad" };
     const v = numericValue(r.value);
     if (isProblem(v)) return v;
-    if (v.lt(0))
+    // isNeg() is a sign check (cheaper than a comparison); -0 is not negative.
+    if (v.isNeg() && !v.isZero()) {
       return { reason: "value.negative", message: `register ${v.toFixed()} is negative` };
+    }
     if (r.unit !== undefined && r.unit !== cfg.unit) {
       return { reason: "unit.mismatch", message: `unit ${r.unit} is not the expected ${cfg.unit}` };
     }
@@ -363,6 +365,8 @@ export function counterDelta(
 }
 
 const ZERO = new Dec(0);
+const NO_FLAGS: UsageFlags = Object.freeze({});
+const ROLLOVER: UsageFlags = Object.freeze({ rollover: true });
 
 interface MachineState {
   baseline: { register: Decimal; at: Date } | undefined;

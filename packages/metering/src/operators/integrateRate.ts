@@ -189,7 +189,9 @@ export function integrateRate(
     if (r.quality === "bad") return { reason: "quality.bad", message: "quality is bad" };
     const v = numericValue(r.value);
     if (isProblem(v)) return v;
-    if (v.lt(0)) return { reason: "value.negative", message: `rate ${v.toFixed()} is negative` };
+    if (v.isNeg() && !v.isZero()) {
+      return { reason: "value.negative", message: `rate ${v.toFixed()} is negative` };
+    }
     if (r.unit !== undefined && r.unit !== cfg.unit) {
       return { reason: "unit.mismatch", message: `unit ${r.unit} is not the expected ${cfg.unit}` };
     }
