@@ -21,6 +21,7 @@ describe("quantizeRatio", () => {
     expect(q("0.35", "1", "0.1")).toBe("0.4");
     expect(q("-0.25", "1", "0.1")).toBe("-0.2");
     expect(q("-0.35", "1", "0.1")).toBe("-0.4");
+    expect(q("-0.01", "1", "1")).toBe("0");
   });
 
   it("behavior: a resolution that is not a power of ten gives its multiples", () => {
