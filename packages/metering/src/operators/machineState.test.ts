@@ -280,7 +280,12 @@ describe("machineState", () => {
             },
           }),
         )
-        .subscribe({ next: (e) => seen.push(e), error: (e) => (error = e) });
+        .subscribe({
+          next: (e) => seen.push(e),
+          error: (e) => {
+            error = e;
+          },
+        });
     });
     expect(seen).toEqual([opened("APT", "Loaded", 0)]);
     expect(isMaaskitError(error, "metering.machineState.mappingFailed")).toBe(true);
@@ -292,7 +297,11 @@ describe("machineState", () => {
     testScheduler().run(({ cold }) => {
       cold<MeterEvent>("a|", { a: state("Loaded", 0) })
         .pipe(machineState({ mapping: () => "RUNNING" as IsoTimeState }))
-        .subscribe({ error: (e) => (error = e) });
+        .subscribe({
+          error: (e) => {
+            error = e;
+          },
+        });
     });
     expect(isMaaskitError(error, "metering.machineState.mappingFailed")).toBe(true);
   });

@@ -94,7 +94,8 @@ interface MachineAcc {
  *   every summed usage had one; flags are merged. Usage of another unit than the channel's
  *   first is quarantined (`unit.mismatch`) and counted.
  * - **Gaps** go to every window they overlap. **Quarantine events** are passed on at once and
- *   counted into the window of their `at` (same boundary rule); they never move the watermark.
+ *   counted into the window of their `at` (same boundary rule); they never move the watermark
+ *   nor add windows (their time may be the very thing that was wrong).
  * - **State spans** (from `machineState()`) are cut at window boundaries: before each window,
  *   the pieces inside it are emitted as `StateSpanEvent`s with `span` set; an open state is cut
  *   at the window's end (`open: true`) and continues in the next window.
@@ -169,8 +170,8 @@ export function tumblingWindow(
         }
         if (start > m.lastStart) m.lastStart = start;
       };
-      const windowAcc = (m: MachineAcc, start: number): WindowAcc => {
-        need(m, start);
+      const windowAcc = (m: MachineAcc, start: number, extendsRange = true): WindowAcc => {
+        if (extendsRange) need(m, start);
         let w = m.windows.get(start);
         if (w === undefined) {
           w = { usage: new Map(), quarantined: 0 };
@@ -292,7 +293,9 @@ export function tumblingWindow(
         const m = machine(q.machineId);
         const at = q.at.getTime();
         if (isLate(m, at)) return; // already set aside; its window is gone
-        windowAcc(m, pointStart(at)).quarantined += 1;
+        // A quarantined item's time may be bogus (far future or past): it is counted if its
+        // window gets emitted, but never stretches the machine's range of windows.
+        windowAcc(m, pointStart(at), false).quarantined += 1;
       };
 
       const onSpan = (s: StateSpanEvent): void => {
@@ -387,7 +390,7 @@ export function tumblingWindow(
         );
 
         const acc = m.windows.get(start);
-        m.windows.delete(start);
+        for (const k of m.windows.keys()) if (k < end) m.windows.delete(k);
         const usage: WindowUsage[] = [];
         if (acc !== undefined) {
           for (const channel of [...acc.usage.keys()].sort(cmp)) {
