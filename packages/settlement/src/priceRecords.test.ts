@@ -467,13 +467,12 @@ describe("priceRecords", () => {
   describe("records", () => {
     it("behavior: prices the billed quantity only, not the extras", () => {
       // 10 m³ billed; the 5 kWh extra channel is not priced: 10 × 0.021 = 0.21
-      const r = {
-        ...rec(1, "10", { pbt: 900_000, apt: 900_000 }),
-        extras: {
-          quantities: [{ channel: "power", quantity: quantity("5", "KWH"), flags: {} }],
-          oee: { plannedBusyTimeMs: 900_000, actualProductionTimeMs: 900_000 },
-        },
-      } satisfies PricingRecord;
+      // A MeterRecord's extras carry further channels besides the OEE elements.
+      const extras = {
+        quantities: [{ channel: "power", quantity: quantity("5", "KWH"), flags: {} }],
+        oee: { plannedBusyTimeMs: 900_000, actualProductionTimeMs: 900_000 },
+      };
+      const r: PricingRecord = { ...rec(1, "10"), extras };
       expect(priceRecords(tariff(), [r], { period: JANUARY, currency: EUR }).total.toFixed()).toBe(
         "0.21",
       );

@@ -1,0 +1,150 @@
+import { MaaskitError } from "@maaskit/metering";
+import type { Agreement } from "./agreement.js";
+
+/** A billing period `[start, end)`. */
+export interface BillingPeriodRange {
+  readonly start: Date;
+  readonly end: Date;
+}
+
+export type BillingPeriodErrorCode = "settlement.agreement.outsideTerm";
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The billing period of `agreement` that contains `instant`, DST-correct:
+ * - `calendarMonth`: from local midnight on the 1st to local midnight on the next 1st in the
+ *   agreement's time zone (March in Berlin is 31 days minus one hour).
+ * - `days`: `days` local calendar days from the anchor (default: the agreement's start),
+ *   each period starting at the anchor's local time of day.
+ * A local start time that does not exist (skipped by a DST jump) starts at the jump.
+ * The period is clipped to the agreement's `[start, end)`: the first and last periods may be
+ * short (the base fee and minimum commitment are not pro-rated). An instant outside the
+ * agreement's term throws `settlement.agreement.outsideTerm`.
+ *
+ * @example
+ * billingPeriodAt(agreement, new Date("2025-03-15T12:00:00Z"))
+ * // Europe/Berlin months: { start: 2025-02-28T23:00:00Z, end: 2025-03-31T22:00:00Z }
+ */
+export function billingPeriodAt(
+  agreement: Pick<Agreement, "billingPeriod" | "start" | "end">,
+  instant: Date,
+): BillingPeriodRange {
+  const t = instant.getTime();
+  const termEnd = agreement.end?.getTime() ?? Number.POSITIVE_INFINITY;
+  if (!(t >= agreement.start.getTime() && t < termEnd)) {
+    throw new MaaskitError<BillingPeriodErrorCode>(
+      "settlement.agreement.outsideTerm",
+      "The instant lies outside the agreement's term",
+      {
+        details: {
+          instant: instant.toISOString(),
+          start: agreement.start.toISOString(),
+          end: agreement.end?.toISOString() ?? null,
+        },
+      },
+    );
+  }
+  const bp = agreement.billingPeriod;
+  const zone = zoneOf(bp.timeZone);
+  let start: number;
+  let end: number;
+  if (bp.kind === "calendarMonth") {
+    const w = zone.wall(t);
+    start = zone.instantOf(w.year, w.month, 1, 0);
+    end = zone.instantOf(w.year, w.month + 1, 1, 0);
+  } else {
+    const a = zone.wall((bp.anchor ?? agreement.start).getTime());
+    const w = zone.wall(t);
+    const at = (k: number) => zone.instantOf(a.year, a.month, a.day + k * bp.days, a.msOfDay);
+    // Local calendar days between the anchor's date and the instant's date; then correct by
+    // one period either way for the time of day.
+    const dayDiff =
+      (Date.UTC(w.year, w.month - 1, w.day) - Date.UTC(a.year, a.month - 1, a.day)) / DAY_MS;
+    let k = Math.floor(dayDiff / bp.days);
+    while (at(k) > t) k--;
+    while (at(k + 1) <= t) k++;
+    start = at(k);
+    end = at(k + 1);
+  }
+  return {
+    start: new Date(Math.max(start, agreement.start.getTime())),
+    end: new Date(Math.min(end, termEnd)),
+  };
+}
+
+interface Wall {
+  year: number;
+  /** 1–12 */
+  month: number;
+  day: number;
+  msOfDay: number;
+}
+
+interface Zone {
+  /** Local wall-clock date and time of an instant. */
+  wall(t: number): Wall;
+  /** The instant of a local date and time (month and day may overflow, like Date.UTC). */
+  instantOf(year: number, month: number, day: number, msOfDay: number): number;
+}
+
+const zones = new Map<string, Zone>();
+
+function zoneOf(timeZone: string): Zone {
+  const cached = zones.get(timeZone);
+  if (cached !== undefined) return cached;
+  const format = new Intl.DateTimeFormat("en-US", {
+    timeZone,
+    hourCycle: "h23",
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+  });
+  /** Wall time of `t` read as if it were UTC, in ms. */
+  const wallMs = (t: number): number => {
+    const parts: Record<string, number> = {};
+    for (const part of format.formatToParts(new Date(t))) {
+      if (part.type !== "literal") parts[part.type] = Number(part.value);
+    }
+    const seconds = Math.floor(t / 1000) * 1000;
+    return (
+      Date.UTC(
+        parts.year!,
+        parts.month! - 1,
+        parts.day!,
+        parts.hour!,
+        parts.minute!,
+        parts.second!,
+      ) +
+      (t - seconds)
+    );
+  };
+  const offsetAt = (t: number) => wallMs(t) - t;
+  const zone: Zone = {
+    wall(t) {
+      const w = new Date(wallMs(t));
+      const midnight = Date.UTC(w.getUTCFullYear(), w.getUTCMonth(), w.getUTCDate());
+      return {
+        year: w.getUTCFullYear(),
+        month: w.getUTCMonth() + 1,
+        day: w.getUTCDate(),
+        msOfDay: w.getTime() - midnight,
+      };
+    },
+    instantOf(year, month, day, msOfDay) {
+      const wall = Date.UTC(year, month - 1, day) + msOfDay;
+      // The offsets a day either side bracket at most one transition (true of every IANA zone).
+      const before = offsetAt(wall - DAY_MS);
+      const after = offsetAt(wall + DAY_MS);
+      const candidates = [wall - before, wall - after].sort((x, y) => x - y);
+      for (const c of candidates) if (c + offsetAt(c) === wall) return c; // earliest, if repeated
+      // The wall time was skipped by a jump forward: the jump instant starts the period.
+      return wall - before;
+    },
+  };
+  zones.set(timeZone, zone);
+  return zone;
+}
