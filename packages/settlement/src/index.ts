@@ -1,2 +1,69 @@
-// public entry point; filled by the settlement/maintenance issues.
-export {};
+// @maaskit/settlement — public entry point. Explicit named re-exports only.
+export {
+  type Agreement,
+  type AgreementErrorCode,
+  type AgreementJson,
+  type AgreementSigner,
+  agreementToJson,
+  type BillingPeriod,
+  type PaymentTerms,
+  parseAgreement,
+  validateAgreement,
+} from "./agreement.js";
+export {
+  type BillingPeriodErrorCode,
+  type BillingPeriodRange,
+  billingPeriodAt,
+} from "./billingPeriodAt.js";
+export { type Currency, MAX_CURRENCY_DECIMALS } from "./currency.js";
+export {
+  type FixedCharge,
+  type FixedPointErrorCode,
+  type FixedSla,
+  type FixedTariff,
+  type FixedTier,
+  type FixedUsage,
+  fromFixedInteger,
+  pow10,
+  priceRecordsFixed,
+  priceUsageFixed,
+  RATIO_DECIMALS,
+  rescale,
+  roundDiv,
+  toFixedInteger,
+  toFixedTariff,
+} from "./fixedPoint.js";
+export {
+  type Invoice,
+  type InvoiceAvailability,
+  type InvoiceErrorCode,
+  type InvoiceJson,
+  type InvoiceLine,
+  type InvoiceLineJson,
+  type InvoiceLineKind,
+  type InvoiceRecords,
+  invoiceFromJson,
+  invoiceToJson,
+} from "./invoice.js";
+export { isSignerAllowed } from "./isSignerAllowed.js";
+export {
+  type PriceRecordsOptions,
+  type PricingErrorCode,
+  type PricingRecord,
+  priceRecords,
+} from "./priceRecords.js";
+export type { Problem } from "./problems.js";
+export { roundAmount } from "./roundAmount.js";
+export {
+  type AvailabilitySla,
+  parseTariff,
+  type RoundingMode,
+  type Tariff,
+  type TariffErrorCode,
+  type TariffJson,
+  type TariffPricing,
+  type TariffTier,
+  type TariffTierJson,
+  tariffToJson,
+  validateTariff,
+} from "./tariff.js";
