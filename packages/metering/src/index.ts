@@ -58,6 +58,111 @@ export type {
   UsageFlags,
 } from "./reading.js";
 export {
+  type BuildMeterRecordErrorType,
+  type BuildMeterRecordParameters,
+  buildMeterRecord,
+} from "./records/createMeterRecord.js";
+export {
+  domainSeparatorOf,
+  type EncodeMeterRecordReturnType,
+  encodeMeterRecord,
+  hashMeterExtras,
+  meterRecordDigest,
+  meterRecordTypedData,
+} from "./records/encodeMeterRecord.js";
+export { type LoadSignerParameters, loadSigner } from "./records/loadSigner.js";
+export {
+  CLOCK_STATUSES,
+  type ClockStatus,
+  type ExtraQuantity,
+  type ExtraQuantityJson,
+  extrasFromJson,
+  extrasToJson,
+  GENESIS_HASH,
+  METER_RECORD_DECIMALS,
+  METER_RECORD_VERSION,
+  type MeterExtras,
+  type MeterExtrasJson,
+  type MeterRecord,
+  type MeterRecordBinding,
+  type MeterRecordJson,
+  meterRecordFromJson,
+  meterRecordToJson,
+  type OeeElements,
+  type OeeElementsJson,
+  RECORD_FLAG_NAMES,
+  type RecordFlags,
+  type RecordFlagsJson,
+  type RegisterSpan,
+  type RegisterSpanJson,
+  type UnsignedMeterRecord,
+  ZERO_ADDRESS,
+} from "./records/meterRecord.js";
+export {
+  genesisChainState,
+  type MeterRecordChainState,
+  nextChainState,
+} from "./records/meterRecordChain.js";
+export type { MeterRecordErrorCode } from "./records/meterRecordErrors.js";
+export {
+  EIP712_DOMAIN_FIELDS,
+  METER_EXTRAS_TYPE_STRING,
+  METER_EXTRAS_TYPES,
+  METER_RECORD_DOMAIN_NAME,
+  METER_RECORD_DOMAIN_VERSION,
+  METER_RECORD_TYPE_STRING,
+  METER_RECORD_TYPES,
+  type MeterExtrasMessage,
+  type MeterRecordDomain,
+  type MeterRecordMessage,
+  meterRecordDomain,
+  type TypedDataJson,
+  unitToBytes8,
+  VOLUME_BASIS_CODES,
+} from "./records/meterRecordTypedData.js";
+export {
+  createMeterRecordVerifier,
+  type MeterRecordCheck,
+  type MeterRecordVerifier,
+  type VerifyMeterRecordsParameters,
+} from "./records/meterRecordVerifier.js";
+export {
+  buildPeriodStatement,
+  encodePeriodStatement,
+  PERIOD_STATEMENT_TYPE_STRING,
+  PERIOD_STATEMENT_TYPES,
+  type PeriodStatement,
+  type PeriodStatementJson,
+  type PeriodStatementMessage,
+  periodStatementFromJson,
+  periodStatementToJson,
+  periodStatementTypedData,
+  signPeriodStatement,
+  type UnsignedPeriodStatement,
+  type VerifyPeriodStatementParameters,
+  type VerifyPeriodStatementReturnType,
+  verifyPeriodStatement,
+} from "./records/periodStatement.js";
+export {
+  type SignMeterRecordErrorType,
+  type SignMeterRecordParameters,
+  signMeterRecord,
+} from "./records/signMeterRecord.js";
+export {
+  type VerifyMeterRecordsReturnType,
+  verifyMeterRecords,
+} from "./records/verifyMeterRecords.js";
+export {
+  type CliIo,
+  type ExportLine,
+  type LineKindVerifier,
+  type LineVerdict,
+  lineKinds,
+  runCli,
+  type VerifyContext,
+  verifyExport,
+} from "./runCli.js";
+export {
   type CompressorModel,
   type CompressorModelOptions,
   type CompressorSnapshot,

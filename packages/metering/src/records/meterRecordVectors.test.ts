@@ -5,6 +5,7 @@ import {
   recoverAddress,
   Signature,
   TypedDataEncoder,
+  type TypedDataDomain,
   type TypedDataField,
   toUtf8Bytes,
 } from "ethers";
@@ -68,12 +69,12 @@ const flagBits = (f: Record<string, boolean>, reg: R) =>
   FLAGS.reduce((b, name, i) => (f[name] ? b | (1 << i) : b), 0) | (reg === undefined ? 32 : 0);
 const ms = (iso: unknown) => String(Date.parse(iso as string));
 
-function specDomain(r: Record<string, unknown>) {
+function specDomain(r: Record<string, unknown>): TypedDataDomain {
   return {
     name: "maaskit",
     version: "1",
-    chainId: r.chainId,
-    verifyingContract: r.verifyingContract,
+    chainId: r.chainId as number,
+    verifyingContract: r.verifyingContract as string,
     salt: h(r.agreementId as string),
   };
 }

@@ -25,7 +25,7 @@ import {
   periodStatementTypedData,
   signPeriodStatement,
 } from "./periodStatement.js";
-import { OTHER_TEST_KEY, sampleChain, TEST_BINDING, TEST_KEY } from "./sampleMeterRecords.js";
+import { OTHER_TEST_KEY, sampleChain, TEST_KEY } from "./sampleMeterRecords.js";
 import { signMeterRecord } from "./signMeterRecord.js";
 
 /** One test vector of docs/meter-record.vectors.json. @internal */
