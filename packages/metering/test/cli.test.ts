@@ -1,0 +1,98 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { build } from "tsup";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+
+// Smoke test of the real bin: bundle src/cli.ts with tsup into a temp dir and run it as a
+// child process with node, exactly as `npx maaskit verify` would.
+
+const run = promisify(execFile);
+const pkg = fileURLToPath(new URL("..", import.meta.url));
+const vectorsFile = fileURLToPath(
+  new URL("../../../docs/meter-record.vectors.json", import.meta.url),
+);
+let dir: string;
+let cli: string;
+let recordsFile: string;
+let tamperedFile: string;
+let signer: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "maaskit-cli-"));
+  await build({
+    entry: { cli: join(pkg, "src/cli.ts") },
+    outDir: dir,
+    format: ["esm"],
+    platform: "node",
+    target: "node20",
+    config: false,
+    dts: false,
+    silent: true,
+    splitting: false,
+    noExternal: [/.*/],
+    outExtension: () => ({ js: ".mjs" }),
+  });
+  cli = join(dir, "cli.mjs");
+  const { vectors } = JSON.parse(await readFile(vectorsFile, "utf8")) as {
+    vectors: { valid: boolean; record?: Record<string, unknown>; signer: string }[];
+  };
+  const records = vectors.filter(
+    (v) => v.valid && v.record !== undefined && v.record.agreementId === "agr-compressor-7",
+  );
+  signer = records[0]!.signer;
+  recordsFile = join(dir, "records.jsonl");
+  await writeFile(recordsFile, `${records.map((v) => JSON.stringify(v.record)).join("\n")}\n`);
+  const tampered = records.map((v) => ({ ...v.record }));
+  tampered[1]!.quarantined = (tampered[1]!.quarantined as number) + 1;
+  tamperedFile = join(dir, "tampered.jsonl");
+  await writeFile(tamperedFile, `${tampered.map((r) => JSON.stringify(r)).join("\n")}\n`);
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function maaskit(
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [cli, ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe("maaskit verify (child process)", () => {
+  test("default: a valid export exits 0", async () => {
+    const { code, stdout } = await maaskit("verify", recordsFile, "--signer", signer);
+    expect(code).toBe(0);
+    expect(stdout).toContain("line 1  seq 0  valid");
+    expect(stdout).toContain("2 lines, 2 valid, 0 invalid");
+  });
+
+  test("error: a tampered record exits 1 and is named by seq and reason", async () => {
+    const { code, stdout } = await maaskit("verify", tamperedFile, "--json");
+    expect(code).toBe(1);
+    const report = JSON.parse(stdout) as {
+      valid: boolean;
+      results: { seq: number; reasons: string[] }[];
+    };
+    expect(report.valid).toBe(false);
+    expect(report.results.map((r) => [r.seq, r.reasons])).toEqual([
+      [0, []],
+      [1, ["metering.record.badSignature"]],
+    ]);
+  });
+
+  test("error: a missing file exits 2", async () => {
+    const { code, stderr } = await maaskit("verify", join(dir, "missing.jsonl"));
+    expect(code).toBe(2);
+    expect(stderr).toContain("Cannot read");
+  });
+});
