@@ -1,5 +1,17 @@
 import { fc, test } from "@fast-check/vitest";
-import { dec, isMaaskitError, quantity } from "@maaskit/metering";
+import {
+  buildMeterRecord,
+  dec,
+  genesisChainState,
+  isMaaskitError,
+  type MeterRecord,
+  type MeterWindow,
+  meterRecordDigest,
+  nextChainState,
+  quantity,
+  signMeterRecord,
+} from "@maaskit/metering";
+import { id, Wallet } from "ethers";
 import { describe, expect, it } from "vitest";
 import type { Currency } from "./currency.js";
 import { invoiceToJson } from "./invoice.js";
@@ -671,5 +683,91 @@ describe("priceRecords", () => {
         expect(invoiceToJson(b).availability).toEqual(invoiceToJson(a).availability);
       },
     );
+  });
+
+  describe("with signed MeterRecords", () => {
+    // A MeterRecord must satisfy PricingRecord structurally (checked by the compiler here).
+    const asPricing = (r: MeterRecord): PricingRecord => r;
+    // A deterministic throwaway test key (the hash of a public phrase).
+    const signer = new Wallet(id("maaskit settlement pricing test key"));
+    const agreementId = `0x${"c7".repeat(32)}`;
+
+    async function chain(volumes: string[], lost: number[]): Promise<MeterRecord[]> {
+      const records: MeterRecord[] = [];
+      let state = genesisChainState();
+      for (const [i, v] of volumes.entries()) {
+        const window: MeterWindow = {
+          kind: "window",
+          machineId: "compressor-7",
+          start: new Date(T0 + i * 15 * MIN),
+          end: new Date(T0 + (i + 1) * 15 * MIN),
+          usage: [{ channel: "air", quantity: quantity(v, "MTQ", FAD), flags: {} }],
+          gaps: [],
+          quarantined: 0,
+        };
+        const unsigned = buildMeterRecord(window, {
+          binding: { agreementId, chainId: 0, verifyingContract: `0x${"00".repeat(20)}` },
+          chain: state,
+          clock: "synchronised",
+          channel: "air",
+          oee: {
+            plannedBusyTimeMs: 15 * MIN,
+            actualProductionTimeMs: 15 * MIN - lost[i]!,
+            produced: quantity(10, "C62"),
+            good: quantity(10, "C62"),
+          },
+        });
+        const record = await signMeterRecord(unsigned, { signer });
+        records.push(record);
+        state = nextChainState(record);
+      }
+      return records;
+    }
+
+    it("behavior: prices a signed chain; the invoice names its seq range and head", async () => {
+      // 400.5 + 350.25 + 300.125 = 1050.875 m³, graduated: 1000 × 0.025 = 25.00;
+      // 50.875 × 0.02 = 1.0175 → 1.02. PBT = 3 × 900,000 = 2,700,000 ms;
+      // APT = 2,700,000 − 60,000 = 2,640,000 → 97.78 %: shortfall 0.2222 % = 2 full steps
+      // → 1 % × 26.02 = 0.2602 → 0.26; total 25.76
+      const signed = await chain(["400.5", "350.25", "300.125"], [0, 60_000, 0]);
+      const records = signed.map((r) => ({ ...asPricing(r), hash: meterRecordDigest(r) }));
+      const invoice = priceRecords(
+        tariff({
+          pricing: { model: "graduated", tiers: TIERS },
+          sla: {
+            threshold: "0.98",
+            step: "0.001",
+            creditPerStep: "0.005",
+            cap: "0.1",
+            stepping: "full",
+            whenUndefined: "noCredit",
+          },
+        }),
+        [...records].reverse(),
+        { period: JANUARY, currency: EUR, agreementId },
+      );
+      expect(lines(invoice)).toEqual([
+        { kind: "usage", tier: 0, quantity: "1000", amount: "25" },
+        { kind: "usage", tier: 1, quantity: "50.875", amount: "1.02" },
+        { kind: "slaCredit", amount: "-0.26" },
+      ]);
+      expect(invoice.total.toFixed()).toBe("25.76");
+      expect(invoice.records).toEqual({
+        count: 3,
+        firstSeq: 0n,
+        lastSeq: 2n,
+        headHash: nextChainState(signed[2]!).prevHash,
+        headPrevHash: signed[2]!.prevHash,
+      });
+    });
+
+    it("error: a tampered chain link is detected from the digests", async () => {
+      const signed = await chain(["1", "2"], [0, 0]);
+      const records = signed.map((r) => ({ ...asPricing(r), hash: meterRecordDigest(r) }));
+      records[1] = { ...records[1]!, prevHash: `0x${"00".repeat(32)}` };
+      expect(
+        codeOf(() => priceRecords(tariff(), records, { period: JANUARY, currency: EUR })),
+      ).toBe("settlement.pricing.brokenChain");
+    });
   });
 });
