@@ -373,9 +373,8 @@ export async function startCompressorServer(
         return;
       }
       if (fault === "disconnect") {
-        for (const endpoint of server?.endpoints ?? []) {
-          await new Promise<void>((resolve) => endpoint.killClientSockets(() => resolve()));
-        }
+        // end the TCP sockets under every secure channel; sessions and subscriptions survive
+        for (const endpoint of server?.endpoints ?? []) endpoint.abruptlyInterruptChannels();
         return;
       }
       throw new MaaskitError("metering.simulator.invalidConfig", `Unknown fault ${String(fault)}`, {
