@@ -1,5 +1,33 @@
 // @maaskit/metering — public entry point. Explicit named re-exports only.
 export { isMaaskitError, MaaskitError } from "./errors.js";
+export type { JsonValue } from "./journal/canonicalJson.js";
+export {
+  type CreateDeliveryLoopParameters,
+  createDeliveryLoop,
+  type DeliveryBackoff,
+  type DeliveryEvent,
+  type DeliveryLoop,
+  type DeliverySink,
+} from "./journal/createDeliveryLoop.js";
+export {
+  type CreateRecorderParameters,
+  createRecorder,
+  type Recorder,
+} from "./journal/createRecorder.js";
+export type { JournalError, JournalErrorCode } from "./journal/errors.js";
+export { type ChainEntry, chainEntryCodec, type JournalCodec } from "./journal/journalCodec.js";
+export { meterRecordCodec } from "./journal/meterRecordCodec.js";
+export {
+  type CompactResult,
+  type Journal,
+  type JournalChange,
+  type JournalFsyncMode,
+  type JournalRecovery,
+  type JournalState,
+  type OpenJournalParameters,
+  openJournal,
+} from "./journal/openJournal.js";
+export { type ReadArchiveParameters, readArchive } from "./journal/readArchive.js";
 export {
   canonicalJson,
   hashLogEntry,
