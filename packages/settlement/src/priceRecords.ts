@@ -52,7 +52,8 @@ export type PricingErrorCode =
   | "settlement.pricing.periodOverlap"
   | "settlement.pricing.periodGap"
   | "settlement.pricing.brokenChain"
-  | "settlement.pricing.precisionExceeded";
+  | "settlement.pricing.precisionExceeded"
+  | "settlement.pricing.negativeAmount";
 
 /**
  * Prices one billing period's records under a tariff: a pure function, reproducible to the

@@ -1,5 +1,6 @@
 import { Dec, MaaskitError } from "@maaskit/metering";
 import type { Decimal } from "decimal.js";
+import type { PricingErrorCode } from "./priceRecords.js";
 import type { RoundingMode } from "./tariff.js";
 
 /**
@@ -12,7 +13,7 @@ import type { RoundingMode } from "./tariff.js";
 export function roundAmount(amount: Decimal, decimals: number, mode: RoundingMode): Decimal {
   if (amount.isNegative() && !amount.isZero()) {
     // Rounding is defined on magnitudes only, so half-up cannot mean two things.
-    throw new MaaskitError(
+    throw new MaaskitError<PricingErrorCode>(
       "settlement.pricing.negativeAmount",
       "Only non-negative amounts are rounded",
       {
