@@ -216,6 +216,47 @@ describe("startCompressorServer + fromOpcUa", () => {
     figures.readingsPassedThrough = readings.length;
   });
 
+  it("behavior: unsubscribing closes the subscription, session and connection", async () => {
+    // earlier tests unsubscribed too: their sessions close in the background
+    const settle = async () => {
+      for (let i = 0; server.sessions > 0 && i < 250; i++)
+        await new Promise((r) => setTimeout(r, 20));
+    };
+    await settle();
+    expect(server.sessions).toBe(0);
+    const rec = record(
+      fromOpcUa({
+        endpointUrl: server.endpointUrl,
+        machineId: "compressor-1",
+        nodes: nodesOf(server),
+        pkiDir: join(pki, "client"),
+      }),
+    );
+    await rec.until("a reading", (ev) => ev.some((e) => e.kind === "reading"));
+    expect(server.sessions).toBe(1);
+    rec.sub.unsubscribe();
+    await settle();
+    expect(server.sessions).toBe(0);
+  });
+
+  it("error: with reconnect: false a dropped connection is metering.opcua.connectionLost", async () => {
+    const rec = record(
+      fromOpcUa({
+        endpointUrl: server.endpointUrl,
+        machineId: "compressor-1",
+        nodes: nodesOf(server),
+        pkiDir: join(pki, "client"),
+        reconnect: false,
+      }),
+    );
+    await rec.until("a reading", (ev) => ev.some((e) => e.kind === "reading"));
+    await server.injectFault("disconnect");
+    await expect(rec.until("error", () => false)).rejects.toSatisfy((e) =>
+      isMaaskitError(e, "metering.opcua.connectionLost"),
+    );
+    rec.sub.unsubscribe();
+  });
+
   it("behavior: a rejected node is quarantined with badNodes: quarantine, the rest is metered", async () => {
     const rec = record(
       fromOpcUa({

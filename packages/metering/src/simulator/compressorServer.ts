@@ -57,6 +57,8 @@ export interface CompressorServer {
   readonly model: CompressorModel;
   /** Whether the OPC UA server is currently up (the model runs on while it is down). */
   readonly online: boolean;
+  /** Open client sessions right now (0 while the server is down). */
+  readonly sessions: number;
   /** Stops the OPC UA server and the simulation clock, and removes a temp PKI folder. */
   stop(): Promise<void>;
   /**
@@ -350,6 +352,9 @@ export async function startCompressorServer(
     model,
     get online() {
       return server !== undefined;
+    },
+    get sessions() {
+      return server?.currentSessionCount ?? 0;
     },
     async stop() {
       if (stopped) return;
