@@ -15,6 +15,13 @@ export {
   type BillingPeriodRange,
   billingPeriodAt,
 } from "./billingPeriodAt.js";
+export {
+  type ConditionCleared,
+  conditionClearedTypes,
+  recoverConditionCleared,
+  signConditionCleared,
+  workOrderDomain,
+} from "./conditionCleared.js";
 export { type Currency, MAX_CURRENCY_DECIMALS } from "./currency.js";
 export {
   type FixedCharge,
@@ -46,6 +53,64 @@ export {
   invoiceToJson,
 } from "./invoice.js";
 export { isSignerAllowed } from "./isSignerAllowed.js";
+export type {
+  Address,
+  AgreementState,
+  AgreementStatus,
+  Balance,
+  ConditionClearedAttestation,
+  ConfirmWorkOrderParameters,
+  DepositParameters,
+  FundsResult,
+  Hex32,
+  LedgerBackend,
+  LedgerClock,
+  LedgerDomain,
+  OpenAgreementResult,
+  OpenWorkOrderResult,
+  RecordsHead,
+  SettlementPeriod,
+  SubmitRecordsResult,
+  SubmittedRecord,
+  WithdrawParameters,
+  WorkOrder,
+  WorkOrderStatus,
+  WorkOrderTerms,
+} from "./ledger.js";
+export {
+  isLedgerError,
+  LedgerError,
+  type LedgerErrorCode,
+  ledgerError,
+  ledgerErrorCodes,
+} from "./ledgerErrors.js";
+export type {
+  AgreementOpenedEvent,
+  AgreementResumedEvent,
+  AgreementSuspendedEvent,
+  FundsDepositedEvent,
+  FundsWithdrawnEvent,
+  LedgerEvent,
+  LedgerEventType,
+  OverdraftEvent,
+  PeriodSettledEvent,
+  RecordAcceptedEvent,
+  WorkOrderAcceptedEvent,
+  WorkOrderCancelledEvent,
+  WorkOrderCompletedEvent,
+  WorkOrderConfirmedEvent,
+  WorkOrderDisputedEvent,
+  WorkOrderFundedEvent,
+  WorkOrderOpenedEvent,
+  WorkOrderRefundedEvent,
+  WorkOrderReleasedEvent,
+  WorkOrderResolvedEvent,
+} from "./ledgerEvents.js";
+export {
+  type EmbeddedLedger,
+  type EmbeddedLedgerParameters,
+  embeddedLedger,
+} from "./ledgers/embedded/embeddedLedger.js";
 export {
   type PriceRecordsOptions,
   type PricingErrorCode,
