@@ -54,6 +54,33 @@ export {
   integrateRate,
 } from "./operators/integrateRate.js";
 export {
+  type MachineStateErrorCode,
+  type MachineStateOptions,
+  machineState,
+  type StateMapper,
+} from "./operators/machineState.js";
+export {
+  type OeeCalendar,
+  type OeeErrorCode,
+  type OeeOptions,
+  type OeeOutput,
+  oee,
+} from "./operators/oee.js";
+export { rollUpOee } from "./operators/rollUpOee.js";
+export {
+  compressorStates,
+  machineryItemStates,
+  packmlStates,
+  type StateMapping,
+} from "./operators/stateMappings.js";
+export {
+  type TumblingWindowErrorCode,
+  type TumblingWindowOptions,
+  tumblingWindow,
+  type WindowedEvent,
+  type WindowSize,
+} from "./operators/tumblingWindow.js";
+export {
   type ValidateReadingsErrorCode,
   type ValidateReadingsOptions,
   validateReadings,
@@ -206,5 +233,15 @@ export {
   type FromSimulatedCompressorOptions,
   fromSimulatedCompressor,
 } from "./sources/fromSimulatedCompressor.js";
+export {
+  type IsoTimeState,
+  isoTimeStates,
+  type OeeRatio,
+  type OeeResult,
+  type OeeTimeElements,
+  type OeeUndefinedReason,
+  type PlannedInterval,
+  type StateSpanEvent,
+} from "./timeElements.js";
 export { rateUnits, type UnitCode, type VolumeBasis } from "./units.js";
 export type { MeterWindow, WindowUsage } from "./window.js";

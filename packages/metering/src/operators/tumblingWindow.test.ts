@@ -1,5 +1,5 @@
 import { fc, test } from "@fast-check/vitest";
-import { from, lastValueFrom, toArray } from "rxjs";
+import { filter, from, lastValueFrom, toArray } from "rxjs";
 import { TestScheduler } from "rxjs/testing";
 import { describe, expect, it } from "vitest";
 import { isMaaskitError, MaaskitError } from "../errors.js";
@@ -14,7 +14,11 @@ import type {
 } from "../reading.js";
 import type { StateSpanEvent } from "../timeElements.js";
 import type { MeterWindow, WindowUsage } from "../window.js";
-import { tumblingWindow, type WindowedEvent } from "./tumblingWindow.js";
+import {
+  type TumblingWindowOptions,
+  tumblingWindow,
+  type WindowedEvent,
+} from "./tumblingWindow.js";
 
 const T0 = Date.parse("2024-01-15T06:00:00Z");
 const at = (min: number): Date => new Date(T0 + min * 60_000);
@@ -79,6 +83,17 @@ function late(item: unknown, atDate: Date): QuarantineEvent {
     item,
     at: atDate,
   }) as unknown as QuarantineEvent;
+}
+
+/** Runs events through tumblingWindow synchronously and returns only the windows. */
+function windowsOf(events: MeterEvent[], options: TumblingWindowOptions): Promise<MeterWindow[]> {
+  return lastValueFrom(
+    from(events).pipe(
+      tumblingWindow(options),
+      filter((e): e is MeterWindow => e.kind === "window"),
+      toArray(),
+    ),
+  );
 }
 
 function testScheduler(): TestScheduler {
@@ -297,12 +312,7 @@ describe("tumblingWindow", () => {
       end: new Date(iso),
     });
     const run = (events: UsageEvent[]) =>
-      lastValueFrom(
-        from(events).pipe(
-          tumblingWindow({ size: { days: 1 }, timeZone: "Europe/Berlin" }),
-          toArray(),
-        ),
-      ) as Promise<MeterWindow[]>;
+      windowsOf(events, { size: { days: 1 }, timeZone: "Europe/Berlin" });
     const spring = await run([
       day("2024-03-30T12:00:00Z"),
       day("2024-03-31T12:00:00Z"),
@@ -320,6 +330,25 @@ describe("tumblingWindow", () => {
     ]);
   });
 
+  it("args: offsetMinutes — 8-hour shifts from 06:00 local; the night shift over fall-back lasts 9 h", async () => {
+    const at2 = (iso: string): UsageEvent => ({
+      ...usage("air", 0, 0, "1"),
+      start: new Date(Date.parse(iso) - 60_000),
+      end: new Date(iso),
+    });
+    const windows = await windowsOf([at2("2024-10-26T20:00:00Z"), at2("2024-10-27T06:00:00Z")], {
+      size: { hours: 8 },
+      timeZone: "Europe/Berlin",
+      offsetMinutes: 360,
+    });
+    // Late shift 14:00–22:00 CEST, night shift 22:00 CEST – 06:00 CET (9 h), early shift 06:00–14:00 CET.
+    expect(windows.map((w) => [w.start.toISOString(), (+w.end - +w.start) / 3_600_000])).toEqual([
+      ["2024-10-26T12:00:00.000Z", 8],
+      ["2024-10-26T20:00:00.000Z", 9],
+      ["2024-10-27T05:00:00.000Z", 8],
+    ]);
+  });
+
   it("args: hourly windows across fall-back give 25 one-hour windows for the local day", async () => {
     const events: UsageEvent[] = [];
     // One usage every 10 minutes over the whole local day of 2024-10-27 in Berlin (25 h).
@@ -327,12 +356,7 @@ describe("tumblingWindow", () => {
     for (let t = start; t < start + 25 * 3_600_000; t += 600_000) {
       events.push({ ...usage("air", 0, 0, "0.5"), start: new Date(t), end: new Date(t + 600_000) });
     }
-    const windows = (await lastValueFrom(
-      from(events).pipe(
-        tumblingWindow({ size: { hours: 1 }, timeZone: "Europe/Berlin" }),
-        toArray(),
-      ),
-    )) as MeterWindow[];
+    const windows = await windowsOf(events, { size: { hours: 1 }, timeZone: "Europe/Berlin" });
     expect(windows).toHaveLength(25);
     for (const w of windows) {
       expect(+w.end - +w.start).toBe(3_600_000);

@@ -32,6 +32,11 @@ export interface TumblingWindowOptions {
   readonly size: WindowSize;
   /** IANA time zone the boundaries are aligned to. Default `"UTC"`. */
   readonly timeZone?: string;
+  /**
+   * Minutes after local midnight the boundaries are aligned to, e.g. 360 for shifts at
+   * 06:00/14:00/22:00 (`{ hours: 8 }`) or a production day from 06:00 (`{ days: 1 }`). Default 0.
+   */
+  readonly offsetMinutes?: number;
   /** How far behind the newest event time an event may arrive and still count. Default 0. */
   readonly allowedLatenessMs?: number;
   /**
@@ -577,7 +582,11 @@ function parseOptions(options: TumblingWindowOptions): {
   idleTimeoutMs: number | undefined;
 } {
   const problems: string[] = [];
-  const b = windowBoundaries(options?.size, options?.timeZone ?? "UTC");
+  const b = windowBoundaries(
+    options?.size,
+    options?.timeZone ?? "UTC",
+    options?.offsetMinutes ?? 0,
+  );
   if ("problems" in b) problems.push(...b.problems);
   const lateness = options?.allowedLatenessMs ?? 0;
   if (typeof lateness !== "number" || !Number.isSafeInteger(lateness) || lateness < 0) {

@@ -29,12 +29,19 @@ const HOUR = 3_600_000;
  *   boundaries are local times (00:00, 08:00, the 1st of the month), so a local day lasts 23 h
  *   or 25 h on DST days. A local boundary that does not exist (spring forward) falls on the
  *   instant the gap ends; one that occurs twice (fall back) on its first occurrence.
+ * - `offsetMinutes` moves every boundary that far past local midnight (shifts at 06:00/14:00/22:00
+ *   with `{ hours: 8 }` and 360; a production day from 06:00 with `{ days: 1 }` and 360).
  */
 export function windowBoundaries(
   size: WindowSize,
   timeZone: string,
+  offsetMinutes = 0,
 ): WindowBoundaries | { problems: string[] } {
   const problems: string[] = [];
+  if (!Number.isSafeInteger(offsetMinutes) || offsetMinutes < 0 || offsetMinutes >= 1440) {
+    problems.push(`offsetMinutes must be an integer from 0 to 1439, got ${String(offsetMinutes)}`);
+  }
+  const shift = Number.isSafeInteger(offsetMinutes) ? offsetMinutes * 60_000 : 0;
   let offsetOf: (t: number) => number = () => 0;
   try {
     offsetOf = zoneOffset(timeZone);
@@ -66,13 +73,14 @@ export function windowBoundaries(
   if (unit === "seconds" || unit === "minutes" || (unit === "hours" && n === 1)) {
     if (HOUR % fixedMs !== 0) problems.push(`size.${unit} = ${n} must divide one hour`);
     if (problems.length > 0) return { problems };
-    return fixedBoundaries(fixedMs, offsetOf);
+    return fixedBoundaries(fixedMs, (t) => offsetOf(t) - shift);
   }
   if (unit === "hours") {
     if (24 % n !== 0) problems.push(`size.hours = ${n} must divide 24`);
     if (problems.length > 0) return { problems };
     return localBoundaries(
       offsetOf,
+      shift,
       (p) => ({ ...p, h: p.h - (p.h % n), mi: 0, s: 0 }),
       (p) => ({
         ...p,
@@ -85,6 +93,7 @@ export function windowBoundaries(
     if (problems.length > 0) return { problems };
     return localBoundaries(
       offsetOf,
+      shift,
       (p) => ({ ...p, h: 0, mi: 0, s: 0 }),
       (p) => ({
         ...p,
@@ -97,6 +106,7 @@ export function windowBoundaries(
     if (problems.length > 0) return { problems };
     return localBoundaries(
       offsetOf,
+      shift,
       (p) => ({ ...p, mo: p.mo - (p.mo % n), d: 1, h: 0, mi: 0, s: 0 }),
       (p) => ({ ...p, mo: p.mo + n }),
     );
@@ -124,11 +134,13 @@ interface LocalParts {
 
 function localBoundaries(
   offsetOf: (t: number) => number,
+  shift: number,
   align: (p: LocalParts) => LocalParts,
   step: (p: LocalParts) => LocalParts,
 ): WindowBoundaries {
   const toLocal = (t: number): LocalParts => {
-    const d = new Date(t + offsetOf(t));
+    // Local wall time moved back by the offset, so boundaries align to midnight + offset.
+    const d = new Date(t + offsetOf(t) - shift);
     return {
       y: d.getUTCFullYear(),
       mo: d.getUTCMonth(),
@@ -139,7 +151,7 @@ function localBoundaries(
     };
   };
   const toInstant = (p: LocalParts): number =>
-    localToInstant(Date.UTC(p.y, p.mo, p.d, p.h, p.mi, p.s), offsetOf);
+    localToInstant(Date.UTC(p.y, p.mo, p.d, p.h, p.mi, p.s) + shift, offsetOf);
   return {
     floor: (t) => {
       const start = toInstant(align(toLocal(t)));
