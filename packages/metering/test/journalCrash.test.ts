@@ -165,6 +165,16 @@ describe("journal crash safety", () => {
       }
     }
 
+    // Nothing piles up: interrupted temp files are cleaned by the next open / compaction.
+    const final = await openJournal({ dir: path.join(dir, "journal"), codec: crashCodec });
+    await final.compact({ archiveDir });
+    await final.close();
+    const leftovers = fs.readdirSync(path.join(dir, "journal")).filter((n) => n !== "quarantine");
+    expect(leftovers).toEqual(["journal.log"]);
+    expect(fs.readdirSync(archiveDir).every((n) => /^records-\d{12}-\d{12}\.jsonl$/.test(n))).toBe(
+      true,
+    );
+
     console.info(
       `journal crash test: seed ${seed}, ${KILLS} kills, ${maxAppended + 1} records, ` +
         `acked through ${maxAcked}, ${JSON.stringify(stats)}`,

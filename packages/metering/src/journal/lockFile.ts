@@ -36,6 +36,7 @@ export function acquireLock(dir: string): HeldLock {
   };
   const start = processStartTime(process.pid);
   if (start !== undefined) me.startTime = start;
+  removeDeadTemps(dir);
   const tmp = path.join(dir, `.journal.lock.${process.pid}.${Math.random().toString(36).slice(2)}`);
   fs.writeFileSync(tmp, JSON.stringify(me));
   try {
@@ -117,5 +118,19 @@ function processStartTime(pid: number): string | undefined {
     return rest[19];
   } catch {
     return undefined;
+  }
+}
+
+/** Temp lock files of processes killed between writing and linking them. */
+function removeDeadTemps(dir: string): void {
+  for (const name of fs.readdirSync(dir)) {
+    const m = /^\.journal\.lock\.(\d+)\.[a-z0-9]*$/.exec(name);
+    if (m === null) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ESRCH")
+        fs.rmSync(path.join(dir, name), { force: true });
+    }
   }
 }

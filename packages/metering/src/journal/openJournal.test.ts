@@ -385,6 +385,21 @@ describe("compact", () => {
     expect(again.state().nextSeq).toBe(11);
   });
 
+  test("behavior: last() reads the last record from the journal, or from the archive", async () => {
+    const archiveDir = path.join(dir, "archive");
+    const j = await openJ();
+    expect(j.last()).toBeUndefined();
+    const records = chain(3);
+    for (const r of records) await j.append(r);
+    expect(j.last()).toEqual(records[2]);
+    await j.appendAck({ from: 0, to: 2 });
+    await j.compact({ archiveDir });
+    expect(j.state()).toMatchObject({ firstSeq: 3, nextSeq: 3 });
+    expect(j.last()).toEqual(records[2]);
+    fs.rmSync(archiveDir, { recursive: true });
+    await expectCode(() => j.last(), "metering.journal.corrupt");
+  });
+
   test("behavior: nothing acknowledged, nothing archived", async () => {
     const j = await openJ();
     for (const r of chain(3)) await j.append(r);

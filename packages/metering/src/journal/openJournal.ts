@@ -679,6 +679,12 @@ class JournalImpl<R> implements Journal<R> {
       fs.mkdirSync(archiveDir, { recursive: true });
       fsyncDir(path.dirname(archiveDir));
     }
+    // Temp files of an archive write that was interrupted before its rename.
+    for (const name of fs.readdirSync(archiveDir)) {
+      if (/^\.records-\d{12}-\d{12}\.jsonl\.\d+\.tmp$/.test(name)) {
+        fs.rmSync(path.join(archiveDir, name), { force: true });
+      }
+    }
     // A compaction interrupted after its archive file was renamed into place must not
     // archive those records twice.
     const alreadyArchived = Math.max(
