@@ -297,6 +297,8 @@ export function fromOpcUa(options: FromOpcUaOptions): Observable<MeterEvent> {
       if (closed) return;
       const after = [...reread, ...held].sort((a, b) => eventTime(a) - eventTime(b));
       held = undefined;
+      // this gap covers any earlier one still waiting for a reading
+      pendingGap = undefined;
       const firstAfter = after.find((e): e is Reading => e.kind === "reading");
       if (lastSourceTime !== undefined && firstAfter !== undefined) {
         const gap: GapEvent = {
