@@ -22,6 +22,11 @@ export {
   signConditionCleared,
   workOrderDomain,
 } from "./conditionCleared.js";
+export {
+  type CreateSettlementClientParameters,
+  createSettlementClient,
+  type SettlementClient,
+} from "./createSettlementClient.js";
 export { type Currency, MAX_CURRENCY_DECIMALS } from "./currency.js";
 export {
   type FixedCharge,

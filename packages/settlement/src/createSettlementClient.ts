@@ -1,0 +1,117 @@
+import {
+  type CreateDeliveryLoopParameters,
+  createDeliveryLoop,
+  type DeliveryLoop,
+  type DeliverySink,
+  type Journal,
+  type MeterRecord,
+} from "@maaskit/metering";
+import { filter, type Observable } from "rxjs";
+import type { Invoice } from "./invoice.js";
+import type { LedgerBackend } from "./ledger.js";
+import { isLedgerError, type LedgerErrorCode, ledgerError } from "./ledgerErrors.js";
+import type { LedgerEvent, PeriodSettledEvent } from "./ledgerEvents.js";
+
+/**
+ * Ledger errors a retry cannot fix: the record itself (or the ledger's state for it) is
+ * wrong, so the delivery loop must halt and report instead of retrying forever.
+ * Everything else (the ledger unavailable, locked, the agreement not opened yet) is retried.
+ */
+const permanent: ReadonlySet<LedgerErrorCode> = new Set<LedgerErrorCode>([
+  "settlement.record.invalid",
+  "settlement.record.badSignature",
+  "settlement.record.unknownSigner",
+  "settlement.record.conflict",
+  "settlement.record.seqGap",
+  "settlement.record.brokenChain",
+  "settlement.record.periodOverlap",
+  "settlement.record.periodGap",
+  "settlement.record.wrongAgreement",
+  "settlement.record.outsideTerm",
+  "settlement.ledger.corrupt",
+]);
+
+/** Options of `createSettlementClient`. */
+export interface CreateSettlementClientParameters {
+  /** Any backend: embedded, EVM, Cactus… Swapping it needs no change on the metering side. */
+  readonly ledger: LedgerBackend;
+  /** The gateway's record journal; with it the client runs a delivery loop into the ledger. */
+  readonly journal?: Journal<MeterRecord>;
+  /** Backoff, scheduler and jitter source of the delivery loop. */
+  readonly delivery?: Omit<CreateDeliveryLoopParameters<MeterRecord>, "journal" | "sink">;
+}
+
+/** A settlement client: the journal's delivery loop wired to a ledger backend. */
+export interface SettlementClient {
+  readonly ledger: LedgerBackend;
+  /**
+   * The sink the delivery loop uses: submits one record (idempotent — a duplicate is success)
+   * and marks errors a retry cannot fix with `details.retryable: false`.
+   */
+  readonly sink: DeliverySink<MeterRecord>;
+  /** The delivery loop, when a journal was given (started by `start()`). */
+  readonly delivery: DeliveryLoop<MeterRecord> | undefined;
+  /** The ledger's events (history, then live). */
+  readonly events$: Observable<LedgerEvent>;
+  /** `PeriodSettled` events: a new invoice exists (read it with `getInvoices`). */
+  readonly settlements$: Observable<PeriodSettledEvent>;
+  getInvoices(agreementId: string): Promise<readonly Invoice[]>;
+  /** Starts delivering journaled records (no-op without a journal). */
+  start(): void;
+  /** Stops the delivery loop after an in-flight submit; does not close the ledger. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Wires a gateway's record journal to a ledger backend: the journal's delivery loop hands
+ * every unacknowledged record, in order and at least once, to `ledger.submitRecords`, whose
+ * idempotency by `(agreementId, seq)` turns at-least-once into exactly-once.
+ *
+ * @example
+ * ```ts
+ * const journal = await openJournal({ dir: "./journal", codec: meterRecordCodec })
+ * const client = createSettlementClient({ ledger: embeddedLedger({ dir: "./ledger" }), journal })
+ * client.settlements$.subscribe((e) => console.log("invoice", e.agreementId, e.total))
+ * client.start()
+ * ```
+ */
+export function createSettlementClient(params: CreateSettlementClientParameters): SettlementClient {
+  const { ledger } = params;
+  const sink: DeliverySink<MeterRecord> = {
+    async submit(record) {
+      try {
+        const out = await ledger.submitRecords({
+          agreementId: record.agreementId,
+          records: [record],
+        });
+        const hash = out.results[0]?.recordHash;
+        return hash === undefined ? undefined : { ledgerRef: hash };
+      } catch (err) {
+        if (isLedgerError(err) && permanent.has(err.code)) {
+          throw ledgerError(err.code, err.shortMessage, { ...err.details, retryable: false }, err);
+        }
+        throw err;
+      }
+    },
+  };
+  const delivery =
+    params.journal === undefined
+      ? undefined
+      : createDeliveryLoop({ ...params.delivery, journal: params.journal, sink });
+  return {
+    ledger,
+    sink,
+    delivery,
+    events$: ledger.events$,
+    settlements$: ledger.events$.pipe(
+      filter((e): e is PeriodSettledEvent => e.type === "PeriodSettled"),
+    ),
+    getInvoices: (agreementId) => ledger.getInvoices(agreementId),
+    start() {
+      delivery?.start();
+    },
+    async stop() {
+      await delivery?.stop();
+    },
+  };
+}
