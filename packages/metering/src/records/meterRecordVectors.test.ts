@@ -4,8 +4,8 @@ import {
   keccak256,
   recoverAddress,
   Signature,
-  TypedDataEncoder,
   type TypedDataDomain,
+  TypedDataEncoder,
   type TypedDataField,
   toUtf8Bytes,
 } from "ethers";

@@ -129,7 +129,7 @@ describe("verifyMeterRecords", () => {
     },
   );
 
-  test("behavior: every field path is covered by the tamper property", () => {
+  test("behavior: every field path is covered by the tamper property", { timeout: 60_000 }, () => {
     // Exhaustive over every path of one record, so no field escapes by chance.
     const lines = chain.map((r) => meterRecordToJson(r) as unknown as Json);
     let verified = 0;
