@@ -67,6 +67,7 @@ async function all(): Promise<MeterRecord[]> {
 describe("createRecorder", () => {
   test("default", async () => {
     const recorder = createRecorder({ journal, signer: wallet, binding, clock: "synchronised" });
+    expect(recorder.counterInitial("air")).toBeUndefined();
     const records: MeterRecord[] = [];
     for (let i = 0; i < 3; i++) records.push(await recorder.record(window(i)));
     expect(records.map((r) => [r.seq, r.quantity.value.toFixed(), r.clock])).toEqual([
@@ -95,6 +96,13 @@ describe("createRecorder", () => {
     expect(second.chain()).toMatchObject({ seq: 2, prevHash: journal.state().head });
     expect(second.chain().periodEnd).toEqual(window(1).end);
     expect(second.chain().registerEnd!.toFixed()).toBe("1003");
+    const initial = second.counterInitial("air")!;
+    expect([initial.machineId, initial.at, String(initial.register)]).toEqual([
+      "compressor-1",
+      window(1).end,
+      "1003",
+    ]);
+    expect(second.counterInitial("power")).toBeUndefined();
     await second.record(window(2));
     const verdict = verifyMeterRecords(await all(), { signer: wallet.address, agreement: binding });
     expect(verdict.results.map((r) => r.valid)).toEqual([true, true, true]);

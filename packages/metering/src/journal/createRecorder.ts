@@ -1,5 +1,6 @@
 import type { Signer } from "ethers";
 import { concatMap, type OperatorFunction } from "rxjs";
+import type { CounterDeltaInitial } from "../operators/counterDelta.js";
 import { type BuildMeterRecordParameters, buildMeterRecord } from "../records/createMeterRecord.js";
 import {
   type ClockStatus,
@@ -44,6 +45,11 @@ export interface Recorder {
   recordWindows(): OperatorFunction<MeterWindow, MeterRecord>;
   /** Where the chain stands: the next seq and prevHash, the last period end and register. */
   chain(): MeterRecordChainState;
+  /**
+   * Where `counterDelta` resumes after a restart: the last journaled register of `channel`
+   * (billed or extra) at the end of the last recorded period; undefined before any record.
+   */
+  counterInitial(channel: string): CounterDeltaInitial | undefined;
 }
 
 /**
@@ -78,6 +84,7 @@ export function createRecorder(params: CreateRecorderParameters): Recorder {
   }
   let chain: MeterRecordChainState =
     last === undefined ? genesisChainState() : nextChainState(last);
+  let machineId = last?.machineId;
   let queue: Promise<unknown> = Promise.resolve();
 
   const clockNow = (): ClockStatus =>
@@ -95,6 +102,7 @@ export function createRecorder(params: CreateRecorderParameters): Recorder {
     const record = await signMeterRecord(unsigned, { signer, domain: binding });
     await journal.append(record);
     chain = nextChainState(record);
+    machineId = record.machineId;
     return record;
   }
 
@@ -108,6 +116,13 @@ export function createRecorder(params: CreateRecorderParameters): Recorder {
       return (source) => source.pipe(concatMap((window) => recorder.record(window)));
     },
     chain: () => chain,
+    counterInitial(channel) {
+      const register = journal.state().registers[channel];
+      if (register === undefined || chain.periodEnd === undefined || machineId === undefined) {
+        return undefined;
+      }
+      return { register, at: chain.periodEnd, machineId };
+    },
   };
   return recorder;
 }
