@@ -29,7 +29,7 @@ export const generatedDir = "src/ledgers/evm/generated";
 export const compilerSettings = {
   evmVersion: "cancun",
   viaIR: true,
-  optimizer: { enabled: true, runs: 10_000 },
+  optimizer: { enabled: true, runs: 1000 },
   metadata: { bytecodeHash: "ipfs" },
 };
 
