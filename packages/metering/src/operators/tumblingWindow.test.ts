@@ -305,6 +305,64 @@ describe("tumblingWindow", () => {
     });
   });
 
+  it("behavior: a state change that arrives after its window closed is quarantined as time.late", () => {
+    const base = {
+      kind: "state",
+      machineId: "c1",
+      channel: "state",
+    } as const;
+    const loadedOpen: StateSpanEvent = {
+      ...base,
+      state: "APT",
+      source: "Loaded",
+      start: at(0),
+      end: at(0),
+      open: true,
+    };
+    const loadedClosed: StateSpanEvent = {
+      ...base,
+      state: "APT",
+      source: "Loaded",
+      start: at(0),
+      end: at(10),
+    };
+    const stoppedOpen: StateSpanEvent = {
+      ...base,
+      state: "ADOT",
+      source: "Stopped",
+      start: at(10),
+      end: at(10),
+      open: true,
+    };
+    // A span from another producer (no open marker) reaching back into the closed window.
+    const unloaded: StateSpanEvent = {
+      ...base,
+      channel: "aux",
+      state: "ADET",
+      source: "Unloaded",
+      start: at(5),
+      end: at(20),
+    };
+    testScheduler().run(({ cold, expectObservable }) => {
+      const out = cold<MeterEvent>("a-----b-----c-----d-----e-----|", {
+        a: loadedOpen,
+        b: usage("air", 0, 20, "1"), // watermark 06:20 closes 06:00–06:15, cutting Loaded at 06:15
+        c: loadedClosed, // Loaded really ended at 06:10: already counted to 06:15, nothing to add
+        d: stoppedOpen, // Stopped since 06:10: its first 5 minutes are late
+        e: unloaded, // 06:05–06:15 late, 06:15–06:20 still counts
+      }).pipe(tumblingWindow(q15));
+      expectObservable(out).toBe("------(pv)--------q-----r-----(yxw|)", {
+        p: { ...loadedOpen, end: at(15), span: { start: at(0) } },
+        v: win(0, 15),
+        q: late(stoppedOpen, at(10)),
+        r: late({ ...unloaded, end: at(15) }, at(15)),
+        x: { ...stoppedOpen, start: at(15), end: at(30), span: { start: at(10) } },
+        y: { ...unloaded, start: at(15), end: at(20), span: { start: at(5), end: at(20) } },
+        w: win(15, 30, [used("air", "1")]),
+      });
+    });
+  });
+
   it("args: size in a time zone — a local day lasts 23 h on spring-forward and 25 h on fall-back (Europe/Berlin)", async () => {
     const day = (iso: string): UsageEvent => ({
       ...usage("air", 0, 0, "1"),

@@ -148,9 +148,18 @@ export function tumblingWindow(
         }
         return end;
       };
+      // Most events fall into the window of the one before: skip the Intl-based arithmetic.
+      let hitStart = Number.NaN;
+      let hitEnd = Number.NaN;
+      const floor = (t: number): number => {
+        if (t >= hitStart && t < hitEnd) return hitStart;
+        hitStart = cfg.boundaries.floor(t);
+        hitEnd = endOf(hitStart);
+        return hitStart;
+      };
       /** Window start for a point in time: boundaries belong to the window they end. */
-      const pointStart = (t: number): number => cfg.boundaries.floor(t - 1);
-      const intervalStart = (t: number): number => cfg.boundaries.floor(t);
+      const pointStart = (t: number): number => floor(t - 1);
+      const intervalStart = (t: number): number => floor(t);
 
       const machine = (machineId: string): MachineAcc => {
         let m = machines.get(machineId);

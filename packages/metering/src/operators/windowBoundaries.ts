@@ -23,8 +23,10 @@ const HOUR = 3_600_000;
  * Builds the boundary arithmetic, or returns the problems with the options.
  *
  * - Sizes that divide one hour (seconds, minutes, `{ hours: 1 }`) are fixed lengths aligned to
- *   the local clock: every window is exactly that long, also across a DST change (whose
- *   offsets are whole hours, or whole quarter hours elsewhere).
+ *   the zone's standard-time clock: every window is exactly that long, also across a DST
+ *   change. Where the DST shift is a multiple of the size (whole hours: nearly everywhere)
+ *   this is the local clock; in a zone like Australia/Lord_Howe (30-min shift) hourly windows
+ *   stay on standard time rather than overlap or leave a hole at the change.
  * - Whole hours dividing 24, one day and months dividing 12 follow the local calendar: their
  *   boundaries are local times (00:00, 08:00, the 1st of the month), so a local day lasts 23 h
  *   or 25 h on DST days. A local boundary that does not exist (spring forward) falls on the
@@ -73,7 +75,10 @@ export function windowBoundaries(
   if (unit === "seconds" || unit === "minutes" || (unit === "hours" && n === 1)) {
     if (HOUR % fixedMs !== 0) problems.push(`size.${unit} = ${n} must divide one hour`);
     if (problems.length > 0) return { problems };
-    return fixedBoundaries(fixedMs, (t) => offsetOf(t) - shift);
+    // One constant alignment (the standard offset: the smaller of January's and July's, in a
+    // fixed year so the same input always gives the same windows), so floor() and next() agree.
+    const standard = Math.min(offsetOf(Date.UTC(2024, 0, 1)), offsetOf(Date.UTC(2024, 6, 1)));
+    return fixedBoundaries(fixedMs, standard - shift);
   }
   if (unit === "hours") {
     if (24 % n !== 0) problems.push(`size.hours = ${n} must divide 24`);
@@ -115,9 +120,9 @@ export function windowBoundaries(
   return { problems };
 }
 
-function fixedBoundaries(size: number, offsetOf: (t: number) => number): WindowBoundaries {
+function fixedBoundaries(size: number, alignment: number): WindowBoundaries {
   return {
-    floor: (t) => t - mod(t + offsetOf(t), size),
+    floor: (t) => t - mod(t + alignment, size),
     next: (start) => start + size,
   };
 }
