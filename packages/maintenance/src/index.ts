@@ -1,4 +1,17 @@
 // @maaskit/maintenance — public entry point. Explicit named re-exports only.
+
+export {
+  checkWarranty,
+  type RequiredInterval,
+  type WarrantyFinding,
+  type WarrantyReport,
+} from "./history/checkWarranty.js";
+export {
+  type HistoryEntryType,
+  type MaintenanceHistory,
+  openMaintenanceHistory,
+  type ServicePerformedPayload,
+} from "./history/maintenanceHistory.js";
 export type { ServicePriority, ServiceRequest } from "./requests/serviceRequest.js";
 export { type ServiceRequestsOptions, serviceRequests } from "./requests/serviceRequests.js";
 export type {
@@ -19,3 +32,19 @@ export {
   intervalTrigger,
 } from "./triggers/intervalTrigger.js";
 export { type ThresholdTriggerOptions, thresholdTrigger } from "./triggers/thresholdTrigger.js";
+export {
+  parseServiceAgreement,
+  type ServiceAgreement,
+  type ServiceAgreementJson,
+} from "./workOrders/serviceAgreement.js";
+export {
+  type CompletionProof,
+  createWorkOrderManager,
+  type MaintenanceWorkOrder,
+  type WorkOrderManager,
+} from "./workOrders/workOrderManager.js";
+export {
+  assertTransition,
+  type WorkOrderState,
+  workOrderTransitions,
+} from "./workOrders/workOrderState.js";
