@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { MaaskitError } from "./errors.js";
+import { verifyLogLines } from "./log/verifyLogLines.js";
 import {
   type MeterRecord,
   type MeterRecordBinding,
@@ -59,13 +60,15 @@ export type LineKindVerifier = (lines: readonly ExportLine[], ctx: VerifyContext
 export const lineKinds: Map<string, LineKindVerifier> = new Map([
   ["meterRecord", verifyRecordLines],
   ["periodStatement", verifyStatementLines],
+  ["logEntry", verifyLogLines],
 ]);
 
 const USAGE = `Usage: maaskit verify <file.jsonl> [options]
 
 Verifies an exported file of signed meter records (JSON Lines, one record per line):
 signatures, signer, agreement, gapless seq, hash chain, contiguous periods, registers.
-Period statements in the same file are checked against its records.
+Period statements in the same file are checked against its records; signed log entries
+("kind":"logEntry", e.g. a maintenance history) are checked as hash chains per log.
 
 Options:
   --signer <0x…>       allowed signer address (repeatable; default: any valid signature)
