@@ -254,6 +254,42 @@ describe("oee", () => {
     expect(value(r.availability)).toBe("0.75");
   });
 
+  it("behavior: POT follows the wall clock — 23 h on the spring-forward day in Europe/Berlin", async () => {
+    // Local day 2024-03-31 = 2024-03-30T23:00Z .. 2024-03-31T22:00Z: POT = PBT = 23 h.
+    // Execute all day, 23 × 60 pieces at PRI 60 s: A = E = Q = 1 (a 24-h POT would give 23/24).
+    const midnight = Date.parse("2024-03-30T23:00:00Z");
+    const hours23 = 23 * 3_600_000;
+    const out = await lastValueFrom(
+      from<MeterEvent[]>([
+        { ...state("Execute", 0), sourceTime: new Date(midnight) },
+        {
+          ...count("produced", 0, 0, 1380),
+          start: new Date(midnight),
+          end: new Date(midnight + hours23),
+        },
+        {
+          ...count("good", 0, 0, 1380),
+          start: new Date(midnight),
+          end: new Date(midnight + hours23),
+        },
+      ]).pipe(
+        machineState({ mapping: packmlStates }),
+        tumblingWindow({ size: { days: 1 }, timeZone: "Europe/Berlin" }),
+        oee({ idealCycleTimeMs: 60_000 }),
+        toArray(),
+      ),
+    );
+    const [w] = out.filter((e): e is MeterWindow<OeeResult> => e.kind === "window");
+    const r = oeeOf(w);
+    expect(r.timeElements).toMatchObject({
+      pot: BigInt(hours23),
+      pbt: BigInt(hours23),
+      apt: BigInt(hours23),
+    });
+    expect(value(r.availability)).toBe("1");
+    expect(value(r.oee)).toBe("1");
+  });
+
   it("behavior: effectiveness above 100 % is flagged implausible", () => {
     // APT 10 min, PQ 12 at PRI 60 s → E = 12 min / 10 min = 1.2.
     const r = runOne([piece("APT", 0, 10)], window(0, 10, 12, 12), { idealCycleTimeMs: 60_000 });

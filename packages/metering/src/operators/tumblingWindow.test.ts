@@ -456,6 +456,27 @@ describe("tumblingWindow", () => {
     });
   });
 
+  it("args: idleTimeoutMs counts from the last input, not the first", () => {
+    testScheduler().run(({ cold, expectObservable }) => {
+      const u = (endMs: number): UsageEvent => ({
+        ...usage("air", 0, 0, "1"),
+        start: new Date(endMs - 1000),
+        end: new Date(endMs),
+      });
+      const out = cold<MeterEvent>("a 7999ms b", { a: u(30_000), b: u(35_000) }).pipe(
+        tumblingWindow({ size: { minutes: 1 }, idleTimeoutMs: 10_000 }),
+      );
+      // Last input at 8 s (event time 00:35) → idle from 18 s; event time reaches 01:00 at 33 s.
+      expectObservable(out, "^ 39999ms !").toBe("33000ms v", {
+        v: expect.objectContaining({
+          start: new Date(0),
+          end: new Date(60_000),
+          usage: [used("air", "2")],
+        }),
+      });
+    });
+  });
+
   it("behavior: readings only advance the watermark; other events pass through", () => {
     const reading: Reading = {
       kind: "reading",

@@ -463,12 +463,21 @@ export function tumblingWindow(
         return next;
       };
 
+      // One pending timer at a time (not one per event): when it fires early because input
+      // came in meanwhile, it waits out the rest of the idle time.
       const armIdle = (delay: number): void => {
         timer?.unsubscribe();
         timer = scheduler.schedule(() => {
+          timer = undefined;
           try {
+            const idle = scheduler.now() - lastArrival;
+            const timeout = cfg.idleTimeoutMs as number;
+            if (idle < timeout) {
+              armIdle(timeout - idle);
+              return;
+            }
             // Event time is assumed to have advanced with processing time since the last input.
-            const virtualNow = maxEventTime + (scheduler.now() - lastArrival);
+            const virtualNow = maxEventTime + idle;
             const threshold = virtualNow - cfg.lateness + 1;
             if (threshold > watermark) watermark = threshold;
             closeWindows(watermark, false);
@@ -508,7 +517,7 @@ export function tumblingWindow(
             closeWindows(watermark, false);
             if (cfg.idleTimeoutMs !== undefined && maxEventTime > Number.NEGATIVE_INFINITY) {
               lastArrival = scheduler.now();
-              armIdle(cfg.idleTimeoutMs);
+              if (timer === undefined) armIdle(cfg.idleTimeoutMs);
             }
           } catch (err) {
             subscriber.error(err);
