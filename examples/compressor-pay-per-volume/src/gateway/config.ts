@@ -61,10 +61,8 @@ export function parseDuration(text: string): number | undefined {
 export function parseGatewayConfig(raw: unknown, baseDir: string): GatewayConfig {
   const problems: ConfigProblem[] = [];
   const problem = (path: string, message: string) => problems.push({ path, message });
-  const obj = (isRecord(raw) ? raw : (problem("", "must be a JSON object"), {})) as Record<
-    string,
-    unknown
-  >;
+  if (!isRecord(raw)) problem("", "must be a JSON object");
+  const obj: Record<string, unknown> = isRecord(raw) ? raw : {};
   const str = (path: string, v: unknown, required = true): string | undefined => {
     if (v === undefined && !required) return undefined;
     if (typeof v !== "string" || v.length === 0) {

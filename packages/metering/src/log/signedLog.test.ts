@@ -9,7 +9,7 @@ const log: LogEntry[] = [];
 
 beforeAll(async () => {
   let head: LogEntry | undefined;
-  const items = [
+  const items: { type: string; payload: Record<string, unknown> }[] = [
     { type: "serviceRequest", payload: { id: "c1/oil/1", runHours: "4000.5" } },
     { type: "workOrder.funded", payload: { amount: "250.00", currency: "EUR" } },
     { type: "workOrder.paid", payload: { parts: ["oil 20 l", "filter"], amount: "250.00" } },
