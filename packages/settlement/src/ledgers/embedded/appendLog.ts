@@ -63,12 +63,13 @@ export function openAppendLog(path: string): AppendLogOpenResult {
         continue;
       }
       // A torn append is the last thing written: its frame runs to (or past) the end of the
-      // file, or the rest of the file is zero fill. Anything else is damage in the middle.
+      // file, or only zero fill (blocks allocated but never written) follows it. A damaged
+      // frame followed by real data is damage in the middle.
       const rest = bytes.subarray(offset);
       const tornTail =
         frame.kind === "truncated" ||
-        (frame.next >= bytes.length && frame.next > offset) ||
-        isZero(rest);
+        isZero(rest) ||
+        (frame.next > offset && isZero(bytes.subarray(frame.next)));
       if (!tornTail) {
         throw ledgerError("settlement.ledger.corrupt", "The ledger log is damaged before its end", {
           path,
