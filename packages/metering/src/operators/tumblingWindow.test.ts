@@ -575,11 +575,12 @@ describe("tumblingWindow", () => {
         min: Date.parse("2024-03-28T00:00:00Z"),
         max: Date.parse("2024-11-01T00:00:00Z"),
       }),
+      fc.option(fc.integer({ min: 0, max: 2 ** 31 - 1 }), { nil: undefined }),
     ],
     { numRuns: 60 },
   )(
-    "behavior: splitting usage across windows loses nothing — window sums equal the total",
-    async (steps, size, timeZone, origin) => {
+    "behavior: splitting usage across windows loses nothing — window sums equal the total, in any arrival order within the lateness",
+    async (steps, size, timeZone, origin, shuffleSeed) => {
       let t = origin;
       const events: UsageEvent[] = steps.map((s) => {
         const start = t;
@@ -594,9 +595,20 @@ describe("tumblingWindow", () => {
           flags: {},
         };
       });
+      // Optionally deliver them shuffled, with a lateness that covers the whole stream.
+      const arrival = [...events];
+      let seed = shuffleSeed ?? 0;
+      if (shuffleSeed !== undefined) {
+        for (let i = arrival.length - 1; i > 0; i--) {
+          seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+          const j = seed % (i + 1);
+          [arrival[i], arrival[j]] = [arrival[j] as UsageEvent, arrival[i] as UsageEvent];
+        }
+      }
+      const allowedLatenessMs = shuffleSeed === undefined ? 0 : t - origin;
       const out = (await lastValueFrom(
-        from(events as MeterEvent[]).pipe(
-          tumblingWindow({ size: size as never, timeZone }),
+        from(arrival as MeterEvent[]).pipe(
+          tumblingWindow({ size: size as never, timeZone, allowedLatenessMs }),
           toArray(),
         ),
       )) as WindowedEvent[];
