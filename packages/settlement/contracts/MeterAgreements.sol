@@ -241,6 +241,7 @@ contract MeterAgreements {
     mapping(bytes32 => bytes32) private headHashes;
     mapping(bytes32 => Cum) private cums;
     mapping(bytes32 => mapping(uint64 => Checkpoint)) private checkpoints;
+    mapping(bytes32 => Checkpoint) private settledPoints; // the checkpoint at `settledUntil`
     mapping(bytes32 => Funds) private funds;
     mapping(bytes32 => uint256) private paid;
     mapping(bytes32 => mapping(bytes32 => bool)) private usedReferences;
@@ -431,7 +432,7 @@ contract MeterAgreements {
         if (firstSeq != h.nextSeq) revert SeqMismatch(h.nextSeq, firstSeq);
         if (h.nextSeq == 0) {
             if (periodStart < t.start) revert OutsideTerm(firstSeq);
-            _genesis(key, h, periodStart);
+            h.firstPeriodStart = periodStart;
         } else if (periodStart < h.lastPeriodEnd) {
             revert PeriodOverlap(h.lastPeriodEnd, periodStart);
         } else if (periodStart > h.lastPeriodEnd) {
@@ -439,6 +440,10 @@ contract MeterAgreements {
         }
         bytes32 prevHash = headHashes[key];
         Cum memory cum = cums[key];
+        // A statement settled up to the head: keep that point before the head moves on.
+        if (h.nextSeq != 0 && h.settledUntil == h.lastPeriodEnd) {
+            settledPoints[key] = _point(cum, h.nextSeq, prevHash);
+        }
         bytes32 domain = _domainSeparator(key);
         // Constant fields of every record of this agreement.
         bytes32 machine = t.machine;
@@ -490,15 +495,13 @@ contract MeterAgreements {
         if (checkpoint) _checkpoint(key, periodStart, cum, seq, prevHash);
     }
 
-    /// @dev The zero checkpoint at the start of the first record (or statement).
-    function _genesis(bytes32 key, Head memory h, uint64 instant) private {
-        h.firstPeriodStart = instant;
-        checkpoints[key][instant] = Checkpoint(0, 0, 0, 1, bytes32(0));
+    function _checkpoint(bytes32 key, uint64 instant, Cum memory cum, uint64 nextSeq, bytes32 headHash) private {
+        checkpoints[key][instant] = _point(cum, nextSeq, headHash);
     }
 
-    function _checkpoint(bytes32 key, uint64 instant, Cum memory cum, uint64 nextSeq, bytes32 headHash) private {
+    function _point(Cum memory cum, uint64 nextSeq, bytes32 headHash) private pure returns (Checkpoint memory) {
         if (nextSeq >= type(uint32).max || cum.plannedBusyTime > type(uint48).max) revert Overflow();
-        checkpoints[key][instant] = Checkpoint({
+        return Checkpoint({
             usage: cum.usage,
             plannedBusyTime: uint48(cum.plannedBusyTime),
             actualProductionTime: uint48(cum.actualProductionTime),
@@ -507,9 +510,12 @@ contract MeterAgreements {
         });
     }
 
-    /// @dev The checkpoint at `at`; before the first record everything is zero.
+    /// @dev The running totals at `instant`: zero before the first record; the head itself;
+    ///      the settled point; or a stored checkpoint (end of a submission).
     function _checkpointAt(bytes32 key, Head memory h, uint64 instant) private view returns (Checkpoint memory c) {
         if (h.nextSeq == 0 || instant <= h.firstPeriodStart) return Checkpoint(0, 0, 0, 1, bytes32(0));
+        if (instant == h.lastPeriodEnd) return _point(cums[key], h.nextSeq, headHashes[key]);
+        if (instant == h.settledUntil) return settledPoints[key];
         c = checkpoints[key][instant];
         if (c.seqPlusOne == 0) revert NoCheckpoint(instant);
     }
@@ -528,6 +534,7 @@ contract MeterAgreements {
         Checkpoint memory a = _checkpointAt(key, h, start);
         Checkpoint memory b = _checkpointAt(key, h, end);
         heads[key].settledUntil = end;
+        if (end != h.lastPeriodEnd) settledPoints[key] = b;
         bool any = b.seqPlusOne > a.seqPlusOne;
         _settle(
             key,
@@ -562,7 +569,7 @@ contract MeterAgreements {
             if (headHashes[key] != s.startHash) revert StatementMismatch("startHash");
             if (h.nextSeq == 0) {
                 if (s.periodStart < t.start) revert OutsideTerm(s.firstSeq);
-                _genesis(key, h, s.periodStart);
+                h.firstPeriodStart = s.periodStart;
             } else if (s.periodStart != h.lastPeriodEnd) {
                 revert StatementMismatch("periodStart");
             }
@@ -575,7 +582,7 @@ contract MeterAgreements {
             h.lastPeriodEnd = s.periodEnd;
             cums[key] = cum;
             headHashes[key] = s.headHash;
-            _checkpoint(key, s.periodEnd, cum, h.nextSeq, s.headHash);
+            // No checkpoint: the settled point is the head now (see `_checkpointAt`).
         } else if (s.lastSeq < h.nextSeq) {
             // Covers records already accepted: every settled figure must match them.
             Checkpoint memory a = _checkpointAt(key, h, s.periodStart);

@@ -8,7 +8,7 @@ import {
   nextChainState,
   signMeterRecord,
 } from "@maaskit/metering";
-import type { Wallet } from "ethers";
+import type { Signer } from "ethers";
 import { type Agreement, parseAgreement } from "../src/agreement.js";
 
 export const QUARTER_HOUR = 15 * 60_000;
@@ -65,7 +65,7 @@ export async function signRecords(
   count: number,
   options: {
     binding: MeterRecordBinding;
-    signer: Wallet;
+    signer: Signer;
     chain?: MeterRecordChainState;
     from?: number;
     oee?: boolean;
