@@ -351,9 +351,12 @@ export class LedgerCore {
           expected: v.machineId,
         });
       }
+      // The verifier encodes the record once (its digest); outside the verifier (replay of
+      // the ledger's own log, or a seq already taken) encode it here.
+      const check = verifier !== undefined && seq === nextSeq ? verifier.check(record) : undefined;
       let digest: string;
       try {
-        digest = encodeMeterRecord(record).digest;
+        digest = check?.digest ?? encodeMeterRecord(record).digest;
       } catch (err) {
         throw fail("settlement.record.invalid", "the record cannot be encoded", {
           cause: (err as Error).message,
@@ -391,8 +394,7 @@ export class LedgerCore {
           basis: record.quantity.basis ?? null,
         });
       }
-      if (verifier !== undefined) {
-        const check = verifier.check(record);
+      if (check !== undefined) {
         const has = (c: MeterRecordErrorCode) => check.reasons.includes(c);
         if (has("metering.record.malformed")) {
           throw fail("settlement.record.invalid", "the record is malformed", {
