@@ -135,13 +135,23 @@ export function describeLedgerBackend(
       "behavior: events$ replays the history, then follows new events",
       async () => {
         const before = await ledger.getEvents();
+        const expected = scenarioAgreement(`case/${name}/events`).agreementId;
         const seen: unknown[] = [];
-        const sub = ledger.events$.subscribe((e) => seen.push(e));
-        const { id } = await fresh("events");
-        await new Promise((r) => setTimeout(r, 10));
-        sub.unsubscribe();
+        let sub: { unsubscribe(): void } | undefined;
+        const arrived = new Promise<void>((resolve) => {
+          sub = ledger.events$.subscribe((e) => {
+            seen.push(e);
+            if (e.type === "AgreementOpened" && e.agreementId === expected) resolve();
+          });
+        });
+        await fresh("events");
+        await arrived;
+        sub?.unsubscribe();
         expect(seen.slice(0, before.length)).toEqual(before);
-        expect(seen[seen.length - 1]).toMatchObject({ type: "AgreementOpened", agreementId: id });
+        expect(seen[seen.length - 1]).toMatchObject({
+          type: "AgreementOpened",
+          agreementId: expected,
+        });
       },
       timeout,
     );
