@@ -1,0 +1,34 @@
+// @maaskit/settlement/cactus — Hyperledger Cactus integration. The only entry point that loads
+// @hyperledger/cactus-core(-api); the main entry and ./evm never import it.
+export {
+  type CactusConnectorSelector,
+  type CactusLedger,
+  type CactusLedgerParameters,
+  cactusLedger,
+} from "./ledgers/cactus/cactusLedger.js";
+export {
+  type AnyLedgerConnector,
+  isLedgerConnectorPlugin,
+} from "./ledgers/cactus/isLedgerConnectorPlugin.js";
+export {
+  type LedgerConnectorPlugin,
+  type LedgerConnectorPluginParameters,
+  type LedgerDeployResult,
+  ledgerConnectorPlugin,
+  MAASKIT_LEDGER_PACKAGE,
+} from "./ledgers/cactus/ledgerConnectorPlugin.js";
+export {
+  decodeLedgerResponse,
+  encodeLedgerRequest,
+  type GetEventsParams,
+  type GetEventsResult,
+  type JsonValue,
+  type LedgerErrorJson,
+  type LedgerMethod,
+  type LedgerMethodArgs,
+  type LedgerMethodResults,
+  type LedgerTransactRequest,
+  type LedgerTransactResponse,
+  MAASKIT_LEDGER_PROTOCOL,
+  serveLedgerRequest,
+} from "./ledgers/cactus/ledgerProtocol.js";
