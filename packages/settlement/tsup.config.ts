@@ -1,7 +1,7 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["./src/index.ts", "./src/conformance.ts", "./src/cactus.ts"],
+  entry: ["./src/index.ts", "./src/conformance.ts", "./src/cactus.ts", "./src/evm.ts"],
   format: ["esm", "cjs"],
   dts: true,
   clean: true,

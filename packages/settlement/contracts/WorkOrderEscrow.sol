@@ -74,6 +74,10 @@ contract WorkOrderEscrow {
 
     uint256 private immutable cachedChainId;
     bytes32 private immutable cachedDomainSeparator;
+    /// @notice The `verifyingContract` of this escrow's EIP-712 domain: itself, or the
+    ///         MeterAgreements registry it is deployed beside, so a machine signs one domain
+    ///         per ledger for records and confirmations alike (docs/evm.md).
+    address public immutable domainContract;
 
     mapping(bytes32 => WorkOrder) private orders;
 
@@ -123,7 +127,8 @@ contract WorkOrderEscrow {
         locked = false;
     }
 
-    constructor() {
+    constructor(address domainContract_) {
+        domainContract = domainContract_ == address(0) ? address(this) : domainContract_;
         cachedChainId = block.chainid;
         cachedDomainSeparator = _buildDomainSeparator();
     }
@@ -344,7 +349,7 @@ contract WorkOrderEscrow {
     }
 
     function _buildDomainSeparator() private view returns (bytes32) {
-        return keccak256(abi.encode(EIP712_DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, block.chainid, address(this)));
+        return keccak256(abi.encode(EIP712_DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, block.chainid, domainContract));
     }
 
     function _hashTypedData(bytes32 structHash) private view returns (bytes32) {

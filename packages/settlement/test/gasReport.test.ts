@@ -69,7 +69,12 @@ beforeAll(async () => {
   ];
   token = await deploy(provider, testTokenAbi, testTokenBytecode, "Test EUR", "tEUR", 6);
   registry = await deploy(provider, meterAgreementsAbi, meterAgreementsBytecode);
-  escrow = await deploy(provider, workOrderEscrowAbi, workOrderEscrowBytecode);
+  escrow = await deploy(
+    provider,
+    workOrderEscrowAbi,
+    workOrderEscrowBytecode,
+    "0x0000000000000000000000000000000000000000",
+  );
   for (const spender of [registry, escrow]) {
     await send(token, customer, "approve", await spender.getAddress(), 2n ** 256n - 1n);
   }

@@ -55,7 +55,7 @@ beforeAll(async () => {
     HDNodeWallet,
   ];
   token = await deploy(customer, testTokenAbi, testTokenBytecode, "Test EUR", "tEUR", 6);
-  escrow = await deploy(customer, workOrderEscrowAbi, workOrderEscrowBytecode);
+  escrow = await deploy(customer, workOrderEscrowAbi, workOrderEscrowBytecode, ZeroAddress);
   for (const w of [customer, funder]) {
     await send(token, w, "mint", w.address, 10n ** 15n);
     await send(token, w, "approve", await escrow.getAddress(), 2n ** 256n - 1n);

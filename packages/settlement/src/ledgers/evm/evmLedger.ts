@@ -1,0 +1,668 @@
+import {
+  decimalToString,
+  type MeterRecord,
+  meterRecordToJson,
+  type PeriodStatement,
+  periodStatementToJson,
+  toDecimal,
+} from "@maaskit/metering";
+import type { Decimal } from "decimal.js";
+import {
+  Contract,
+  ContractFactory,
+  type ContractRunner,
+  getAddress,
+  type InterfaceAbi,
+  type JsonRpcApiProvider,
+  Signature,
+  type Signer,
+  type TransactionReceipt,
+  ZeroAddress,
+  ZeroHash,
+} from "ethers";
+import { from, Observable, Subject, switchMap } from "rxjs";
+import { type Agreement, agreementToJson } from "../../agreement.js";
+import type { Invoice } from "../../invoice.js";
+import type {
+  FundsResult,
+  LedgerBackend,
+  LedgerClock,
+  LedgerDomain,
+  OpenAgreementResult,
+  OpenWorkOrderResult,
+  SubmitRecordsResult,
+  WorkOrder,
+  WorkOrderTerms,
+} from "../../ledger.js";
+import { isLedgerError, ledgerError } from "../../ledgerErrors.js";
+import type { LedgerEvent } from "../../ledgerEvents.js";
+import { type Command, LedgerCore, workOrderTermsToJson } from "../embedded/ledgerCore.js";
+import {
+  hashText,
+  toAgreementInput,
+  toExtrasInput,
+  toRecordInput,
+  toStatementInput,
+} from "./evmEncoding.js";
+import { meterAgreementsAbi, meterAgreementsBytecode } from "./generated/MeterAgreements.js";
+import { workOrderEscrowAbi, workOrderEscrowBytecode } from "./generated/WorkOrderEscrow.js";
+
+/** Addresses of the maaskit contracts on a chain. */
+export interface EvmLedgerAddresses {
+  readonly meterAgreements: string;
+  readonly workOrderEscrow: string;
+}
+
+/** Options of `evmLedger`. */
+export interface EvmLedgerParameters {
+  /**
+   * The chain. Against a local node use `{ staticNetwork: true, cacheTimeout: -1,
+   * batchMaxCount: 1 }` (ethers' response cache otherwise reuses stale nonces).
+   */
+  readonly provider: JsonRpcApiProvider;
+  /** Deploys (with `deploy`) and relays what needs no party: records, statements, attestations. */
+  readonly signer: Signer;
+  /** Signers of the parties the ledger acts for (`by` of deposits, work-order steps, …). */
+  readonly parties?: readonly Signer[];
+  /** Existing contracts; or `deploy: true` to deploy fresh ones with `signer`. */
+  readonly addresses?: EvmLedgerAddresses;
+  readonly deploy?: boolean;
+  /**
+   * Ledger time. On a development node (anvil) every transaction's block gets this clock's
+   * second (`evm_setTime`), so deadlines and event stamps follow it; leave it out on a real
+   * chain, where the block time rules.
+   */
+  readonly clock?: LedgerClock;
+  /** Records per transaction (default 100). */
+  readonly maxBatch?: number;
+}
+
+/** The EVM ledger: a `LedgerBackend` plus where its contracts live. */
+export interface EvmLedger extends LedgerBackend {
+  readonly kind: "evm";
+  readonly addresses: EvmLedgerAddresses;
+  readonly chainId: bigint;
+  /** Receipts of every transaction sent, in order (gas accounting, audits). */
+  readonly receipts: () => readonly TransactionReceipt[];
+}
+
+/**
+ * The EVM backend of the `LedgerBackend` port: pay-per-use agreements on `MeterAgreements`
+ * and work orders on `WorkOrderEscrow`, paid in the agreement's ERC-20 token. The contracts
+ * enforce every rule on-chain (signatures, signer windows, seq, chain, periods, tariff,
+ * funds, roles, deadlines). The backend first runs each call through the same rules as the
+ * embedded ledger (a mirror of the ledger's state), so a bad input fails with the same error
+ * code before any gas is spent and results, invoices and events are identical across
+ * backends; then it sends the transaction(s) and checks the contract's outcome (record
+ * digests, settled totals) against the mirror. See docs/evm.md.
+ *
+ * @example
+ * ```ts
+ * const provider = new JsonRpcProvider(url, undefined, { staticNetwork: true, cacheTimeout: -1, batchMaxCount: 1 })
+ * const ledger = await evmLedger({ provider, signer, parties: [provider, customer], deploy: true })
+ * await ledger.openAgreement(agreement)
+ * ```
+ */
+export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger> {
+  const { provider, signer } = params;
+  const clock = params.clock;
+  const maxBatch = params.maxBatch ?? 100;
+  const chainId = (await provider.getNetwork()).chainId;
+  const runner = signer.connect(provider);
+
+  let addresses = params.addresses;
+  if (addresses === undefined) {
+    if (params.deploy !== true) {
+      throw ledgerError("settlement.ledger.unavailable", "Pass `addresses` or `deploy: true`", {});
+    }
+    await setChainTime(clock?.now());
+    const registry = await deployContract(runner, meterAgreementsAbi, meterAgreementsBytecode);
+    await setChainTime(clock?.now());
+    const escrowAddress = await deployContract(
+      runner,
+      workOrderEscrowAbi,
+      workOrderEscrowBytecode,
+      registry,
+    );
+    addresses = { meterAgreements: registry, workOrderEscrow: escrowAddress };
+  }
+  const registry = new Contract(addresses.meterAgreements, meterAgreementsAbi as InterfaceAbi);
+  const escrow = new Contract(addresses.workOrderEscrow, workOrderEscrowAbi as InterfaceAbi);
+  const domain: LedgerDomain = {
+    chainId: Number(chainId),
+    verifyingContract: getAddress(addresses.meterAgreements),
+  };
+
+  const signers = new Map<string, Signer>();
+  for (const s of [signer, ...(params.parties ?? [])]) {
+    signers.set((await s.getAddress()).toLowerCase(), s.connect(provider));
+  }
+
+  let core = new LedgerCore(domain);
+  const applied: { cmd: Command; at: Date }[] = [];
+  const history: LedgerEvent[] = [];
+  const live = new Subject<LedgerEvent>();
+  const receipts: TransactionReceipt[] = [];
+  let closed = false;
+  let tail: Promise<unknown> = Promise.resolve();
+
+  async function setChainTime(at: Date | undefined): Promise<void> {
+    if (at === undefined) return;
+    const seconds = Math.floor(at.getTime() / 1000);
+    // A development node only: evm_setTime may move back (scenarios replay history);
+    // the next block then carries exactly this second.
+    await provider.send("evm_setTime", [seconds]);
+    await provider.send("evm_setNextBlockTimestamp", [seconds]);
+  }
+
+  function partySigner(address: string): Signer {
+    const s = signers.get(address.toLowerCase());
+    if (s === undefined) {
+      throw ledgerError(
+        "settlement.ledger.unavailable",
+        "No signer for this party: pass it in `parties`",
+        { address },
+      );
+    }
+    return s;
+  }
+
+  async function send(
+    contract: Contract,
+    from: ContractRunner,
+    method: string,
+    args: readonly unknown[],
+    at: Date,
+  ): Promise<TransactionReceipt> {
+    await setChainTime(clock === undefined ? undefined : at);
+    const c = contract.connect(from) as Contract;
+    const tx = await c.getFunction(method)(...args);
+    const receipt = (await tx.wait()) as TransactionReceipt | null;
+    if (receipt === null || receipt.status !== 1) {
+      throw ledgerError("settlement.ledger.unavailable", `${method} failed on chain`, {
+        method,
+        hash: tx.hash,
+      });
+    }
+    receipts.push(receipt);
+    return receipt;
+  }
+
+  function logsOf(contract: Contract, receipt: TransactionReceipt, name: string) {
+    const out: Record<string, unknown>[] = [];
+    const address = (contract.target as string).toLowerCase();
+    for (const log of receipt.logs) {
+      if (log.address.toLowerCase() !== address) continue;
+      const parsed = contract.interface.parseLog(log);
+      if (parsed?.name === name) out.push(parsed.args.toObject());
+    }
+    return out;
+  }
+
+  /**
+   * Runs one command: the mirror validates and applies it (or throws the backend-neutral
+   * error), the chain executes it, and on a chain failure the mirror is rebuilt without it.
+   */
+  function run<T>(cmd: Command, onChain: (result: T, at: Date) => Promise<void>): Promise<T> {
+    const next = tail.then(async () => {
+      if (closed) throw ledgerError("settlement.ledger.closed", "The ledger is closed", {});
+      const at = clock?.now() ?? new Date();
+      const out = core.execute(cmd, at, false);
+      if (out.changed) {
+        try {
+          await onChain(out.result as T, at);
+        } catch (err) {
+          core = new LedgerCore(domain);
+          for (const a of applied) core.execute(a.cmd, a.at, true);
+          throw isLedgerError(err)
+            ? err
+            : ledgerError(
+                "settlement.ledger.unavailable",
+                "The chain refused or did not confirm the transaction",
+                {},
+                err,
+              );
+        }
+        applied.push({ cmd, at });
+      }
+      history.push(...out.events);
+      for (const e of out.events) live.next(e);
+      return out.result as T;
+    });
+    tail = next.catch(() => {});
+    return next;
+  }
+
+  async function read<T>(fn: () => T): Promise<T> {
+    await tail;
+    if (closed) throw ledgerError("settlement.ledger.closed", "The ledger is closed", {});
+    return fn();
+  }
+
+  function units(amount: Decimal, decimals: number): bigint {
+    return BigInt(amount.mul(`1e${decimals}`).toFixed(0));
+  }
+
+  async function ensureAllowance(
+    owner: Signer,
+    token: string,
+    spender: string,
+    amount: bigint,
+    at: Date,
+  ) {
+    const erc20 = new Contract(token, erc20Abi, owner);
+    const allowance = (await erc20.getFunction("allowance")(
+      await owner.getAddress(),
+      spender,
+    )) as bigint;
+    if (allowance < amount) await send(erc20, owner, "approve", [spender, 2n ** 256n - 1n], at);
+  }
+
+  function tokenOf(currency: { address?: string }, what: string): string {
+    if (currency.address === undefined) {
+      throw ledgerError(
+        "settlement.agreement.invalid",
+        `On an EVM ledger the ${what} currency must name its ERC-20 token address`,
+        {},
+      );
+    }
+    return currency.address;
+  }
+
+  function agreementOf(agreementId: string): Agreement {
+    return core.agreementState(agreementId).agreement;
+  }
+
+  async function submitChain(agreementId: string, records: readonly MeterRecord[], at: Date) {
+    const agreement = agreementOf(agreementId);
+    const key = hashText(agreementId);
+    const withExtras = agreement.tariff.sla !== undefined;
+    let i = 0;
+    while (i < records.length) {
+      // One transaction per run of contiguous records of one channel, at most maxBatch.
+      let j = i + 1;
+      while (
+        j < records.length &&
+        j - i < maxBatch &&
+        records[j]!.channel === records[i]!.channel
+      ) {
+        j++;
+      }
+      const run = records.slice(i, j);
+      const args: unknown[] = [
+        key,
+        hashText(run[0]!.channel),
+        run[0]!.seq,
+        run[0]!.periodStart.getTime(),
+        run.map(toRecordInput),
+      ];
+      if (withExtras) args.push(run.map(toExtrasInput));
+      args.push(true);
+      const receipt = await send(
+        registry,
+        runner,
+        withExtras ? "submitRecordsWithExtras" : "submitRecords",
+        args,
+        at,
+      );
+      const accepted = logsOf(registry, receipt, "RecordAccepted");
+      const expected = run.map((r) => r.seq);
+      if (accepted.map((a) => Number(a.seq)).join() !== expected.join()) {
+        throw ledgerError("settlement.ledger.corrupt", "The contract accepted other records", {
+          agreementId,
+          expected,
+        });
+      }
+      i = j;
+    }
+  }
+
+  function checkSettled(receipt: TransactionReceipt, invoice: Invoice) {
+    const [settled] = logsOf(registry, receipt, "PeriodSettled");
+    const total = invoice.total.isNegative() ? 0n : units(invoice.total, invoice.currency.decimals);
+    if (settled === undefined || settled.total !== total) {
+      throw ledgerError(
+        "settlement.ledger.corrupt",
+        "The contract's period charge differs from the Decimal pricing",
+        { onChain: String(settled?.total), offChain: total.toString() },
+      );
+    }
+  }
+
+  function settler(agreement: Agreement): Signer {
+    const { provider: p, customer: c } = agreement.parties;
+    return signers.get(p.toLowerCase()) ?? partySigner(c);
+  }
+
+  async function workOrderStep(
+    id: string,
+    by: string,
+    method: string,
+    args: readonly unknown[],
+    at: Date,
+  ) {
+    await send(escrow, partySigner(by), method, [id, ...args], at);
+  }
+
+  const events$ = from(Promise.resolve()).pipe(
+    switchMap(
+      () =>
+        new Observable<LedgerEvent>((subscriber) => {
+          for (const e of history.slice()) subscriber.next(e);
+          return live.subscribe(subscriber);
+        }),
+    ),
+  );
+
+  const ledger: EvmLedger = {
+    kind: "evm",
+    addresses,
+    chainId,
+    receipts: () => receipts.slice(),
+    events$,
+
+    openAgreement(agreement) {
+      let input: ReturnType<typeof toAgreementInput>;
+      try {
+        input = toAgreementInput(agreement, tokenOf(agreement.currency, "agreement's"));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return run<OpenAgreementResult>(
+        { t: "openAgreement", agreement: agreementToJson(agreement) },
+        async (_r, at) => {
+          await send(
+            registry,
+            settler(agreement),
+            "openAgreement",
+            [agreement.agreementId, input],
+            at,
+          );
+        },
+      );
+    },
+
+    submitRecords({ agreementId, records }) {
+      return run<SubmitRecordsResult>(
+        { t: "submitRecords", agreementId, records: records.map((r) => meterRecordToJson(r)) },
+        async (result, at) => {
+          const fresh = new Set(
+            result.results.filter((r) => r.status === "accepted").map((r) => r.seq),
+          );
+          const toSend = records
+            .filter((r) => fresh.has(r.seq))
+            .filter((r, i, all) => all.findIndex((x) => x.seq === r.seq) === i)
+            .sort((a, b) => a.seq - b.seq);
+          await submitChain(agreementId, toSend, at);
+        },
+      );
+    },
+
+    settlePeriod({ agreementId, period }) {
+      return run<Invoice>(
+        {
+          t: "settlePeriod",
+          agreementId,
+          start: period.start.toISOString(),
+          end: period.end.toISOString(),
+        },
+        async (invoice, at) => {
+          const receipt = await send(
+            registry,
+            settler(agreementOf(agreementId)),
+            "settlePeriod",
+            [hashText(agreementId), period.start.getTime(), period.end.getTime()],
+            at,
+          );
+          checkSettled(receipt, invoice);
+        },
+      );
+    },
+
+    settleStatement(statement: PeriodStatement) {
+      return run<Invoice>(
+        { t: "settleStatement", statement: periodStatementToJson(statement) },
+        async (invoice, at) => {
+          const receipt = await send(
+            registry,
+            runner,
+            "settleStatement",
+            [hashText(statement.agreementId), toStatementInput(statement)],
+            at,
+          );
+          checkSettled(receipt, invoice);
+        },
+      );
+    },
+
+    deposit({ agreementId, amount, by, reference }) {
+      return run<FundsResult>(
+        {
+          t: "deposit",
+          agreementId,
+          amount: amountString(amount),
+          by,
+          ...(reference === undefined ? {} : { reference }),
+        },
+        async (result, at) => {
+          const payer = partySigner(by);
+          const value = units(amount, result.balance.currency.decimals);
+          await ensureAllowance(
+            payer,
+            tokenOf(result.balance.currency, "agreement's"),
+            addresses.meterAgreements,
+            value,
+            at,
+          );
+          await send(
+            registry,
+            payer,
+            "deposit",
+            [
+              hashText(agreementId),
+              value,
+              reference === undefined ? ZeroHash : hashText(reference),
+            ],
+            at,
+          );
+        },
+      );
+    },
+
+    withdraw({ agreementId, amount, by, reference }) {
+      return run<FundsResult>(
+        {
+          t: "withdraw",
+          agreementId,
+          amount: amountString(amount),
+          by,
+          ...(reference === undefined ? {} : { reference }),
+        },
+        async (result, at) => {
+          await send(
+            registry,
+            partySigner(by),
+            "withdraw",
+            [
+              hashText(agreementId),
+              units(amount, result.balance.currency.decimals),
+              reference === undefined ? ZeroHash : hashText(reference),
+            ],
+            at,
+          );
+        },
+      );
+    },
+
+    getAgreement: (agreementId) => read(() => core.agreementState(agreementId)),
+    getBalance: (agreementId) => read(() => core.balance(agreementId)),
+    getInvoices: (agreementId) => read(() => core.invoices(agreementId)),
+    getRecordsHead: (agreementId) => read(() => core.head(agreementId)),
+    getEvents: () => read(() => history.slice()),
+
+    openWorkOrder(terms: WorkOrderTerms) {
+      let token: string;
+      try {
+        token = tokenOf(terms.currency, "work order's");
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return run<OpenWorkOrderResult>(
+        { t: "openWorkOrder", terms: workOrderTermsToJson(terms) },
+        async (_r, at) => {
+          await send(
+            escrow,
+            partySigner(terms.customer),
+            "open",
+            [
+              terms.workOrderId,
+              {
+                provider: terms.provider,
+                arbiter: terms.arbiter,
+                token,
+                funder: terms.funder ?? ZeroAddress,
+                machineSigner: terms.machineSigner ?? ZeroAddress,
+                amount: units(terms.amount, terms.currency.decimals),
+                acceptBy: Math.floor(terms.acceptBy.getTime() / 1000),
+                completeBy: Math.floor(terms.completeBy.getTime() / 1000),
+                conditionHash: terms.conditionHash,
+              },
+            ],
+            at,
+          );
+        },
+      );
+    },
+
+    fundWorkOrder({ workOrderId, by }) {
+      return run<WorkOrder>({ t: "fundWorkOrder", workOrderId, by }, async (wo, at) => {
+        const payer = partySigner(by);
+        await ensureAllowance(
+          payer,
+          tokenOf(wo.currency, "work order's"),
+          addresses.workOrderEscrow,
+          units(wo.amount, wo.currency.decimals),
+          at,
+        );
+        await workOrderStep(workOrderId, by, "fund", [], at);
+      });
+    },
+
+    acceptWorkOrder({ workOrderId, by }) {
+      return run<WorkOrder>({ t: "acceptWorkOrder", workOrderId, by }, (_wo, at) =>
+        workOrderStep(workOrderId, by, "accept", [], at),
+      );
+    },
+
+    completeWorkOrder({ workOrderId, proofHash, by }) {
+      return run<WorkOrder>({ t: "completeWorkOrder", workOrderId, proofHash, by }, (_wo, at) =>
+        workOrderStep(workOrderId, by, "complete", [proofHash], at),
+      );
+    },
+
+    confirmWorkOrder(p) {
+      if ("attestation" in p) {
+        const a = p.attestation;
+        return run<WorkOrder>(
+          {
+            t: "confirmWorkOrder",
+            workOrderId: p.workOrderId,
+            evidenceHash: a.evidenceHash,
+            clearedAt: a.clearedAt.toISOString(),
+            signature: a.signature,
+          },
+          async (_wo, at) => {
+            const sig = Signature.from(a.signature);
+            await send(
+              escrow,
+              runner,
+              "confirmByMachine",
+              [
+                p.workOrderId,
+                a.evidenceHash,
+                Math.floor(a.clearedAt.getTime() / 1000),
+                sig.r,
+                sig.yParityAndS,
+              ],
+              at,
+            );
+          },
+        );
+      }
+      return run<WorkOrder>(
+        {
+          t: "confirmWorkOrder",
+          workOrderId: p.workOrderId,
+          by: p.by,
+          ...(p.evidenceHash === undefined ? {} : { evidenceHash: p.evidenceHash }),
+        },
+        (_wo, at) =>
+          workOrderStep(p.workOrderId, p.by, "confirm", [p.evidenceHash ?? ZeroHash], at),
+      );
+    },
+
+    cancelWorkOrder({ workOrderId, by }) {
+      return run<WorkOrder>({ t: "cancelWorkOrder", workOrderId, by }, (_wo, at) =>
+        workOrderStep(workOrderId, by, "cancel", [], at),
+      );
+    },
+
+    disputeWorkOrder({ workOrderId, reasonHash, by }) {
+      return run<WorkOrder>({ t: "disputeWorkOrder", workOrderId, reasonHash, by }, (_wo, at) =>
+        workOrderStep(workOrderId, by, "dispute", [reasonHash], at),
+      );
+    },
+
+    resolveDispute({ workOrderId, toProvider, by }) {
+      return run<WorkOrder>(
+        { t: "resolveDispute", workOrderId, toProvider: amountString(toProvider), by },
+        (wo, at) =>
+          workOrderStep(workOrderId, by, "resolve", [units(toProvider, wo.currency.decimals)], at),
+      );
+    },
+
+    expireWorkOrder({ workOrderId, by }) {
+      return run<WorkOrder>({ t: "expireWorkOrder", workOrderId, by }, (_wo, at) =>
+        workOrderStep(workOrderId, by, "expire", [], at),
+      );
+    },
+
+    getWorkOrder: (workOrderId) => read(() => core.workOrder(workOrderId)),
+
+    async close() {
+      await tail;
+      if (closed) return;
+      closed = true;
+      live.complete();
+    },
+  };
+  return ledger;
+}
+
+/** An amount as the ledger's commands carry it (the embedded ledger's form). */
+function amountString(amount: Decimal): string {
+  try {
+    return decimalToString(toDecimal(amount, "amount"));
+  } catch {
+    throw ledgerError("settlement.funds.invalidAmount", "The amount is not a decimal", {
+      amount: String(amount),
+    });
+  }
+}
+
+const erc20Abi = [
+  "function allowance(address owner, address spender) view returns (uint256)",
+  "function approve(address spender, uint256 value) returns (bool)",
+];
+
+async function deployContract(
+  runner: Signer,
+  abi: readonly unknown[],
+  bytecode: string,
+  ...args: unknown[]
+): Promise<string> {
+  const factory = new ContractFactory(abi as InterfaceAbi, bytecode, runner);
+  const contract = await factory.deploy(...args);
+  await contract.waitForDeployment();
+  return getAddress(await contract.getAddress());
+}

@@ -1,0 +1,131 @@
+import { dec } from "@maaskit/metering";
+import { Contract, type HDNodeWallet, parseEther } from "ethers";
+import { describe, expect, test } from "vitest";
+import { scenarioId } from "../src/conformance/ledgerScenario.js";
+import {
+  conformanceWallets,
+  describeLedgerBackend,
+  runLedgerScenario,
+  scenarioClock,
+  workOrderId,
+} from "../src/conformance.js";
+import { evmLedger, meterAgreementsAbi, workOrderEscrowAbi } from "../src/evm.js";
+import { hashText } from "../src/ledgers/evm/evmEncoding.js";
+import { testTokenAbi, testTokenBytecode } from "../src/ledgers/evm/generated/TestToken.js";
+import { startAnvil } from "./anvil.js";
+import { deploy, send } from "./evmTestUtils.js";
+
+// The shared conformance suite on a real anvil node: the EVM backend must give the golden
+// invoices, balances, results and events of every backend, and the same error codes.
+describeLedgerBackend(
+  "evm",
+  async ({ clock }) => {
+    const anvil = await startAnvil({ args: ["--timestamp", String(Date.UTC(2024, 11, 1) / 1000)] });
+    const deployer = anvil.wallets[0] as HDNodeWallet;
+    const w = conformanceWallets();
+    const parties = [w.provider, w.customer, w.arbiter].map((x) => x.connect(anvil.provider));
+    for (const p of parties) {
+      await anvil.provider.send("anvil_setBalance", [
+        p.address,
+        `0x${parseEther("100").toString(16)}`,
+      ]);
+    }
+    const token = await deploy(deployer, testTokenAbi, testTokenBytecode, "Euro Test", "EURT", 6);
+    await send(token, deployer, "mint", w.customer.address, 10n ** 12n);
+    const ledger = await evmLedger({
+      provider: anvil.provider,
+      signer: deployer,
+      parties,
+      deploy: true,
+      clock,
+    });
+    return {
+      ledger,
+      token: await (token as Contract).getAddress(),
+      cleanup: () => anvil.stop(),
+    };
+  },
+  { timeout: 120_000 },
+);
+
+describe("evmLedger: the chain holds what the ledger reports", () => {
+  test("behavior: after the scenario, contract balances and work orders equal the port's view", async () => {
+    const anvil = await startAnvil({ args: ["--timestamp", String(Date.UTC(2024, 11, 1) / 1000)] });
+    try {
+      const deployer = anvil.wallets[0] as HDNodeWallet;
+      const w = conformanceWallets();
+      const parties = [w.provider, w.customer, w.arbiter].map((x) => x.connect(anvil.provider));
+      for (const p of parties) {
+        await anvil.provider.send("anvil_setBalance", [
+          p.address,
+          `0x${parseEther("100").toString(16)}`,
+        ]);
+      }
+      const token = await deploy(deployer, testTokenAbi, testTokenBytecode, "Euro Test", "EURT", 6);
+      await send(token, deployer, "mint", w.customer.address, 10n ** 12n);
+      const clock = scenarioClock("2025-01-01T00:00:00Z");
+      const ledger = await evmLedger({
+        provider: anvil.provider,
+        signer: deployer,
+        parties,
+        deploy: true,
+        clock,
+      });
+      const tokenAddress = await token.getAddress();
+      await runLedgerScenario(ledger, clock, { token: tokenAddress });
+      const registry = new Contract(
+        ledger.addresses.meterAgreements,
+        meterAgreementsAbi,
+        anvil.provider,
+      );
+      const escrow = new Contract(
+        ledger.addresses.workOrderEscrow,
+        workOrderEscrowAbi,
+        anvil.provider,
+      );
+      const scale = (d: { toFixed(): string }) => BigInt(dec(d.toFixed()).mul(1e6).toFixed(0));
+      for (const label of ["scenario/a1", "scenario/a2"]) {
+        const id = scenarioId(label);
+        const b = await ledger.getBalance(id);
+        const [available, due, paid] = await registry.getFunction("balances")(hashText(id));
+        expect([available, due, paid]).toEqual([
+          scale(b.available),
+          scale(b.due),
+          scale(b.paidToProvider),
+        ]);
+        const head = await ledger.getRecordsHead(id);
+        const [chainHead, headHash] = await registry.getFunction("recordsHead")(hashText(id));
+        expect([Number(chainHead.nextSeq), headHash]).toEqual([head.nextSeq, head.headHash]);
+      }
+      const statuses = [
+        "none",
+        "open",
+        "funded",
+        "accepted",
+        "completed",
+        "released",
+        "refunded",
+        "cancelled",
+        "disputed",
+        "resolved",
+      ];
+      for (const label of ["scenario/wo1", "scenario/wo2", "scenario/wo3"]) {
+        const id = workOrderId(label);
+        const onChain = await escrow.getFunction("workOrder")(id);
+        expect(statuses[Number(onChain.status)]).toBe((await ledger.getWorkOrder(id)).status);
+      }
+      // Every token the customer paid is with the provider, the escrow or the registry.
+      const balanceOf = (a: string) => token.getFunction("balanceOf")(a) as Promise<bigint>;
+      const held =
+        (await balanceOf(w.customer.address)) +
+        (await balanceOf(w.provider.address)) +
+        (await balanceOf(ledger.addresses.meterAgreements)) +
+        (await balanceOf(ledger.addresses.workOrderEscrow));
+      expect(held).toBe(10n ** 12n);
+      expect(ledger.receipts().every((r) => r.status === 1)).toBe(true);
+      await ledger.close();
+    } finally {
+      await anvil.stop();
+    }
+  }, 120_000);
+});
