@@ -16,7 +16,7 @@ describe("parseGatewayConfig", () => {
     const c = parseGatewayConfig(valid, "/etc/maaskit");
     expect(c.agreementFile).toBe("/etc/maaskit/agreement.json");
     expect(c.ledger).toEqual({ type: "embedded", dir: "/etc/maaskit/.maaskit/ledger" });
-    expect(c.window).toEqual({ size: "15m", timeZone: "UTC" });
+    expect(c.window).toEqual({ size: "15m", timeZone: "UTC", allowedLatenessMs: 5000 });
   });
 
   it("error: reports every problem at once", () => {

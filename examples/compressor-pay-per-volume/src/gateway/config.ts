@@ -24,7 +24,11 @@ export interface GatewayConfig {
   /** OPC UA endpoint; absent means: start the built-in compressor simulator. */
   readonly endpoint?: string;
   readonly nodes: Readonly<Record<string, NodeMapping>>;
-  readonly window: { readonly size: string; readonly timeZone: string };
+  readonly window: {
+    readonly size: string;
+    readonly timeZone: string;
+    readonly allowedLatenessMs: number;
+  };
   readonly agreementFile: string;
   readonly signerKeyFile: string;
   readonly ledger: LedgerChoice;
@@ -116,6 +120,10 @@ export function parseGatewayConfig(raw: unknown, baseDir: string): GatewayConfig
     problem("window.size", "must be a duration like 15m or 1h, or 1day / 1month");
   }
   const timeZone = str("window.timeZone", win.timeZone ?? "UTC") ?? "UTC";
+  const allowedLatenessMs = win.allowedLatenessMs ?? 5000;
+  if (!Number.isSafeInteger(allowedLatenessMs) || (allowedLatenessMs as number) < 0) {
+    problem("window.allowedLatenessMs", "must be a non-negative integer (ms of source time)");
+  }
   try {
     new Intl.DateTimeFormat("en", { timeZone });
   } catch {
@@ -161,7 +169,7 @@ export function parseGatewayConfig(raw: unknown, baseDir: string): GatewayConfig
     machineId,
     ...(endpoint === undefined ? {} : { endpoint }),
     nodes,
-    window: { size, timeZone },
+    window: { size, timeZone, allowedLatenessMs: allowedLatenessMs as number },
     agreementFile,
     signerKeyFile,
     ledger,

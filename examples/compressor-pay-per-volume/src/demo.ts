@@ -1,0 +1,271 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseServiceAgreement } from "@maaskit/maintenance";
+import { dec, type MeterRecord, type Reading, type StateMapping } from "@maaskit/metering";
+import { compressorStateCodes, startCompressorServer } from "@maaskit/metering/simulator";
+import {
+  type Agreement,
+  embeddedLedger,
+  type Invoice,
+  type LedgerBackend,
+  parseAgreement,
+} from "@maaskit/settlement";
+import type { Decimal } from "decimal.js";
+import { id, Wallet } from "ethers";
+import { parseGatewayConfig } from "./gateway/config.js";
+import { type GatewayLogEvent, type GatewaySummary, startGateway } from "./gateway/gateway.js";
+
+/**
+ * For air sold as a service, "available" means ready to deliver air at pressure: running
+ * loaded or unloaded, or stopped on standby by the controller. Only faults and maintenance
+ * stops are down time. (The default `compressorStates` rates a compressor as a producing
+ * machine instead: only Loaded is production time.)
+ */
+export const airServiceStates: StateMapping = {
+  Loaded: "APT",
+  Unloaded: "APT",
+  Starting: "APT",
+  Stopping: "APT",
+  Stopped: "APT",
+  Fault: "ADOT",
+  Maintenance: "ADOT",
+};
+
+export interface DemoOptions {
+  /** Simulated start (a local midnight, so billing periods align). */
+  readonly start: Date;
+  /** Stop after this much simulated time. */
+  readonly spanMs: number;
+  /** Simulated seconds per real second. */
+  readonly accelerate: number;
+  readonly billing:
+    | { kind: "calendarMonth"; timeZone: string }
+    | { kind: "days"; days: number; timeZone: string };
+  readonly windowSize: string;
+  readonly outDir: string;
+  /** Where journal, ledger and keys live; a fresh temp dir when omitted. */
+  readonly dataDir?: string;
+  readonly ledger?: (dir: string, clock: { now(): Date }) => LedgerBackend;
+  readonly filterLifeVolume?: number;
+  readonly serviceRunHours?: string;
+  readonly log?: (e: GatewayLogEvent) => void;
+  readonly onReading?: (r: Reading) => void;
+  readonly onRecord?: Parameters<typeof startGateway>[0]["onRecord"];
+  readonly onInvoice?: (i: Invoice) => void;
+  readonly onStart?: (info: { endpointUrl: string; agreement: Agreement }) => void;
+}
+
+export interface DemoResult {
+  readonly summary: GatewaySummary;
+  readonly agreement: Agreement;
+  /** Volume the simulator delivered between the first and the last volume reading. */
+  readonly groundTruthVolume: Decimal;
+  readonly workOrders: readonly { id: string; state: string; amount?: string }[];
+  readonly records: readonly MeterRecord[];
+  readonly signer: string;
+}
+
+/** The tariff of the demo: compressed air per m³ (FAD), graduated, with a base fee and SLA. */
+export const demoTariff = {
+  version: 1 as const,
+  metered: { unit: "MTQ", basis: "ISO1217-FAD" },
+  pricing: {
+    model: "graduated" as const,
+    tiers: [{ upTo: "50000", unitPrice: "0.021" }, { unitPrice: "0.018" }],
+  },
+  includedVolume: "0",
+  baseFee: "150",
+  minimumCommitment: "400",
+  sla: {
+    threshold: "0.98",
+    step: "0.001",
+    creditPerStep: "0.005",
+    cap: "0.1",
+    stepping: "full" as const,
+    whenUndefined: "noCredit" as const,
+  },
+  rounding: { mode: "halfEven" as const, decimals: 2 },
+};
+
+/**
+ * Simulator + gateway on the embedded ledger: a screw compressor on a local OPC UA server,
+ * metered per window, signed and journaled, settled per billing period, with machine-
+ * controlled maintenance. Returns what was billed and what the simulator really delivered.
+ */
+export async function runDemo(o: DemoOptions): Promise<DemoResult> {
+  const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), "maaskit-demo-"));
+  const ownData = o.dataDir === undefined;
+  mkdirSync(o.outDir, { recursive: true });
+  const machine = new Wallet(Wallet.createRandom().privateKey);
+  const customer = Wallet.createRandom().address;
+  const provider = Wallet.createRandom().address;
+  const arbiter = Wallet.createRandom().address;
+  const keyFile = join(dataDir, "gateway.key");
+  writeFileSync(keyFile, `${machine.privateKey}\n`, { mode: 0o600 });
+
+  const server = await startCompressorServer({
+    host: "127.0.0.1",
+    port: 0,
+    // The machine runs before the agreement starts: the gateway connects and sets its
+    // register baseline before the first billed window.
+    startTime: new Date(o.start.getTime() - 86_400_000),
+    accelerate: o.accelerate,
+    tickMs: 20,
+    seed: 42,
+    filterLifeVolume: o.filterLifeVolume ?? 60_000,
+    pkiDir: join(dataDir, "server-pki"),
+  });
+  const states = Object.fromEntries(
+    Object.entries(compressorStateCodes).map(([name, code]) => [code, name]),
+  );
+
+  const agreementId = id(`maaskit-demo/air-per-m3/${machine.address}`);
+  const agreement = parseAgreement({
+    agreementId,
+    name: "Compressed air per m³ — demo plant",
+    parties: { provider, customer },
+    machineId: "compressor-1",
+    signers: [{ address: machine.address, validFrom: o.start.toISOString() }],
+    tariff: demoTariff,
+    currency: { symbol: "EUR", decimals: 2 },
+    billingPeriod: o.billing,
+    paymentTerms: { kind: "prepaid", overdraft: "accrueDebt" },
+    start: o.start.toISOString(),
+    status: "active",
+  });
+  const serviceAgreement = parseServiceAgreement({
+    id: "service-demo",
+    machineId: "compressor-1",
+    customer,
+    provider,
+    arbiter,
+    machineSigner: machine.address,
+    currency: { symbol: "EUR", decimals: 2 },
+    prices: { airFilterChange: "180.00", oilAndSeparatorService: "640.00" },
+    responseHours: 24,
+    completionHours: 72,
+    warranty: [
+      {
+        serviceType: "oilAndSeparatorService",
+        every: { runHours: o.serviceRunHours ?? "300", months: 12 },
+      },
+    ],
+  });
+
+  const config = parseGatewayConfig(
+    {
+      machineId: "compressor-1",
+      endpoint: server.endpointUrl,
+      nodes: {
+        volume: {
+          nodeId: server.nodeIds.volume,
+          kind: "register",
+          unit: "MTQ",
+          basis: "ISO1217-FAD",
+          rollover: server.model.registerModulus.toFixed(),
+        },
+        flow: { nodeId: server.nodeIds.flow, kind: "rate", unit: "G53" },
+        state: { nodeId: server.nodeIds.state, kind: "state" },
+        runHours: { nodeId: server.nodeIds.runHours, kind: "value", unit: "HUR" },
+        filterDp: { nodeId: server.nodeIds.filterDp, kind: "value", unit: "BAR" },
+      },
+      // Notifications of different nodes can arrive out of source-time order; at high
+      // acceleration one publish interval spans many simulated minutes.
+      window: {
+        size: o.windowSize,
+        timeZone: o.billing.timeZone,
+        allowedLatenessMs: 2 * 3_600_000,
+      },
+      agreement: "agreement.json",
+      signerKeyFile: keyFile,
+      dataDir,
+      outDir: resolve(o.outDir),
+      dashboard: { enabled: false },
+    },
+    dataDir,
+  );
+
+  let simNow = o.start;
+  const clock = {
+    now: () => simNow,
+    observe: (t: Date) => {
+      if (t.getTime() > simNow.getTime()) simNow = t;
+    },
+  };
+  const ledger = o.ledger
+    ? o.ledger(join(dataDir, "ledger"), clock)
+    : embeddedLedger({ dir: join(dataDir, "ledger"), clock });
+  // The last volume reading at or before the agreement start is the billing baseline.
+  let firstVolume: Date | undefined;
+  let lastVolume: Date | undefined;
+  o.onStart?.({ endpointUrl: server.endpointUrl, agreement });
+  const gateway = await startGateway({
+    config,
+    agreement,
+    signer: machine,
+    ledger,
+    clock,
+    states,
+    stateMapping: airServiceStates,
+    until: new Date(o.start.getTime() + o.spanMs),
+    initialDeposit: "5000",
+    ...(o.log ? { log: o.log } : {}),
+    ...(o.onRecord ? { onRecord: o.onRecord } : {}),
+    ...(o.onInvoice ? { onInvoice: o.onInvoice } : {}),
+    onReading: (r) => {
+      if (r.channel === "volume" && r.quality === "good") {
+        if (firstVolume === undefined || r.sourceTime.getTime() <= o.start.getTime())
+          firstVolume = r.sourceTime;
+        lastVolume = r.sourceTime;
+      }
+      o.onReading?.(r);
+    },
+    maintenance: {
+      agreement: serviceAgreement,
+      plan: {
+        filter: { channel: "filterDp", above: "0.05", clearAt: "0.03", minDurationMs: 30 * 60_000 },
+        service: { channel: "runHours", runHours: o.serviceRunHours ?? "300", months: 12 },
+      },
+      machineId: "compressor-1",
+      signer: machine,
+      dataDir,
+      technician: async (wo) => {
+        // The field technician does the work on the (simulated) machine.
+        const snap = server.model.snapshot();
+        server.model.service();
+        return {
+          report: `${wo.request.serviceType} done`,
+          partsUsed:
+            wo.request.serviceType === "airFilterChange"
+              ? ["air filter element"]
+              : ["oil 20 l", "separator element", "oil filter"],
+          runHours: snap.runHours.toFixed(),
+          loadedHours: snap.loadedHours.toFixed(),
+          technician: "demo field service",
+        };
+      },
+    },
+  });
+  const summary = await gateway.done;
+  await server.stop();
+  const records: MeterRecord[] = [];
+  const { openJournal, meterRecordCodec } = await import("@maaskit/metering");
+  const journal = await openJournal({ dir: join(dataDir, "journal"), codec: meterRecordCodec });
+  for await (const r of journal.read(0)) records.push(r);
+  await journal.close();
+  const workOrders = (gateway.maintenance?.orders.list() ?? []).map((w) => ({
+    id: w.id,
+    state: w.state,
+    ...(w.amount ? { amount: w.amount.toFixed(2) } : {}),
+  }));
+  await ledger.close();
+  const groundTruthVolume =
+    firstVolume && lastVolume
+      ? server.model
+          .groundTruthVolumeAt(lastVolume)
+          .minus(server.model.groundTruthVolumeAt(firstVolume))
+      : dec(0);
+  if (ownData) rmSync(dataDir, { recursive: true, force: true });
+  return { summary, agreement, groundTruthVolume, workOrders, records, signer: machine.address };
+}

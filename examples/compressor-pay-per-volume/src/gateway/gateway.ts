@@ -1,0 +1,485 @@
+import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  compressorStates,
+  counterDelta,
+  dec,
+  type Journal,
+  type MeterEvent,
+  type MeterRecord,
+  type MeterWindow,
+  machineState,
+  meterRecordCodec,
+  meterRecordDigest,
+  meterRecordToJson,
+  type OeeElements,
+  type OeeResult,
+  oee,
+  openJournal,
+  type QuarantineEvent,
+  quantity,
+  type Reading,
+  type StateMapping,
+  tumblingWindow,
+  type UnitCode,
+  validateReadings,
+  verifyExport,
+  type WindowSize,
+} from "@maaskit/metering";
+import { type FromOpcUaOptions, fromOpcUa } from "@maaskit/metering/opcua";
+import {
+  type Agreement,
+  billingPeriodAt,
+  createSettlementClient,
+  type Invoice,
+  invoiceToJson,
+  isLedgerError,
+  type LedgerBackend,
+  type SettlementClient,
+} from "@maaskit/settlement";
+import type { Wallet } from "ethers";
+import {
+  concatMap,
+  filter,
+  from,
+  map,
+  merge,
+  type Observable,
+  type Subscription,
+  share,
+  takeWhile,
+} from "rxjs";
+import type { GatewayConfig } from "./config.js";
+import { type GatewayMaintenance, startMaintenance } from "./maintenance.js";
+
+/** A structured log line: the gateway logs events, not prose. */
+export interface GatewayLogEvent {
+  readonly event: string;
+  readonly [key: string]: unknown;
+}
+
+export interface StartGatewayParameters {
+  readonly config: GatewayConfig;
+  readonly agreement: Agreement;
+  readonly signer: Wallet;
+  readonly ledger: LedgerBackend;
+  /** Stop once the machine's source time reaches this instant (`--until`). */
+  readonly until?: Date;
+  /** OPC UA state codes → names (a compressor's OPC 40250 enum). */
+  readonly states?: Readonly<Record<number, string>>;
+  /** Machine states → ISO 22400 time categories (default: `compressorStates`). */
+  readonly stateMapping?: StateMapping;
+  /** Maintenance wiring (triggers, work orders); omit to meter and settle only. */
+  readonly maintenance?: Omit<
+    Parameters<typeof startMaintenance>[0],
+    "readings$" | "ledger" | "evidence" | "log" | "clock"
+  >;
+  /** Ledger time follows the machine's source time (for accelerated simulations). */
+  readonly clock: { now(): Date; observe(t: Date): void };
+  readonly log?: (e: GatewayLogEvent) => void;
+  /** Called with every closed window and its record, and on every reading (for a dashboard). */
+  readonly onRecord?: (record: MeterRecord, window: MeterWindow<OeeResult>) => void;
+  readonly onReading?: (reading: Reading) => void;
+  readonly onInvoice?: (invoice: Invoice) => void;
+  readonly opcua?: Partial<FromOpcUaOptions>;
+  /** Prepaid funds the demo customer pays in once (idempotent by reference). */
+  readonly initialDeposit?: string;
+}
+
+/** What a finished gateway run produced. */
+export interface GatewaySummary {
+  readonly records: number;
+  readonly invoices: readonly Invoice[];
+  readonly quarantined: number;
+  readonly billedVolume: string;
+  readonly firstReading?: Date;
+  readonly lastReading?: Date;
+  readonly verification: {
+    readonly lines: number;
+    readonly valid: number;
+    readonly invalid: number;
+  };
+  readonly files: {
+    readonly records: string;
+    readonly history?: string;
+    readonly invoices: string;
+  };
+}
+
+export interface Gateway {
+  readonly client: SettlementClient;
+  readonly journal: Journal<MeterRecord>;
+  readonly maintenance?: GatewayMaintenance;
+  /** Resolves when the run ends (`until` reached, source completed, or `stop()`). */
+  readonly done: Promise<GatewaySummary>;
+  /** Stops metering, flushes the journal, settles complete periods, exports files. */
+  stop(): Promise<GatewaySummary>;
+}
+
+/**
+ * The gateway as library calls, readable as a template: OPC UA readings → validation →
+ * counter deltas → machine states → wall-clock windows → OEE → signed, chained records in the
+ * crash-safe journal → delivered to the ledger → periods settled into invoices; maintenance
+ * triggers and work orders beside it.
+ */
+export async function startGateway(p: StartGatewayParameters): Promise<Gateway> {
+  const { config, agreement, signer, ledger } = p;
+  const log = p.log ?? ((e) => process.stdout.write(`${JSON.stringify(e)}\n`));
+  mkdirSync(config.dataDir, { recursive: true });
+  mkdirSync(join(config.outDir, "invoices"), { recursive: true });
+
+  const opened = await ledger.openAgreement(agreement);
+  log({
+    event: "agreement.opened",
+    agreementId: agreement.agreementId,
+    status: opened.status,
+    ledger: ledger.kind,
+  });
+  if (p.initialDeposit && agreement.paymentTerms.kind === "prepaid") {
+    const r = await ledger.deposit({
+      agreementId: agreement.agreementId,
+      amount: dec(p.initialDeposit),
+      by: agreement.parties.customer,
+      reference: "initial-deposit",
+    });
+    log({ event: "funds.deposit", status: r.status, available: r.balance.available.toFixed() });
+  }
+
+  const journal = await openJournal({
+    dir: join(config.dataDir, "journal"),
+    codec: meterRecordCodec,
+  });
+  const { createRecorder } = await import("@maaskit/metering");
+  const volumeChannel = Object.entries(config.nodes).find(([, m]) => m.kind === "register")![0];
+  const volumeNode = config.nodes[volumeChannel]!;
+  const recorder = createRecorder({
+    journal,
+    signer,
+    binding: {
+      agreementId: agreement.agreementId,
+      chainId: opened.recordDomain.chainId,
+      verifyingContract: opened.recordDomain.verifyingContract,
+    },
+    clock: "informative",
+    oee: (w) => oeeElements(w as MeterWindow<OeeResult>),
+    build: {
+      channel: volumeChannel,
+      unit: (volumeNode.unit ?? "MTQ") as UnitCode,
+      ...(volumeNode.basis ? { basis: volumeNode.basis as never } : {}),
+    },
+  });
+  const client = createSettlementClient({
+    ledger,
+    journal,
+    delivery: { backoff: { initialMs: 50, maxMs: 2000 } },
+  });
+  client.delivery?.events$.subscribe((e) => {
+    if (e.type === "retrying" || e.type === "failed")
+      log({ event: `delivery.${e.type}`, detail: String((e as { error?: unknown }).error ?? "") });
+  });
+  client.start();
+
+  const quarantineFile = join(config.outDir, "quarantine.jsonl");
+  let quarantined = 0;
+  let firstReading: Date | undefined;
+  let lastReading: Date | undefined;
+
+  const nodes = Object.entries(config.nodes).map(([channel, m]) => ({
+    nodeId: m.nodeId,
+    channel,
+    kind: m.kind,
+    ...(m.unit ? { unit: m.unit as UnitCode } : {}),
+    ...(m.kind === "state" && p.states ? { states: p.states } : {}),
+  }));
+  const source$ = fromOpcUa({
+    endpointUrl: config.endpoint!,
+    machineId: config.machineId,
+    nodes,
+    samplingInterval: 20,
+    publishingInterval: 50,
+    queueSize: 1000,
+    pkiDir: join(config.dataDir, "pki"),
+    ...p.opcua,
+  }).pipe(
+    // `--until`: the first reading at or past it is the last one; completing the source
+    // closes (flushes) the open windows and ends the run cleanly.
+    takeWhile(
+      (e) => !(p.until && e.kind === "reading" && e.sourceTime.getTime() >= p.until.getTime()),
+      true,
+    ),
+    share(),
+  );
+
+  const readings$ = source$.pipe(
+    filter((e): e is Reading => e.kind === "reading"),
+    map((r) => {
+      p.clock.observe(r.sourceTime);
+      firstReading ??= r.sourceTime;
+      lastReading = r.sourceTime;
+      p.onReading?.(r);
+      return r;
+    }),
+    share(),
+  );
+
+  const units: Record<string, UnitCode> = {};
+  for (const [ch, m] of Object.entries(config.nodes))
+    if (m.unit && m.kind !== "state") units[ch] = m.unit as UnitCode;
+  const windowSize = toWindowSize(config.window.size);
+  const initial = recorder.counterInitial(volumeChannel);
+  const metered$ = merge(readings$, source$.pipe(filter((e) => e.kind !== "reading"))).pipe(
+    validateReadings({ units, nonNegative: [volumeChannel], maxFutureMs: Number.MAX_SAFE_INTEGER }),
+    counterDelta({
+      channel: volumeChannel,
+      unit: (volumeNode.unit ?? "MTQ") as UnitCode,
+      ...(volumeNode.basis ? { basis: volumeNode.basis as never } : {}),
+      ...(volumeNode.rollover ? { rollover: volumeNode.rollover } : {}),
+      ...(initial ? { initial } : {}),
+    }),
+    machineState({
+      channel: Object.entries(config.nodes).find(([, m]) => m.kind === "state")?.[0] ?? "state",
+      mapping: p.stateMapping ?? compressorStates,
+    }),
+    tumblingWindow({
+      size: windowSize,
+      timeZone: config.window.timeZone,
+      allowedLatenessMs: config.window.allowedLatenessMs,
+    }),
+    oee({
+      idealCycleTimeMs: "8000",
+      counts: { produced: volumeChannel, good: volumeChannel, unit: "MTQ" },
+    }),
+  );
+
+  let settling: Promise<unknown> = Promise.resolve();
+  const settledPeriods = new Set<number>();
+  const invoices: Invoice[] = [];
+  const settle = async (period: { start: Date; end: Date }, lastSeq: number) => {
+    if (settledPeriods.has(period.start.getTime())) return;
+    settledPeriods.add(period.start.getTime());
+    while (journal.state().ackedThrough < lastSeq) await sleep(20);
+    try {
+      const invoice = await ledger.settlePeriod({ agreementId: agreement.agreementId, period });
+      invoices.push(invoice);
+      writeFileSync(
+        join(config.outDir, "invoices", `${period.start.toISOString().slice(0, 10)}.json`),
+        `${JSON.stringify(invoiceToJson(invoice), null, 2)}\n`,
+      );
+      log({
+        event: "period.settled",
+        period: `${period.start.toISOString()}/${period.end.toISOString()}`,
+        total: invoice.total.toFixed(),
+        currency: invoice.currency.symbol,
+      });
+      p.onInvoice?.(invoice);
+    } catch (err) {
+      if (isLedgerError(err, "settlement.period.alreadySettled")) {
+        const all = await ledger.getInvoices(agreement.agreementId);
+        const existing = all.find((i) => i.period.start.getTime() === period.start.getTime());
+        if (existing) invoices.push(existing);
+        return;
+      }
+      log({ event: "period.settleFailed", error: String(err) });
+    }
+  };
+
+  const lastRecord = { current: journal.last() };
+  const evidence = () =>
+    lastRecord.current ? meterRecordDigest(lastRecord.current) : `0x${"00".repeat(32)}`;
+  const maintenance = p.maintenance
+    ? await startMaintenance({ ...p.maintenance, readings$, ledger, evidence, log, clock: p.clock })
+    : undefined;
+
+  const subs: Subscription[] = [];
+  let inflight: Promise<void> = Promise.resolve();
+  let finished!: (s: GatewaySummary) => void;
+  const done = new Promise<GatewaySummary>((ok) => {
+    finished = ok;
+  });
+  let stopping: Promise<GatewaySummary> | undefined;
+
+  subs.push(
+    metered$
+      .pipe(
+        concatMap((e) => {
+          if (e.kind === "quarantine") {
+            quarantined += 1;
+            appendFileSync(quarantineFile, `${JSON.stringify(quarantineJson(e))}\n`);
+            log({
+              event: "reading.quarantined",
+              reason: e.reason,
+              channel: e.channel,
+              message: e.message,
+            });
+            return from([]);
+          }
+          if (e.kind !== "window") return from([]);
+          inflight = recordWindow(e as MeterWindow<OeeResult>);
+          return from(inflight);
+        }),
+      )
+      .subscribe({
+        error: (err) => {
+          log({
+            event: "metering.error",
+            error: String(err),
+            code: (err as { code?: string }).code,
+          });
+          void stop();
+        },
+        complete: () => void stop(),
+      }),
+  );
+
+  async function recordWindow(w: MeterWindow<OeeResult>): Promise<void> {
+    if (w.end.getTime() <= agreement.start.getTime()) {
+      // Usage before the agreement starts is nobody's bill; the register baseline still moves.
+      return;
+    }
+    const chain = recorder.chain();
+    if (chain.periodEnd && w.end.getTime() <= chain.periodEnd.getTime()) {
+      log({ event: "window.alreadyRecorded", start: w.start.toISOString() });
+      return;
+    }
+    if (chain.periodEnd && w.start.getTime() > chain.periodEnd.getTime()) {
+      // The gateway was down: an empty window keeps the record chain contiguous; the
+      // usage of the outage is bridged from the register into the next window.
+      await recordOne({
+        kind: "window",
+        machineId: w.machineId,
+        start: chain.periodEnd,
+        end: w.start,
+        usage: [],
+        gaps: [
+          {
+            kind: "gap",
+            machineId: w.machineId,
+            start: chain.periodEnd,
+            end: w.start,
+            reason: "gateway.offline",
+          },
+        ],
+        quarantined: 0,
+      });
+    }
+    await recordOne(w);
+  }
+
+  async function recordOne(w: MeterWindow<OeeResult>): Promise<void> {
+    const record = await recorder.record(w);
+    lastRecord.current = record;
+    p.onRecord?.(record, w);
+    const period = billingPeriodAt(agreement, record.periodStart);
+    if (record.periodEnd.getTime() >= period.end.getTime()) {
+      settling = settling.then(() => settle(period, record.seq));
+    }
+  }
+
+  async function stop(): Promise<GatewaySummary> {
+    stopping ??= (async () => {
+      for (const s of subs) s.unsubscribe();
+      await inflight.catch(() => undefined);
+      await settling;
+      await maintenance?.stop();
+      const target = journal.state().nextSeq - 1;
+      const deadline = Date.now() + 10_000;
+      while (journal.state().ackedThrough < target && Date.now() < deadline) await sleep(20);
+      await client.stop();
+      const summary = await exportAll();
+      await journal.close();
+      finished(summary);
+      return summary;
+    })();
+    return stopping;
+  }
+
+  async function exportAll(): Promise<GatewaySummary> {
+    const recordsFile = join(config.outDir, "records.jsonl");
+    const lines: string[] = [];
+    let billed = dec(0);
+    for await (const r of journal.read(0)) {
+      lines.push(JSON.stringify(meterRecordToJson(r)));
+      billed = billed.plus(r.quantity.value);
+    }
+    writeFileSync(recordsFile, lines.length ? `${lines.join("\n")}\n` : "");
+    let historyFile: string | undefined;
+    if (maintenance) {
+      historyFile = join(config.outDir, "history.jsonl");
+      maintenance.history.exportTo(historyFile);
+    }
+    const text =
+      lines.join("\n") +
+      (historyFile
+        ? `\n${maintenance!.history
+            .entries()
+            .map((e) => JSON.stringify(e))
+            .join("\n")}`
+        : "");
+    const verdicts = verifyExport(text, { signers: [signer.address] });
+    const valid = verdicts.filter((v) => v.valid).length;
+    const summary: GatewaySummary = {
+      records: lines.length,
+      invoices,
+      quarantined,
+      billedVolume: billed.toFixed(),
+      ...(firstReading ? { firstReading } : {}),
+      ...(lastReading ? { lastReading } : {}),
+      verification: { lines: verdicts.length, valid, invalid: verdicts.length - valid },
+      files: {
+        records: recordsFile,
+        ...(historyFile ? { history: historyFile } : {}),
+        invoices: join(config.outDir, "invoices"),
+      },
+    };
+    log({
+      event: "gateway.stopped",
+      records: summary.records,
+      billedVolume: summary.billedVolume,
+      quarantined,
+      verification: summary.verification,
+    });
+    return summary;
+  }
+
+  return { client, journal, ...(maintenance ? { maintenance } : {}), done, stop };
+}
+
+/** OEE time elements of a window for its record (PBT, APT, produced and good). */
+function oeeElements(w: MeterWindow<OeeResult>): OeeElements | undefined {
+  if (!w.oee) return undefined;
+  const t = w.oee.timeElements;
+  return {
+    plannedBusyTimeMs: Number(t.pbt),
+    actualProductionTimeMs: Number(t.apt),
+    produced: quantity(w.oee.producedQuantity.value, w.oee.producedQuantity.unit),
+    good: quantity(w.oee.goodQuantity.value, w.oee.goodQuantity.unit),
+  };
+}
+
+function quarantineJson(e: QuarantineEvent) {
+  const item = e.item as Partial<Reading> | undefined;
+  return {
+    reason: e.reason,
+    message: e.message,
+    machineId: e.machineId,
+    channel: e.channel,
+    at: e.at?.toISOString(),
+    value: item && "value" in item ? String(item.value) : undefined,
+  };
+}
+
+/** `15m`, `1h`, `1day`, `1month` → a tumblingWindow size. */
+export function toWindowSize(size: string): WindowSize {
+  if (size === "1day") return { days: 1 };
+  if (size === "1month") return { months: 1 };
+  const m = /^(\d+)(s|m|h)$/.exec(size);
+  if (!m) throw new Error(`unsupported window size ${size}`);
+  const n = Number(m[1]);
+  return m[2] === "s" ? { seconds: n } : m[2] === "m" ? { minutes: n } : { hours: n };
+}
+
+function sleep(ms: number) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export type { MeterEvent, Observable };
