@@ -128,13 +128,12 @@ export async function startMaintenance(p: {
       .pipe(
         serviceRequests(),
         filter((r): r is ServiceRequest => r.kind === "serviceRequest"),
-        concatMap((sr) =>
-          from(
-            (work = work
-              .then(() => handle(sr))
-              .catch((err) => p.log({ event: "maintenance.error", error: String(err) }))),
-          ),
-        ),
+        concatMap((sr) => {
+          work = work
+            .then(() => handle(sr))
+            .catch((err) => p.log({ event: "maintenance.error", error: String(err) }));
+          return from(work);
+        }),
       )
       .subscribe(),
   );
