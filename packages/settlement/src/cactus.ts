@@ -6,6 +6,7 @@ export {
   type CactusLedgerParameters,
   cactusLedger,
 } from "./ledgers/cactus/cactusLedger.js";
+export { type EvmRpc, evmConsensusFamily } from "./ledgers/cactus/evmConsensusFamily.js";
 export {
   type AnyLedgerConnector,
   isLedgerConnectorPlugin,
