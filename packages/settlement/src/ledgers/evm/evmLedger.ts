@@ -22,6 +22,7 @@ import {
 } from "ethers";
 import { from, Observable, Subject, switchMap } from "rxjs";
 import { type Agreement, agreementToJson } from "../../agreement.js";
+import { billingPeriodAt } from "../../billingPeriodAt.js";
 import type { Invoice } from "../../invoice.js";
 import type {
   FundsResult,
@@ -279,12 +280,15 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
     const withExtras = agreement.tariff.sla !== undefined;
     let i = 0;
     while (i < records.length) {
-      // One transaction per run of contiguous records of one channel, at most maxBatch.
+      // One transaction per run of contiguous records of one channel, at most maxBatch, and
+      // ending at a billing-period end when it reaches one: the contract then stores a
+      // checkpoint there (the only points a period is settled between), and nowhere else.
       let j = i + 1;
       while (
         j < records.length &&
         j - i < maxBatch &&
-        records[j]!.channel === records[i]!.channel
+        records[j]!.channel === records[i]!.channel &&
+        !endsPeriod(agreement, records[j - 1]!)
       ) {
         j++;
       }
@@ -297,7 +301,7 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
         run.map(toRecordInput),
       ];
       if (withExtras) args.push(run.map(toExtrasInput));
-      args.push(true);
+      args.push(endsPeriod(agreement, run[run.length - 1]!));
       const receipt = await send(
         registry,
         runner,
@@ -637,6 +641,12 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
     },
   };
   return ledger;
+}
+
+/** True when the record's window ends exactly at the end of its billing period. */
+function endsPeriod(agreement: Agreement, record: MeterRecord): boolean {
+  const end = record.periodEnd.getTime();
+  return billingPeriodAt(agreement, new Date(end - 1)).end.getTime() === end;
 }
 
 /** An amount as the ledger's commands carry it (the embedded ledger's form). */
