@@ -1,0 +1,297 @@
+// Settlement: signed records accepted per second by the embedded ledger (every rule checked,
+// fsynced before the call resolves), against bare ethers verifyTypedData of the same records
+// (the least a ledger must do per record); plus the EVM gas report written by `pnpm gas`
+// (bench/gas.json), read here, never re-measured.
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  buildMeterRecord,
+  genesisChainState,
+  type MeterRecord,
+  type MeterRecordBinding,
+  meterRecordTypedData,
+  nextChainState,
+  signMeterRecord,
+} from "@maaskit/metering";
+import { embeddedLedger, parseAgreement } from "@maaskit/settlement";
+import { keccak256, type TypedDataField, toUtf8Bytes, verifyTypedData, Wallet } from "ethers";
+import { type Figure, figure, log, median, perSecond } from "./lib/measure.js";
+import { compressorWindows } from "./lib/meterWindows.js";
+
+// Fixed, public benchmark keys: never hold anything of value.
+const MACHINE_KEY = "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba";
+const PROVIDER_KEY = keccak256(toUtf8Bytes("maaskit.bench.provider"));
+const CUSTOMER_KEY = keccak256(toUtf8Bytes("maaskit.bench.customer"));
+const START = "2025-01-01T00:00:00.000Z";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+function agreementFor(label: string, machine: Wallet) {
+  return parseAgreement({
+    agreementId: keccak256(toUtf8Bytes(`maaskit.bench/${label}`)),
+    name: `bench ${label}`,
+    parties: {
+      provider: new Wallet(PROVIDER_KEY).address,
+      customer: new Wallet(CUSTOMER_KEY).address,
+    },
+    machineId: "compressor-7",
+    signers: [{ address: machine.address, validFrom: START }],
+    tariff: {
+      version: 1,
+      metered: { unit: "MTQ", basis: "ISO1217-FAD" },
+      pricing: { model: "perUnit", unitPrice: "0.02" },
+      rounding: { mode: "halfEven", decimals: 2 },
+    },
+    currency: { symbol: "EURT", decimals: 6 },
+    billingPeriod: { kind: "calendarMonth", timeZone: "UTC" },
+    paymentTerms: { kind: "invoiced", netDays: 30 },
+    start: START,
+    status: "active",
+  });
+}
+
+async function signChain(
+  n: number,
+  binding: MeterRecordBinding,
+  signer: Wallet,
+): Promise<MeterRecord[]> {
+  const out: MeterRecord[] = [];
+  let chain = genesisChainState();
+  for (const w of compressorWindows(n, "compressor-7", Date.parse(START))) {
+    const unsigned = buildMeterRecord(w, { binding, chain, clock: "synchronised", channel: "air" });
+    const record = await signMeterRecord(unsigned, { signer });
+    out.push(record);
+    chain = nextChainState(record);
+  }
+  return out;
+}
+
+interface LedgerRun {
+  ms: number;
+  cpuMs: number;
+  accepted: number;
+}
+
+/** Opens a fresh ledger and agreement, then submits the records `batch` at a time (awaiting each call). */
+async function submitAll(
+  label: string,
+  machine: Wallet,
+  sign: (binding: MeterRecordBinding) => Promise<MeterRecord[]>,
+  batch: number,
+  dirs: string[],
+): Promise<LedgerRun> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "maaskit-bench-ledger-"));
+  dirs.push(dir);
+  const ledger = embeddedLedger({ dir, clock: { now: () => new Date("2026-01-01T00:00:00Z") } });
+  await ledger.ready;
+  const agreement = agreementFor(label, machine);
+  const opened = await ledger.openAgreement(agreement);
+  const records = await sign({ agreementId: agreement.agreementId, ...opened.recordDomain });
+  globalThis.gc?.();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  let accepted = 0;
+  for (let i = 0; i < records.length; i += batch) {
+    const r = await ledger.submitRecords({
+      agreementId: agreement.agreementId,
+      records: records.slice(i, i + batch),
+    });
+    accepted += r.accepted;
+  }
+  const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  await ledger.close();
+  if (accepted !== records.length)
+    throw new Error(`ledger accepted ${accepted} of ${records.length}`);
+  return { ms, cpuMs: (cpu.user + cpu.system) / 1000, accepted };
+}
+
+interface GasFigure {
+  figure: string;
+  gas: number;
+  perRecord?: number;
+  calldataGas?: number;
+  note?: string;
+}
+
+/** Gas figures from bench/gas.json (written by `pnpm gas`), if present. */
+function gasFigures(): { figures: Figure[]; details: unknown } {
+  const file = path.join(here, "gas.json");
+  if (!fs.existsSync(file))
+    return { figures: [], details: { missing: "bench/gas.json (run `pnpm gas`)" } };
+  const gas = JSON.parse(fs.readFileSync(file, "utf8")) as { figures: GasFigure[]; chain?: string };
+  const find = (prefix: string) => gas.figures.find((f) => f.figure.startsWith(prefix));
+  // The plain prototype of TOOLCHAIN.md (ecrecover, seq, period, prevHash per record): gas is
+  // exact, so its figures stand as the baseline although measured in an earlier run.
+  const prototype = { single: 44_800, batch10: 17_100, batch100: 14_300 };
+  const out: Figure[] = [];
+  const single = find("record, single (");
+  const single2 = gas.figures.find((f) => f.figure === "record, single");
+  const b10 = find("records, batch of 10 ");
+  const b10b = b10 ?? gas.figures.find((f) => f.figure === "records, batch of 10");
+  const b100 = gas.figures.find((f) => f.figure === "records, batch of 100");
+  const month = find("settle a month from a statement (2880");
+  const row = (
+    id: string,
+    name: string,
+    f: GasFigure | undefined,
+    value: number | undefined,
+    base?: number,
+    target?: number,
+  ) => {
+    if (f === undefined || value === undefined) return;
+    out.push(
+      figure({
+        id: `settlement.gas.${id}`,
+        group: "Settlement (EVM gas, exact)",
+        name,
+        value,
+        unit: "gas",
+        ...(base === undefined
+          ? {}
+          : {
+              baseline: {
+                name: "plain prototype verifier (TOOLCHAIN.md)",
+                value: base,
+                unit: "gas",
+              },
+            }),
+        ...(target === undefined
+          ? {}
+          : { target: { op: "<=" as const, value: target, on: "value" as const } }),
+      }),
+    );
+  };
+  row(
+    "perRecordSingle",
+    "per record, submitted singly (not the first)",
+    single2,
+    single2?.perRecord,
+    prototype.single,
+  );
+  row("perRecordFirst", "per record, the agreement's first", single, single?.perRecord);
+  row("perRecordBatch10", "per record, batches of 10", b10b, b10b?.perRecord, prototype.batch10);
+  row(
+    "perRecordBatch100",
+    "per record, batches of 100",
+    b100,
+    b100?.perRecord,
+    prototype.batch100,
+    12_000,
+  );
+  row(
+    "monthStatement",
+    "settle one agreement-month (2,880 records) from a signed period statement",
+    month,
+    month?.gas,
+    undefined,
+    200_000,
+  );
+  return { figures: out, details: gas };
+}
+
+export async function settlementBench(quick: boolean): Promise<{
+  figures: Figure[];
+  details: Record<string, unknown>;
+}> {
+  const n = quick ? 600 : 3000;
+  const rounds = quick ? 1 : 3;
+  const machine = new Wallet(MACHINE_KEY);
+  const dirs: string[] = [];
+  try {
+    // Sign once per binding: every run opens the same agreement on a fresh ledger.
+    const signed = new Map<string, MeterRecord[]>();
+    const sign = async (binding: MeterRecordBinding) => {
+      const k = `${binding.agreementId}|${binding.chainId}|${binding.verifyingContract}`;
+      let records = signed.get(k);
+      if (records === undefined) {
+        log(`settlement: signing ${n} records`);
+        records = await signChain(n, binding, machine);
+        signed.set(k, records);
+      }
+      return records;
+    };
+
+    log("settlement: warming up");
+    await submitAll("bench", machine, sign, 100, dirs);
+
+    const runs: Record<string, LedgerRun[]> = { batch100: [], single: [], bare: [] };
+    const records = [...signed.values()][0]!;
+    const typed = records.map((r) => {
+      const t = meterRecordTypedData(r);
+      const { EIP712Domain: _d, ...types } = t.types;
+      return {
+        domain: t.domain,
+        types: types as Record<string, TypedDataField[]>,
+        message: t.message,
+        signature: r.signature,
+      };
+    });
+    log(
+      `settlement: ${rounds} round(s) of ${n} records: batches of 100, one per call, bare verifyTypedData`,
+    );
+    for (let r = 0; r < rounds; r++) {
+      runs.batch100!.push(await submitAll("bench", machine, sign, 100, dirs));
+      runs.single!.push(await submitAll("bench", machine, sign, 1, dirs));
+      globalThis.gc?.();
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      let ok = 0;
+      for (const t of typed)
+        if (verifyTypedData(t.domain, t.types, t.message, t.signature) === machine.address) ok++;
+      const ms = performance.now() - t0;
+      const cpu = process.cpuUsage(cpu0);
+      if (ok !== n) throw new Error(`bare verification accepted ${ok} of ${n}`);
+      runs.bare!.push({ ms, cpuMs: (cpu.user + cpu.system) / 1000, accepted: ok });
+    }
+    const rate = (k: string) => perSecond(n, median(runs[k]!.map((x) => x.ms)));
+    const cpuRate = (k: string) => perSecond(n, median(runs[k]!.map((x) => x.cpuMs)));
+    const bare = rate("bare");
+    const gas = gasFigures();
+    const figures: Figure[] = [
+      figure({
+        id: "settlement.embedded.batch100",
+        group: "Settlement",
+        name: "embedded ledger: signed records accepted (submitRecords, 100 per call, fsynced)",
+        value: rate("batch100"),
+        unit: "records/s",
+        baseline: {
+          name: "bare ethers verifyTypedData of the same records",
+          value: bare,
+          unit: "records/s",
+        },
+        target: { op: ">=", value: 2000, on: "value" },
+      }),
+      figure({
+        id: "settlement.embedded.single",
+        group: "Settlement",
+        name: "embedded ledger: one record per submitRecords call (one fsync each)",
+        value: rate("single"),
+        unit: "records/s",
+        baseline: { name: "bare ethers verifyTypedData", value: bare, unit: "records/s" },
+        target: { op: ">=", value: 2000, on: "value" },
+      }),
+      ...gas.figures,
+    ];
+    return {
+      figures,
+      details: {
+        records: n,
+        rounds,
+        recordsPerCpuSecond: {
+          batch100: cpuRate("batch100"),
+          single: cpuRate("single"),
+          bare: cpuRate("bare"),
+        },
+        runsMs: Object.fromEntries(
+          Object.entries(runs).map(([k, v]) => [k, v.map((x) => Math.round(x.ms))]),
+        ),
+        gas: gas.details,
+      },
+    };
+  } finally {
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  }
+}
