@@ -1,6 +1,12 @@
 import { type SchedulerAction, type SchedulerLike, Subscription } from "rxjs";
 
-class Task<T> extends Subscription implements SchedulerAction<T> {
+/** What the queue needs of a task. */
+interface Pending {
+  due: number;
+  run(): void;
+}
+
+class Task<T> extends Subscription implements SchedulerAction<T>, Pending {
   due = 0;
   state: T | undefined;
 
@@ -41,7 +47,7 @@ class Task<T> extends Subscription implements SchedulerAction<T> {
  */
 export class FastForwardScheduler implements SchedulerLike {
   private time = 0;
-  private queue: Task<unknown>[] = [];
+  private queue: Pending[] = [];
 
   now(): number {
     return this.time;
@@ -64,7 +70,7 @@ export class FastForwardScheduler implements SchedulerLike {
   }
 
   /** @internal */
-  enqueue(task: Task<unknown>, delay: number): void {
+  enqueue(task: Pending, delay: number): void {
     this.remove(task);
     task.due = this.time + Math.max(0, delay);
     // Few tasks are ever pending: a sorted insert (after equal due times: FIFO) is enough.
@@ -74,7 +80,7 @@ export class FastForwardScheduler implements SchedulerLike {
   }
 
   /** @internal */
-  remove(task: Task<unknown>): void {
+  remove(task: Pending): void {
     const i = this.queue.indexOf(task);
     if (i >= 0) this.queue.splice(i, 1);
   }

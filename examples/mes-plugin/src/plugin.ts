@@ -329,7 +329,7 @@ export function createMesPlugin(params: CreateMesPluginParameters): MesPlugin {
           ...(params.historySigners === undefined ? {} : { signers: params.historySigners }),
         },
       );
-      results.forEach((r, i) => verdicts.push({ ...r, line: lines[i]!.line }));
+      for (const [i, r] of results.entries()) verdicts.push({ ...r, line: lines[i]!.line });
       verdicts.sort((a, b) => a.line - b.line);
       const entries = lines.map((l) => l.json as LogEntry);
       const valid = verdicts.length > 0 && verdicts.every((v) => v.valid);

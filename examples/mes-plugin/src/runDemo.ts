@@ -43,7 +43,10 @@ export interface RunDemoOptions {
   readonly dir: string;
   /** Simulated days, from Monday 2025-01-06 00:00 UTC. Default 2. */
   readonly days?: number;
-  /** Simulated seconds between two samples of the machine (an OPC UA sampling interval). Default 5. */
+  /**
+   * Simulated seconds between two samples of the machine (an OPC UA sampling interval).
+   * Default 1: the model's step, so state spans match the delivered air to the second.
+   */
   readonly sampleSeconds?: number;
   /** Seed of the compressor model. Default 1. */
   readonly seed?: number;
@@ -185,7 +188,7 @@ export async function runDemo(options: RunDemoOptions): Promise<DemoRun> {
     {
       model,
       machineId: agreement.machineId,
-      accelerate: options.sampleSeconds ?? 5,
+      accelerate: options.sampleSeconds ?? 1,
       intervalMs: 1000,
       channels: ["volume", "state"],
       until: end,
