@@ -87,7 +87,7 @@ try {
     for (const l of j.lines) {
       const what = l.quantity ? `${l.quantity.value} ${l.quantity.unit} × ${l.unitPrice}` : "";
       out(
-        `    ${l.kind.padEnd(8)}${l.tier === undefined ? "" : ` tier ${l.tier}`}  ${what.padEnd(28)} ${l.amount.padStart(8)}`,
+        `    ${l.kind.padEnd(8)} ${(l.tier === undefined ? "" : `tier ${l.tier}`).padEnd(6)} ${what.padEnd(24)} ${l.amount.padStart(8)}`,
       );
     }
   }
