@@ -252,11 +252,17 @@ export function createMesPlugin(params: CreateMesPluginParameters): MesPlugin {
 
   let binding: Promise<MeterRecordBinding> | undefined;
   const bindingOf = (): Promise<MeterRecordBinding> => {
-    binding ??= ledger.getAgreement(agreement.agreementId).then((s) => ({
-      agreementId: agreement.agreementId,
-      chainId: s.recordDomain.chainId,
-      verifyingContract: s.recordDomain.verifyingContract,
-    }));
+    binding ??= ledger.getAgreement(agreement.agreementId).then(
+      (s) => ({
+        agreementId: agreement.agreementId,
+        chainId: s.recordDomain.chainId,
+        verifyingContract: s.recordDomain.verifyingContract,
+      }),
+      (err: unknown) => {
+        binding = undefined; // an unavailable ledger must not be remembered
+        throw err;
+      },
+    );
     return binding;
   };
 
