@@ -2,7 +2,10 @@ import {
   createMeterRecordVerifier,
   type MeterRecord,
   type MeterRecordVerifier,
+  type MeterWindow,
   meterRecordDigest,
+  type OeeRatio,
+  type OeeResult,
   type Reading,
 } from "@maaskit/metering";
 import {
@@ -105,7 +108,7 @@ export function createDashboardFeed(dashboard: Dashboard, machineId: string, bac
       else if (r.channel === "state") live.state = v;
       schedule();
     },
-    record(rec: MeterRecord) {
+    record(rec: MeterRecord, window?: MeterWindow<OeeResult>) {
       recordsTotal += 1;
       const check = verifier?.check(rec);
       const flags = Object.entries(rec.flags)
@@ -122,10 +125,14 @@ export function createDashboardFeed(dashboard: Dashboard, machineId: string, bac
         acknowledged: false,
       });
       if (records.length > 200) records.splice(0, records.length - 200);
-      const o = rec.extras?.oee;
-      if (o && o.plannedBusyTimeMs > 0) {
+      const o = window?.oee;
+      if (o) {
+        const ratio = (r: OeeRatio) => (r.defined ? r.value.toFixed() : undefined);
         oee = {
-          availability: String(o.actualProductionTimeMs / o.plannedBusyTimeMs),
+          ...(o.availability.defined ? { availability: ratio(o.availability) } : {}),
+          ...(o.effectiveness.defined ? { effectiveness: ratio(o.effectiveness) } : {}),
+          ...(o.quality.defined ? { quality: ratio(o.quality) } : {}),
+          ...(o.oee.defined ? { oee: ratio(o.oee) } : {}),
         };
       }
       if (agreement) {
@@ -145,6 +152,12 @@ export function createDashboardFeed(dashboard: Dashboard, machineId: string, bac
           ledger.detail = String(err);
         }
       }
+      schedule();
+    },
+    /** The ledger acknowledged records up to `seq`. */
+    acknowledged(seq: number) {
+      for (const r of records)
+        if (Number(r.seq) <= seq && !r.acknowledged) Object.assign(r, { acknowledged: true });
       schedule();
     },
     invoice(inv: Invoice, final: boolean) {

@@ -53,7 +53,10 @@ export interface DemoOptions {
   readonly onReading?: (r: Reading) => void;
   readonly onRecord?: Parameters<typeof startGateway>[0]["onRecord"];
   readonly onInvoice?: (i: Invoice) => void;
+  readonly onAcknowledged?: (seq: number) => void;
   readonly onStart?: (info: { endpointUrl: string; agreement: Agreement }) => void;
+  /** Receives the simulator's ground truth: delivered m³ from its start up to an instant. */
+  readonly onGroundTruth?: (volumeAt: (t: number) => Decimal) => void;
 }
 
 export interface DemoResult {
@@ -200,6 +203,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   let firstVolume: Date | undefined;
   let lastVolume: Date | undefined;
   o.onStart?.({ endpointUrl: server.endpointUrl, agreement });
+  o.onGroundTruth?.((t) => server.model.groundTruthVolumeAt(t));
   const gateway = await startGateway({
     config,
     agreement,
@@ -213,6 +217,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     ...(o.log ? { log: o.log } : {}),
     ...(o.onRecord ? { onRecord: o.onRecord } : {}),
     ...(o.onInvoice ? { onInvoice: o.onInvoice } : {}),
+    ...(o.onAcknowledged ? { onAcknowledged: o.onAcknowledged } : {}),
     onReading: (r) => {
       if (r.channel === "volume" && r.quality === "good") {
         if (firstVolume === undefined || r.sourceTime.getTime() <= o.start.getTime())

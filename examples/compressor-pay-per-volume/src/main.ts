@@ -50,7 +50,8 @@ async function main() {
         process.stdout.write(`… simulated ${r.sourceTime.toISOString().slice(0, 16)}Z\n`);
       }
     },
-    onRecord: (record) => feed.record(record),
+    onRecord: (record, window) => feed.record(record, window),
+    onAcknowledged: (seq) => feed.acknowledged(seq),
     onInvoice: (invoice) => feed.invoice(invoice, true),
     onStart: ({ agreement }) => feed.agreement(agreement),
   });

@@ -81,6 +81,8 @@ export interface StartGatewayParameters {
   readonly onRecord?: (record: MeterRecord, window: MeterWindow<OeeResult>) => void;
   readonly onReading?: (reading: Reading) => void;
   readonly onInvoice?: (invoice: Invoice) => void;
+  /** The ledger acknowledged the record with this seq (and all before it). */
+  readonly onAcknowledged?: (seq: number) => void;
   readonly opcua?: Partial<FromOpcUaOptions>;
   /** Prepaid funds the demo customer pays in once (idempotent by reference). */
   readonly initialDeposit?: string;
@@ -174,6 +176,7 @@ export async function startGateway(p: StartGatewayParameters): Promise<Gateway> 
     delivery: { backoff: { initialMs: 50, maxMs: 2000 } },
   });
   client.delivery?.events$.subscribe((e) => {
+    if (e.type === "delivered") p.onAcknowledged?.((e as { seq: number }).seq);
     if (e.type === "retrying" || e.type === "failed")
       log({ event: `delivery.${e.type}`, detail: String((e as { error?: unknown }).error ?? "") });
   });
@@ -257,7 +260,21 @@ export async function startGateway(p: StartGatewayParameters): Promise<Gateway> 
   const settle = async (period: { start: Date; end: Date }, lastSeq: number) => {
     if (settledPeriods.has(period.start.getTime())) return;
     settledPeriods.add(period.start.getTime());
-    while (journal.state().ackedThrough < lastSeq) await sleep(20);
+    // The ledger settles from the records it holds: wait until delivery reached the period end.
+    const waitUntil = Date.now() + 60_000;
+    while (journal.state().ackedThrough < lastSeq) {
+      if (Date.now() > waitUntil) {
+        log({
+          event: "period.settleDeferred",
+          reason: "records not delivered yet",
+          lastSeq,
+          ackedThrough: journal.state().ackedThrough,
+        });
+        settledPeriods.delete(period.start.getTime());
+        return;
+      }
+      await sleep(20);
+    }
     try {
       const invoice = await ledger.settlePeriod({ agreementId: agreement.agreementId, period });
       invoices.push(invoice);
@@ -377,6 +394,7 @@ export async function startGateway(p: StartGatewayParameters): Promise<Gateway> 
 
   async function stop(): Promise<GatewaySummary> {
     stopping ??= (async () => {
+      log({ event: "gateway.stopping" });
       for (const s of subs) s.unsubscribe();
       await inflight.catch(() => undefined);
       await settling;
