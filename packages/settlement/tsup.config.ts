@@ -1,7 +1,7 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["./src/index.ts", "./src/conformance.ts", "./src/cactus.ts", "./src/evm.ts"],
+  entry: ["./src/anvil.ts", "./src/index.ts", "./src/conformance.ts", "./src/cactus.ts", "./src/evm.ts"],
   format: ["esm", "cjs"],
   dts: true,
   clean: true,
@@ -9,4 +9,6 @@ export default defineConfig({
   target: "node20",
   splitting: false,
   treeshake: true,
+  // startAnvil resolves the anvil binary with import.meta.url, also in the CJS build.
+  shims: true,
 });

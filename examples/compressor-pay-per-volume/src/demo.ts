@@ -6,10 +6,12 @@ import { dec, type MeterRecord, type Reading, type StateMapping } from "@maaskit
 import { compressorStateCodes, startCompressorServer } from "@maaskit/metering/simulator";
 import {
   type Agreement,
+  type Currency,
   embeddedLedger,
   type Invoice,
   type LedgerBackend,
   parseAgreement,
+  type TariffJson,
 } from "@maaskit/settlement";
 import type { Decimal } from "decimal.js";
 import { id, Wallet } from "ethers";
@@ -46,7 +48,16 @@ export interface DemoOptions {
   readonly outDir: string;
   /** Where journal, ledger and keys live; a fresh temp dir when omitted. */
   readonly dataDir?: string;
-  readonly ledger?: (dir: string, clock: { now(): Date }) => LedgerBackend;
+  /** The ledger (default: embedded in `dataDir`); an EVM ledger brings its parties and token. */
+  readonly ledger?: (
+    dir: string,
+    clock: { now(): Date },
+  ) => Promise<{
+    ledger: LedgerBackend;
+    parties?: { customer: string; provider: string; arbiter: string };
+    currency?: Currency;
+    stop?: () => Promise<void>;
+  }>;
   readonly filterLifeVolume?: number;
   readonly serviceRunHours?: string;
   readonly log?: (e: GatewayLogEvent) => void;
@@ -70,11 +81,11 @@ export interface DemoResult {
 }
 
 /** The tariff of the demo: compressed air per m³ (FAD), graduated, with a base fee and SLA. */
-export const demoTariff = {
-  version: 1 as const,
+export const demoTariff: TariffJson = {
+  version: 1,
   metered: { unit: "MTQ", basis: "ISO1217-FAD" },
   pricing: {
-    model: "graduated" as const,
+    model: "graduated",
     tiers: [{ upTo: "50000", unitPrice: "0.021" }, { unitPrice: "0.018" }],
   },
   includedVolume: "0",
@@ -85,10 +96,10 @@ export const demoTariff = {
     step: "0.001",
     creditPerStep: "0.005",
     cap: "0.1",
-    stepping: "full" as const,
-    whenUndefined: "noCredit" as const,
+    stepping: "full",
+    whenUndefined: "noCredit",
   },
-  rounding: { mode: "halfEven" as const, decimals: 2 },
+  rounding: { mode: "halfEven", decimals: 2 },
 };
 
 /**
@@ -101,9 +112,21 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const ownData = o.dataDir === undefined;
   mkdirSync(o.outDir, { recursive: true });
   const machine = new Wallet(Wallet.createRandom().privateKey);
-  const customer = Wallet.createRandom().address;
-  const provider = Wallet.createRandom().address;
-  const arbiter = Wallet.createRandom().address;
+  let simNow = o.start;
+  const clock = {
+    now: () => simNow,
+    observe: (t: Date) => {
+      if (t.getTime() > simNow.getTime()) simNow = t;
+    },
+  };
+  const chosen = o.ledger
+    ? await o.ledger(join(dataDir, "ledger"), clock)
+    : { ledger: embeddedLedger({ dir: join(dataDir, "ledger"), clock }) };
+  const ledger = chosen.ledger;
+  const customer = chosen.parties?.customer ?? Wallet.createRandom().address;
+  const provider = chosen.parties?.provider ?? Wallet.createRandom().address;
+  const arbiter = chosen.parties?.arbiter ?? Wallet.createRandom().address;
+  const currency = chosen.currency ?? { symbol: "EUR", decimals: 2 };
   const keyFile = join(dataDir, "gateway.key");
   writeFileSync(keyFile, `${machine.privateKey}\n`, { mode: 0o600 });
 
@@ -131,7 +154,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     machineId: "compressor-1",
     signers: [{ address: machine.address, validFrom: o.start.toISOString() }],
     tariff: demoTariff,
-    currency: { symbol: "EUR", decimals: 2 },
+    currency,
     billingPeriod: o.billing,
     paymentTerms: { kind: "prepaid", overdraft: "accrueDebt" },
     start: o.start.toISOString(),
@@ -144,7 +167,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     provider,
     arbiter,
     machineSigner: machine.address,
-    currency: { symbol: "EUR", decimals: 2 },
+    currency,
     prices: { airFilterChange: "180.00", oilAndSeparatorService: "640.00" },
     responseHours: 24,
     completionHours: 72,
@@ -189,16 +212,6 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     dataDir,
   );
 
-  let simNow = o.start;
-  const clock = {
-    now: () => simNow,
-    observe: (t: Date) => {
-      if (t.getTime() > simNow.getTime()) simNow = t;
-    },
-  };
-  const ledger = o.ledger
-    ? o.ledger(join(dataDir, "ledger"), clock)
-    : embeddedLedger({ dir: join(dataDir, "ledger"), clock });
   // The last volume reading at or before the agreement start is the billing baseline.
   let firstVolume: Date | undefined;
   let lastVolume: Date | undefined;
@@ -265,6 +278,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     ...(w.amount ? { amount: w.amount.toFixed(2) } : {}),
   }));
   await ledger.close();
+  await chosen.stop?.();
   const groundTruthVolume =
     firstVolume && lastVolume
       ? server.model

@@ -4,61 +4,69 @@ import { join } from "node:path";
 import { dec, type Reading, runCli } from "@maaskit/metering";
 import type { Decimal } from "decimal.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type DemoResult, runDemo } from "../src/demo.js";
+import { type DemoOptions, type DemoResult, runDemo } from "../src/demo.js";
+import { startEvmLedger } from "../src/gateway/evm.js";
 
 const DAY = 86_400_000;
 const start = new Date("2025-03-02T23:00:00.000Z"); // 2025-03-03 00:00 Europe/Berlin, a Monday
-let outDir: string;
-let result: DemoResult;
-const volumeReadings: { at: number; value: Decimal }[] = [];
+const ledgers: [string, DemoOptions["ledger"]][] = [
+  ["embedded", undefined],
+  // A real anvil node from npm, the maaskit contracts deployed by the test, an ERC-20 token.
+  ["evm (anvil)", async (_dir, clock) => startEvmLedger({ clock })],
+];
 
-/** Volume the simulator's own totalizer says was delivered in [from, to]: the register readings
- * the gateway saw are not used — ground truth comes from the model, per instant. */
-let groundTruthAt: (t: number) => Decimal;
+describe.each(
+  ledgers,
+)("compressor pay-per-volume, end to end on the %s ledger", (_name, ledger) => {
+  let outDir: string;
+  let result: DemoResult;
+  const volumeReadings: { at: number; value: Decimal }[] = [];
+  /** Delivered m³ per instant, from the simulator's model (not from what the gateway read). */
+  let groundTruthAt: (t: number) => Decimal;
 
-beforeAll(async () => {
-  outDir = mkdtempSync(join(tmpdir(), "maaskit-e2e-"));
-  result = await runDemo({
-    start,
-    spanMs: 3 * DAY,
-    accelerate: 43_200,
-    billing: { kind: "days", days: 1, timeZone: "Europe/Berlin" },
-    windowSize: "1h",
-    outDir,
-    filterLifeVolume: 6_000,
-    serviceRunHours: "30",
-    log: process.env.E2E_LOG ? (e) => console.log(JSON.stringify(e)) : () => {},
-    onReading: (r: Reading) => {
-      if (r.channel === "volume" && r.quality === "good") {
-        volumeReadings.push({ at: r.sourceTime.getTime(), value: r.value as Decimal });
-      }
-    },
-    onGroundTruth: (fn) => {
-      groundTruthAt = fn;
-    },
-  });
-}, 180_000);
-afterAll(() => rmSync(outDir, { recursive: true, force: true }));
+  beforeAll(async () => {
+    outDir = mkdtempSync(join(tmpdir(), "maaskit-e2e-"));
+    result = await runDemo({
+      start,
+      spanMs: 3 * DAY,
+      accelerate: 43_200,
+      billing: { kind: "days", days: 1, timeZone: "Europe/Berlin" },
+      windowSize: "1h",
+      outDir,
+      filterLifeVolume: 6_000,
+      serviceRunHours: "30",
+      ...(ledger ? { ledger } : {}),
+      log: process.env.E2E_LOG ? (e) => console.log(JSON.stringify(e)) : () => {},
+      onReading: (r: Reading) => {
+        if (r.channel === "volume" && r.quality === "good") {
+          volumeReadings.push({ at: r.sourceTime.getTime(), value: r.value as Decimal });
+        }
+      },
+      onGroundTruth: (fn) => {
+        groundTruthAt = fn;
+      },
+    });
+  }, 240_000);
+  afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 
-/** The last volume reading at or before `t`: the register value a window boundary sees. */
-function lastReadingAtOrBefore(t: number) {
-  return volumeReadings.filter((r) => r.at <= t).at(-1)!;
-}
+  /** The last volume reading at or before `t`: the register value a window boundary sees. */
+  function lastReadingAtOrBefore(t: number) {
+    return volumeReadings.filter((r) => r.at <= t).at(-1)!;
+  }
 
-/** The demo tariff applied by hand: graduated 0.021 €/m³ up to 50,000 m³, then 0.018;
- * base fee 150; minimum commitment 400 on the usage charge; half-even to cents per line. */
-function priceByHand(q: Decimal) {
-  const round = (x: Decimal) => x.toDecimalPlaces(2, 6 /* ROUND_HALF_EVEN */);
-  const tier1 = round(Decimal_min(q, dec(50_000)).times("0.021"));
-  const tier2 = round(Decimal_max(q.minus(50_000), dec(0)).times("0.018"));
-  const usage = tier1.plus(tier2);
-  const topUp = Decimal_max(dec(400).minus(usage), dec(0));
-  return usage.plus(150).plus(topUp);
-}
-const Decimal_min = (a: Decimal, b: Decimal) => (a.lt(b) ? a : b);
-const Decimal_max = (a: Decimal, b: Decimal) => (a.gt(b) ? a : b);
+  /** The demo tariff applied by hand: graduated 0.021 €/m³ up to 50,000 m³, then 0.018;
+   * base fee 150; minimum commitment 400 on the usage charge; half-even to cents per line. */
+  function priceByHand(q: Decimal) {
+    const round = (x: Decimal) => x.toDecimalPlaces(2, 6 /* ROUND_HALF_EVEN */);
+    const tier1 = round(Decimal_min(q, dec(50_000)).times("0.021"));
+    const tier2 = round(Decimal_max(q.minus(50_000), dec(0)).times("0.018"));
+    const usage = tier1.plus(tier2);
+    const topUp = Decimal_max(dec(400).minus(usage), dec(0));
+    return usage.plus(150).plus(topUp);
+  }
+  const Decimal_min = (a: Decimal, b: Decimal) => (a.lt(b) ? a : b);
+  const Decimal_max = (a: Decimal, b: Decimal) => (a.gt(b) ? a : b);
 
-describe("compressor pay-per-volume, end to end on the embedded ledger", () => {
   it("default: the metered volume equals the simulator's ground truth exactly", () => {
     expect(result.summary.records).toBeGreaterThan(70);
     expect(result.groundTruthVolume.gt(0)).toBe(true);

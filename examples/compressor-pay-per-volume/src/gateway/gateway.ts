@@ -65,6 +65,8 @@ export interface StartGatewayParameters {
   readonly ledger: LedgerBackend;
   /** Stop once the machine's source time reaches this instant (`--until`). */
   readonly until?: Date;
+  /** Or stop after this much source time from the first reading (`--until 30d`). */
+  readonly untilSpanMs?: number;
   /** OPC UA state codes → names (a compressor's OPC 40250 enum). */
   readonly states?: Readonly<Record<number, string>>;
   /** Machine states → ISO 22400 time categories (default: `compressorStates`). */
@@ -72,7 +74,7 @@ export interface StartGatewayParameters {
   /** Maintenance wiring (triggers, work orders); omit to meter and settle only. */
   readonly maintenance?: Omit<
     Parameters<typeof startMaintenance>[0],
-    "readings$" | "ledger" | "evidence" | "log" | "clock"
+    "readings$" | "ledger" | "evidence" | "log" | "clock" | "ledgerDomain"
   >;
   /** Ledger time follows the machine's source time (for accelerated simulations). */
   readonly clock: { now(): Date; observe(t: Date): void };
@@ -187,6 +189,7 @@ export async function startGateway(p: StartGatewayParameters): Promise<Gateway> 
   let firstReading: Date | undefined;
   let lastReading: Date | undefined;
 
+  let stopAt: number | undefined;
   const nodes = Object.entries(config.nodes).map(([channel, m]) => ({
     nodeId: m.nodeId,
     channel,
@@ -304,7 +307,15 @@ export async function startGateway(p: StartGatewayParameters): Promise<Gateway> 
   const evidence = () =>
     lastRecord.current ? meterRecordDigest(lastRecord.current) : `0x${"00".repeat(32)}`;
   const maintenance = p.maintenance
-    ? await startMaintenance({ ...p.maintenance, readings$, ledger, evidence, log, clock: p.clock })
+    ? await startMaintenance({
+        ...p.maintenance,
+        readings$,
+        ledger,
+        evidence,
+        log,
+        clock: p.clock,
+        ledgerDomain: opened.recordDomain,
+      })
     : undefined;
 
   const subs: Subscription[] = [];

@@ -14,8 +14,8 @@ import {
   type WorkOrderManager,
 } from "@maaskit/maintenance";
 import type { Reading } from "@maaskit/metering";
-import type { LedgerBackend } from "@maaskit/settlement";
-import { type Wallet, ZeroAddress } from "ethers";
+import type { LedgerBackend, LedgerDomain } from "@maaskit/settlement";
+import type { Wallet } from "ethers";
 import { concatMap, filter, from, merge, type Observable, type Subscription, share } from "rxjs";
 import type { GatewayLogEvent } from "./gateway.js";
 
@@ -54,6 +54,8 @@ export async function startMaintenance(p: {
   dataDir: string;
   /** The digest of the latest meter record: the evidence a machine confirmation names. */
   evidence: () => string;
+  /** The EIP-712 domain the ledger checks work-order attestations under. */
+  ledgerDomain: LedgerDomain;
   technician: (wo: MaintenanceWorkOrder) => Promise<CompletionProof>;
   clock: { now(): Date };
   log: (e: GatewayLogEvent) => void;
@@ -67,7 +69,7 @@ export async function startMaintenance(p: {
     ledger: p.ledger,
     history,
     agreement: p.agreement,
-    ledgerDomain: { chainId: 0, verifyingContract: ZeroAddress },
+    ledgerDomain: p.ledgerDomain,
     machineSigner: p.signer,
     clock: p.clock,
   });
