@@ -1,7 +1,13 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["./src/anvil.ts", "./src/index.ts", "./src/conformance.ts", "./src/cactus.ts", "./src/evm.ts"],
+  entry: [
+    "./src/anvil.ts",
+    "./src/index.ts",
+    "./src/conformance.ts",
+    "./src/cactus.ts",
+    "./src/evm.ts",
+  ],
   format: ["esm", "cjs"],
   dts: true,
   clean: true,

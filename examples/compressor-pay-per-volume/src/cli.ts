@@ -196,7 +196,12 @@ async function run(args: string[]): Promise<number> {
   }
 
   let simNow = new Date(0);
-  const clock = { now: () => simNow, observe: (t: Date) => void (t > simNow && (simNow = t)) };
+  const clock = {
+    now: () => simNow,
+    observe: (t: Date) => {
+      if (t > simNow) simNow = t;
+    },
+  };
   let ledger: LedgerBackend;
   let stopAnvil: (() => Promise<void>) | undefined;
   if (config.ledger.type === "evm") {
