@@ -116,35 +116,24 @@ interface GasFigure {
   note?: string;
 }
 
+function slug(text: string): string {
+  return text
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-|-$/g, "");
+}
+
 /** Gas figures from bench/gas.json (written by `pnpm gas`), if present. */
 function gasFigures(): { figures: Figure[]; details: unknown } {
   const file = path.join(here, "gas.json");
   if (!fs.existsSync(file))
     return { figures: [], details: { missing: "bench/gas.json (run `pnpm gas`)" } };
   const gas = JSON.parse(fs.readFileSync(file, "utf8")) as { figures: GasFigure[]; chain?: string };
-  const find = (prefix: string) => gas.figures.find((f) => f.figure.startsWith(prefix));
-  // The plain prototype of TOOLCHAIN.md (ecrecover, seq, period, prevHash per record): gas is
-  // exact, so its figures stand as the baseline although measured in an earlier run.
-  const prototype = { single: 44_800, batch10: 17_100, batch100: 14_300 };
   const out: Figure[] = [];
-  const single = find("record, single (");
-  const single2 = gas.figures.find((f) => f.figure === "record, single");
-  const b10 = find("records, batch of 10 ");
-  const b10b = b10 ?? gas.figures.find((f) => f.figure === "records, batch of 10");
-  const b100 = gas.figures.find((f) => f.figure === "records, batch of 100");
-  const month = find("settle a month from a statement (2880");
-  const row = (
-    id: string,
-    name: string,
-    f: GasFigure | undefined,
-    value: number | undefined,
-    base?: number,
-    target?: number,
-  ) => {
-    if (f === undefined || value === undefined) return;
+  const add = (f: GasFigure, value: number, name: string, base?: number, target?: number) =>
     out.push(
       figure({
-        id: `settlement.gas.${id}`,
+        id: `settlement.gas.${slug(f.figure)}`,
         group: "Settlement (EVM gas, exact)",
         name,
         value,
@@ -163,32 +152,26 @@ function gasFigures(): { figures: Figure[]; details: unknown } {
           : { target: { op: "<=" as const, value: target, on: "value" as const } }),
       }),
     );
-  };
-  row(
-    "perRecordSingle",
-    "per record, submitted singly (not the first)",
-    single2,
-    single2?.perRecord,
-    prototype.single,
-  );
-  row("perRecordFirst", "per record, the agreement's first", single, single?.perRecord);
-  row("perRecordBatch10", "per record, batches of 10", b10b, b10b?.perRecord, prototype.batch10);
-  row(
-    "perRecordBatch100",
-    "per record, batches of 100",
-    b100,
-    b100?.perRecord,
-    prototype.batch100,
-    12_000,
-  );
-  row(
-    "monthStatement",
-    "settle one agreement-month (2,880 records) from a signed period statement",
-    month,
-    month?.gas,
-    undefined,
-    200_000,
-  );
+  // Gas is exact, so the plain prototype's figures of TOOLCHAIN.md (ecrecover, seq, period and
+  // prevHash checked per record) stand as the baseline although measured in an earlier run.
+  for (const f of gas.figures) {
+    const batch = /batch of (\d+)/.exec(f.figure)?.[1];
+    if (f.perRecord !== undefined && f.figure.startsWith("record")) {
+      const base =
+        batch === "10"
+          ? 17_100
+          : batch === "100"
+            ? 14_300
+            : batch === undefined
+              ? /first/.test(f.figure)
+                ? 78_600
+                : 44_800
+              : undefined;
+      add(f, f.perRecord, `per record: ${f.figure}`, base, batch === "100" ? 12_000 : undefined);
+    } else if (/^settle a month from a statement \(2,?880/.test(f.figure)) {
+      add(f, f.gas, f.figure, undefined, 200_000);
+    }
+  }
   return { figures: out, details: gas };
 }
 

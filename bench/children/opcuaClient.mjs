@@ -124,8 +124,11 @@ while (count === 0) {
 out.firstNotificationMs = Math.round(performance.now() - t0);
 await new Promise((r) => setTimeout(r, warmupMs));
 let peak = 0;
+let heapPeak = 0;
 const sampler = setInterval(() => {
-  peak = Math.max(peak, rss());
+  const m = process.memoryUsage();
+  peak = Math.max(peak, m.rss);
+  heapPeak = Math.max(heapPeak, m.heapTotal);
 }, 100);
 const startCount = count;
 const cpu0 = process.cpuUsage();
@@ -143,6 +146,7 @@ out.cpuMs = (cpu.user + cpu.system) / 1000;
 out.cpuUtilisation = out.cpuMs / wall;
 out.cpuMsPer1000 = n === 0 ? null : (out.cpuMs * 1000) / n;
 out.rssLoadPeakMiB = mib(peak);
+out.heapTotalPeakMiB = mib(heapPeak);
 out.rssStartMiB = mib(rssStart);
 await stop();
 for (const d of temp) fs.rmSync(d, { recursive: true, force: true });
