@@ -86,7 +86,7 @@ async function init(args: string[]): Promise<number> {
       basis: "ISO1217-FAD",
       rollover: "100000000",
     },
-    flow: { nodeId: `${s}.Operational.FreeAirDelivery`, kind: "rate", unit: "G53" },
+    flow: { nodeId: `${s}.Operational.FlowRate`, kind: "rate", unit: "G53" },
     state: { nodeId: `${s}.Operational.OperatingState`, kind: "state" },
     runHours: { nodeId: `${s}.Maintenance.OperatingHours`, kind: "value", unit: "HUR" },
     filterDp: {

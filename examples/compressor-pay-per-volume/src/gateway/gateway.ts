@@ -209,10 +209,13 @@ export async function startGateway(p: StartGatewayParameters): Promise<Gateway> 
   }).pipe(
     // `--until`: the first reading at or past it is the last one; completing the source
     // closes (flushes) the open windows and ends the run cleanly.
-    takeWhile(
-      (e) => !(p.until && e.kind === "reading" && e.sourceTime.getTime() >= p.until.getTime()),
-      true,
-    ),
+    takeWhile((e) => {
+      if (e.kind !== "reading") return true;
+      stopAt ??=
+        p.until?.getTime() ??
+        (p.untilSpanMs === undefined ? undefined : e.sourceTime.getTime() + p.untilSpanMs);
+      return stopAt === undefined || e.sourceTime.getTime() < stopAt;
+    }, true),
     share(),
   );
 

@@ -102,27 +102,33 @@ export async function startMaintenance(p: {
   let work: Promise<unknown> = Promise.resolve();
   const waitingForClear = new Map<string, MaintenanceWorkOrder>();
 
+  // Source errors end the triggers too; the gateway reports them (its metering pipeline sees
+  // the same error), so here they only stop the subscription.
+  const ignoreError = () => undefined;
   subs.push(
-    trigger$.subscribe((a) => {
-      advisories.push(a);
-      p.log({
-        event: "maintenance.advisory",
-        condition: a.conditionId,
-        severity: a.severity,
-        code: a.errorCode,
-        at: a.at.toISOString(),
-      });
-      if (a.severity === "cleared") {
-        const wo = [...waitingForClear.values()].find(
-          (w) => w.request.conditionId === a.conditionId,
-        );
-        if (wo) {
-          waitingForClear.delete(wo.id);
-          work = work
-            .then(() => confirm(wo, a.at))
-            .catch((err) => p.log({ event: "maintenance.error", error: String(err) }));
+    trigger$.subscribe({
+      error: ignoreError,
+      next: (a) => {
+        advisories.push(a);
+        p.log({
+          event: "maintenance.advisory",
+          condition: a.conditionId,
+          severity: a.severity,
+          code: a.errorCode,
+          at: a.at.toISOString(),
+        });
+        if (a.severity === "cleared") {
+          const wo = [...waitingForClear.values()].find(
+            (w) => w.request.conditionId === a.conditionId,
+          );
+          if (wo) {
+            waitingForClear.delete(wo.id);
+            work = work
+              .then(() => confirm(wo, a.at))
+              .catch((err) => p.log({ event: "maintenance.error", error: String(err) }));
+          }
         }
-      }
+      },
     }),
   );
   subs.push(
@@ -137,7 +143,7 @@ export async function startMaintenance(p: {
           return from(work);
         }),
       )
-      .subscribe(),
+      .subscribe({ error: ignoreError }),
   );
 
   async function handle(sr: ServiceRequest) {
