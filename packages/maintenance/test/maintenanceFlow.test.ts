@@ -2,8 +2,15 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compressorModel, dec, type Reading, verifyLogEntries } from "@maaskit/metering";
-import { embeddedLedger, type LedgerBackend } from "@maaskit/settlement";
-import { Wallet, ZeroAddress } from "ethers";
+import {
+  type Currency,
+  embeddedLedger,
+  type LedgerBackend,
+  type LedgerDomain,
+} from "@maaskit/settlement";
+import { startAnvil } from "@maaskit/settlement/anvil";
+import { evmLedger, testTokenAbi, testTokenBytecode } from "@maaskit/settlement/evm";
+import { ContractFactory, Wallet, ZeroAddress } from "ethers";
 import { merge, Subject } from "rxjs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
@@ -18,104 +25,174 @@ import {
 } from "../src/index.js";
 
 const machine = new Wallet("0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318");
-const customer = Wallet.createRandom().address;
-const provider = Wallet.createRandom().address;
-const arbiter = Wallet.createRandom().address;
 const forger = new Wallet("0x8da4ef21b864d2cc526dbdb2a120bd2874c36c9d0a1fb7f8c63d7f7a8b41de8f");
 
-const serviceAgreement = parseServiceAgreement({
-  id: "svc-1",
-  machineId: "compressor-1",
-  customer,
-  provider,
-  arbiter,
-  machineSigner: machine.address,
-  currency: { symbol: "EUR", decimals: 2 },
-  prices: { airFilterChange: "180.00" },
-  responseHours: 24,
-  completionHours: 72,
-  warranty: [{ serviceType: "airFilterChange", every: { months: 12 } }],
-});
+/** A ledger to run the flow on, with the parties it knows and the domain of its attestations. */
+interface Backend {
+  ledger: LedgerBackend;
+  customer: string;
+  provider: string;
+  arbiter: string;
+  currency: Currency;
+  domain: LedgerDomain;
+  cleanup(): Promise<void>;
+}
 
-let dir: string;
-let ledger: LedgerBackend;
-let now: Date;
-const clock = { now: () => now };
-
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), "maaskit-maint-"));
-  now = new Date("2025-01-06T00:00:00Z");
-  ledger = embeddedLedger({ dir: join(dir, "ledger"), clock });
-});
-afterEach(async () => {
-  await ledger.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-/** Drives the simulated compressor in 5-minute steps, emitting filter readings. */
-function drive(
-  model: ReturnType<typeof compressorModel>,
-  readings: Subject<Reading>,
-  minutes: number,
-) {
-  for (let i = 0; i < minutes / 5; i++) {
-    model.step(300);
-    const s = model.snapshot();
-    now = s.time;
-    for (const [channel, value, unit] of [
-      ["filterDp", s.filterDp, "BAR"],
-      ["runHours", s.runHours, "HUR"],
-    ] as const) {
-      readings.next({
-        kind: "reading",
-        machineId: "compressor-1",
-        channel,
-        value,
-        unit,
-        quality: "good",
-        sourceTime: s.time,
+const backends: [string, (dir: string, clock: { now(): Date }) => Promise<Backend>][] = [
+  [
+    "embedded",
+    async (dir, clock) => {
+      const ledger = embeddedLedger({ dir: join(dir, "ledger"), clock });
+      return {
+        ledger,
+        customer: Wallet.createRandom().address,
+        provider: Wallet.createRandom().address,
+        arbiter: Wallet.createRandom().address,
+        currency: { symbol: "EUR", decimals: 2 },
+        domain: { chainId: 0, verifyingContract: ZeroAddress },
+        cleanup: () => ledger.close(),
+      };
+    },
+  ],
+  [
+    "evm (anvil)",
+    async (_dir, clock) => {
+      const anvil = await startAnvil();
+      const [deployer, customer, provider, arbiter] = anvil.wallets;
+      const token = await new ContractFactory(testTokenAbi, testTokenBytecode, deployer).deploy(
+        "Euro Test",
+        "EURT",
+        2,
+      );
+      await token.waitForDeployment();
+      const mint = await (
+        token as unknown as { mint(to: string, v: bigint): Promise<{ wait(): Promise<unknown> }> }
+      ).mint(customer!.address, 10n ** 9n);
+      await mint.wait();
+      const ledger = await evmLedger({
+        provider: anvil.provider,
+        signer: deployer!,
+        parties: [customer!, provider!, arbiter!],
+        deploy: true,
+        clock,
       });
+      return {
+        ledger,
+        customer: customer!.address,
+        provider: provider!.address,
+        arbiter: arbiter!.address,
+        currency: { symbol: "EURT", decimals: 2, address: await token.getAddress() },
+        domain: {
+          chainId: Number(anvil.chainId),
+          verifyingContract: ledger.addresses.meterAgreements,
+        },
+        cleanup: async () => {
+          await ledger.close();
+          await anvil.stop();
+        },
+      };
+    },
+  ],
+];
+
+describe.each(backends)("machine-controlled maintenance on the %s ledger", (_name, makeBackend) => {
+  let dir: string;
+  let ledger: LedgerBackend;
+  let backend: Backend;
+  let customer: string;
+  let provider: string;
+  let arbiter: string;
+  let serviceAgreement: ReturnType<typeof parseServiceAgreement>;
+  let now: Date;
+  const clock = { now: () => now };
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), "maaskit-maint-"));
+    now = new Date("2025-01-06T00:00:00Z");
+    backend = await makeBackend(dir, clock);
+    ({ ledger, customer, provider, arbiter } = backend);
+    serviceAgreement = parseServiceAgreement({
+      id: "svc-1",
+      machineId: "compressor-1",
+      customer,
+      provider,
+      arbiter,
+      machineSigner: machine.address,
+      currency: backend.currency,
+      prices: { airFilterChange: "180.00" },
+      responseHours: 24,
+      completionHours: 72,
+      warranty: [{ serviceType: "airFilterChange", every: { months: 12 } }],
+    });
+  }, 60_000);
+  afterEach(async () => {
+    await backend.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Drives the simulated compressor in 5-minute steps, emitting filter readings. */
+  function drive(
+    model: ReturnType<typeof compressorModel>,
+    readings: Subject<Reading>,
+    minutes: number,
+  ) {
+    for (let i = 0; i < minutes / 5; i++) {
+      model.step(300);
+      const s = model.snapshot();
+      now = s.time;
+      for (const [channel, value, unit] of [
+        ["filterDp", s.filterDp, "BAR"],
+        ["runHours", s.runHours, "HUR"],
+      ] as const) {
+        readings.next({
+          kind: "reading",
+          machineId: "compressor-1",
+          channel,
+          value,
+          unit,
+          quality: "good",
+          sourceTime: s.time,
+        });
+      }
     }
   }
-}
 
-async function setup() {
-  const model = compressorModel({ seed: 7, filterLifeVolume: 20_000 });
-  const readings = new Subject<Reading>();
-  const history = await openMaintenanceHistory({
-    machineId: "compressor-1",
-    signer: machine,
-    file: join(dir, "history.jsonl"),
-  });
-  const orders = createWorkOrderManager({
-    ledger,
-    history,
-    agreement: serviceAgreement,
-    ledgerDomain: { chainId: 0, verifyingContract: ZeroAddress },
-    machineSigner: machine,
-    clock,
-  });
-  const advisories: MaintenanceAdvisory[] = [];
-  const requests: ServiceRequest[] = [];
-  const filter$ = readings.pipe(
-    thresholdTrigger({
+  async function setup() {
+    const model = compressorModel({ seed: 7, filterLifeVolume: 20_000 });
+    const readings = new Subject<Reading>();
+    const history = await openMaintenanceHistory({
       machineId: "compressor-1",
-      conditionId: "air-filter",
-      serviceType: "airFilterChange",
-      channel: "filterDp",
-      above: "0.05",
-      clearAt: "0.03",
-      minDurationMs: 15 * 60_000,
-    }),
-  );
-  filter$.subscribe((a) => advisories.push(a));
-  merge(filter$, orders.servicePerformed$)
-    .pipe(serviceRequests())
-    .subscribe((r) => requests.push(r));
-  return { model, readings, history, orders, advisories, requests };
-}
+      signer: machine,
+      file: join(dir, "history.jsonl"),
+    });
+    const orders = createWorkOrderManager({
+      ledger,
+      history,
+      agreement: serviceAgreement,
+      ledgerDomain: backend.domain,
+      machineSigner: machine,
+      clock,
+    });
+    const advisories: MaintenanceAdvisory[] = [];
+    const requests: ServiceRequest[] = [];
+    const filter$ = readings.pipe(
+      thresholdTrigger({
+        machineId: "compressor-1",
+        conditionId: "air-filter",
+        serviceType: "airFilterChange",
+        channel: "filterDp",
+        above: "0.05",
+        clearAt: "0.03",
+        minDurationMs: 15 * 60_000,
+      }),
+    );
+    filter$.subscribe((a) => advisories.push(a));
+    merge(filter$, orders.servicePerformed$)
+      .pipe(serviceRequests())
+      .subscribe((r) => requests.push(r));
+    return { model, readings, history, orders, advisories, requests };
+  }
 
-describe("machine-controlled maintenance on the embedded ledger", () => {
   it("default: trigger → request → funded work order → completion → machine confirmation → paid → history", async () => {
     const { model, readings, history, orders, advisories, requests } = await setup();
     // Run until the filter differential pressure crosses 0.05 bar for 15 min.
@@ -182,7 +259,7 @@ describe("machine-controlled maintenance on the embedded ledger", () => {
       ledger,
       history,
       agreement: serviceAgreement,
-      ledgerDomain: { chainId: 0, verifyingContract: ZeroAddress },
+      ledgerDomain: backend.domain,
       machineSigner: forger,
       clock,
     });
