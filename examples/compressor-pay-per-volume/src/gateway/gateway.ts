@@ -307,6 +307,28 @@ export async function startGateway(p: StartGatewayParameters): Promise<Gateway> 
   };
 
   const lastRecord = { current: journal.last() };
+  // After a restart: settle every complete billing period the journal covers that the ledger
+  // has no invoice for yet (the gateway may have stopped between its last record and the
+  // settlement).
+  if (lastRecord.current) {
+    const invoiced = new Set(
+      (await ledger.getInvoices(agreement.agreementId)).map((i) => i.period.start.getTime()),
+    );
+    for (const i of invoiced) settledPeriods.add(i);
+    let period = billingPeriodAt(agreement, agreement.start);
+    const end = lastRecord.current.periodEnd.getTime();
+    while (period.end.getTime() <= end) {
+      if (!invoiced.has(period.start.getTime())) {
+        const due = period;
+        log({
+          event: "period.catchUp",
+          period: `${due.start.toISOString()}/${due.end.toISOString()}`,
+        });
+        settling = settling.then(() => settle(due, lastRecord.current!.seq));
+      }
+      period = billingPeriodAt(agreement, period.end);
+    }
+  }
   const evidence = () =>
     lastRecord.current ? meterRecordDigest(lastRecord.current) : `0x${"00".repeat(32)}`;
   const maintenance = p.maintenance
