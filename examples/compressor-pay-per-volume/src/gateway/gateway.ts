@@ -1,4 +1,15 @@
-import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import {
   compressorStates,
@@ -37,6 +48,7 @@ import {
   type LedgerBackend,
   type SettlementClient,
 } from "@maaskit/settlement";
+import type { Decimal } from "decimal.js";
 import type { Wallet } from "ethers";
 import {
   concatMap,
@@ -235,7 +247,19 @@ export async function startGateway(p: StartGatewayParameters): Promise<Gateway> 
   for (const [ch, m] of Object.entries(config.nodes))
     if (m.unit && m.kind !== "state") units[ch] = m.unit as UnitCode;
   const windowSize = toWindowSize(config.window.size);
-  const initial = recorder.counterInitial(volumeChannel);
+  // Until the first record is journaled, the register baseline of the agreement lives only
+  // in memory: a crash then would lose the usage from the agreement start to the restart.
+  // Keep it in a small file (the last reading at or before the start, or else the first one
+  // seen) until the journal takes over.
+  const baselineFile = join(config.dataDir, "baseline.json");
+  const initial = recorder.counterInitial(volumeChannel) ?? readBaseline(baselineFile);
+  let baselineSaved = initial !== undefined;
+  const saveBaseline = (s: { machineId: string; register: Decimal; at: Date }) => {
+    if (recorder.chain().seq > 0) return;
+    if (baselineSaved && s.at.getTime() > agreement.start.getTime()) return;
+    writeBaseline(baselineFile, s);
+    baselineSaved = true;
+  };
   const metered$ = merge(readings$, source$.pipe(filter((e) => e.kind !== "reading"))).pipe(
     validateReadings({ units, nonNegative: [volumeChannel], maxFutureMs: Number.MAX_SAFE_INTEGER }),
     counterDelta({
@@ -244,6 +268,7 @@ export async function startGateway(p: StartGatewayParameters): Promise<Gateway> 
       ...(volumeNode.basis ? { basis: volumeNode.basis as never } : {}),
       ...(volumeNode.rollover ? { rollover: volumeNode.rollover } : {}),
       ...(initial ? { initial } : {}),
+      onState: saveBaseline,
     }),
     machineState({
       channel: Object.entries(config.nodes).find(([, m]) => m.kind === "state")?.[0] ?? "state",
@@ -530,6 +555,37 @@ export function toWindowSize(size: string): WindowSize {
   if (!m) throw new Error(`unsupported window size ${size}`);
   const n = Number(m[1]);
   return m[2] === "s" ? { seconds: n } : m[2] === "m" ? { minutes: n } : { hours: n };
+}
+
+/** The persisted register baseline (see `saveBaseline`), if any. */
+function readBaseline(file: string): { register: string; at: Date; machineId: string } | undefined {
+  if (!existsSync(file)) return undefined;
+  const b = JSON.parse(readFileSync(file, "utf8")) as {
+    register: string;
+    at: string;
+    machineId: string;
+  };
+  return { register: b.register, at: new Date(b.at), machineId: b.machineId };
+}
+
+/** Writes the baseline durably: temp file, fsync, rename (a crash leaves the old or the new). */
+function writeBaseline(file: string, s: { machineId: string; register: Decimal; at: Date }) {
+  const tmp = `${file}.tmp`;
+  const fd = openSync(tmp, "w");
+  try {
+    writeSync(
+      fd,
+      JSON.stringify({
+        machineId: s.machineId,
+        register: s.register.toFixed(),
+        at: s.at.toISOString(),
+      }),
+    );
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
 }
 
 function sleep(ms: number) {
