@@ -1,7 +1,7 @@
 import type { Currency, LedgerBackend, LedgerClock } from "@maaskit/settlement";
-import { startAnvil } from "@maaskit/settlement/anvil";
+import { anvilMnemonic, startAnvil } from "@maaskit/settlement/anvil";
 import { evmLedger, testTokenAbi, testTokenBytecode } from "@maaskit/settlement/evm";
-import { ContractFactory, JsonRpcProvider, type Signer, Wallet } from "ethers";
+import { ContractFactory, HDNodeWallet, JsonRpcProvider, Mnemonic, type Signer } from "ethers";
 
 /** An EVM ledger for the gateway: the parties' addresses and the settlement token. */
 export interface GatewayEvm {
@@ -38,10 +38,12 @@ export async function startEvmLedger(p: {
     });
   const wallets: Signer[] =
     anvil?.wallets.slice(0, 4) ??
+    // anvil's default accounts are m/44'/60'/0'/0/i of its mnemonic (`Wallet.fromPhrase(…)
+    // .deriveChild(i)` would be m/…/0/0/i: unfunded accounts, and every deployment fails).
     [0, 1, 2, 3].map((i) =>
-      Wallet.fromPhrase("test test test test test test test test test test test junk")
-        .deriveChild(i)
-        .connect(provider),
+      HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(anvilMnemonic), `m/44'/60'/0'/0/${i}`).connect(
+        provider,
+      ),
     );
   const [deployer, customer, provider_, arbiter] = wallets as [Signer, Signer, Signer, Signer];
   const factory = new ContractFactory(testTokenAbi, testTokenBytecode, deployer);
