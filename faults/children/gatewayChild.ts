@@ -1,0 +1,99 @@
+// The compressor gateway as the fault harness runs it: the same library calls as the
+// example's `compressor-gateway run` (config file → agreement, signer, ledger → startGateway),
+// as a plain Node process the harness can SIGKILL, limit (prlimit) and restart. It also
+// prints every good volume reading it consumes (`{"event":"volume",…}`), so the harness can
+// price the simulator's ground truth at exactly the instants the gateway metered.
+//
+//   node gatewayChild.mjs --config <gateway.json> [--until <ISO time>] [--rpc <url>]
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { compressorStates, loadSigner, MaaskitError, meterRecordDigest } from "@maaskit/metering";
+import { compressorStateCodes } from "@maaskit/metering/simulator";
+import { embeddedLedger, type LedgerBackend, parseAgreement } from "@maaskit/settlement";
+import { loadGatewayConfig } from "compressor-pay-per-volume/src/gateway/config.js";
+import { startGateway } from "compressor-pay-per-volume/src/gateway/gateway.js";
+import type { Wallet } from "ethers";
+
+function emit(e: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(e)}\n`);
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      config: { type: "string" },
+      until: { type: "string" },
+      rpc: { type: "string" },
+    },
+  });
+  const config = loadGatewayConfig(values.config!);
+  const agreement = parseAgreement(JSON.parse(readFileSync(config.agreementFile, "utf8")));
+  const signer = (await loadSigner({ keyFile: config.signerKeyFile })) as Wallet;
+  let simNow = new Date(0);
+  const clock = {
+    now: () => simNow,
+    observe: (t: Date) => {
+      if (t > simNow) simNow = t;
+    },
+  };
+  let ledger: LedgerBackend;
+  let stopEvm: (() => Promise<void>) | undefined;
+  if (values.rpc !== undefined) {
+    const { startEvmLedger } = await import("compressor-pay-per-volume/src/gateway/evm.js");
+    const evm = await startEvmLedger({ rpcUrl: values.rpc, clock });
+    ledger = evm.ledger;
+    stopEvm = evm.stop;
+    emit({
+      event: "evm.ready",
+      addresses: (ledger as unknown as { addresses: unknown }).addresses,
+      rpcUrl: evm.rpcUrl,
+    });
+  } else if (config.ledger.type === "embedded") {
+    ledger = embeddedLedger({ dir: config.ledger.dir, clock });
+  } else {
+    throw new MaaskitError("faults.child.ledger", "embedded, or evm with --rpc");
+  }
+  const states = Object.fromEntries(Object.entries(compressorStateCodes).map(([n, c]) => [c, n]));
+  const gateway = await startGateway({
+    config,
+    agreement,
+    signer,
+    ledger,
+    clock,
+    states,
+    stateMapping: compressorStates,
+    ...(values.until ? { until: new Date(values.until) } : {}),
+    log: (e) => emit(e),
+    onReading: (r) => {
+      if (r.channel === "volume" && r.quality === "good") {
+        emit({ event: "volume", t: r.sourceTime.getTime(), v: String(r.value) });
+      }
+    },
+    onRecord: (r) =>
+      emit({ event: "record", seq: r.seq, hash: meterRecordDigest(r), flags: r.flags }),
+    onAcknowledged: (seq) => emit({ event: "acked", seq }),
+  });
+  emit({ event: "child.ready", pid: process.pid });
+  const onSignal = () => void gateway.stop();
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  const summary = await gateway.done;
+  await ledger.close();
+  await stopEvm?.();
+  emit({ event: "child.done", records: summary.records, billedVolume: summary.billedVolume });
+  return summary.verification.invalid === 0 ? 0 : 1;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    emit({
+      event: "child.failed",
+      code: err instanceof MaaskitError ? err.code : undefined,
+      error: String(err),
+    });
+    process.exitCode = 2;
+  },
+);
