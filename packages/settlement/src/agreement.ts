@@ -1,5 +1,5 @@
 import { MaaskitError } from "@maaskit/metering";
-import { getAddress, isAddress } from "ethers";
+import { getAddress, isAddress } from "ethers/address";
 import { type Currency, readCurrency } from "./currency.js";
 import { join, type Problem, ProblemList } from "./problems.js";
 import { readTariff, type Tariff, type TariffJson, tariffToJson } from "./tariff.js";

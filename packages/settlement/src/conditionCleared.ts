@@ -1,4 +1,8 @@
-import { getAddress, recoverAddress, Signature, type Signer, TypedDataEncoder } from "ethers";
+import type { Signer } from "ethers";
+import { getAddress } from "ethers/address";
+import { Signature } from "ethers/crypto";
+import { TypedDataEncoder } from "ethers/hash";
+import { recoverAddress } from "ethers/transaction";
 import type { Address, Hex32, LedgerDomain } from "./ledger.js";
 
 /** EIP-712 types of the machine-side work-order confirmation (mirrors `WorkOrderEscrow.sol`). */

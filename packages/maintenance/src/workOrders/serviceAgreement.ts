@@ -1,7 +1,7 @@
 import { dec, MaaskitError } from "@maaskit/metering";
 import type { Currency } from "@maaskit/settlement";
 import type { Decimal } from "decimal.js";
-import { isAddress } from "ethers";
+import { isAddress } from "ethers/address";
 import type { RequiredInterval } from "../history/checkWarranty.js";
 
 /**

@@ -7,7 +7,8 @@ import {
   signConditionCleared,
 } from "@maaskit/settlement";
 import type { Decimal } from "decimal.js";
-import { id as keccakUtf8, type Signer } from "ethers";
+import type { Signer } from "ethers";
+import { id as keccakUtf8 } from "ethers/hash";
 import { type Observable, Subject } from "rxjs";
 import type { MaintenanceHistory } from "../history/maintenanceHistory.js";
 import type { ServiceRequest } from "../requests/serviceRequest.js";

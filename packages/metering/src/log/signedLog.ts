@@ -1,15 +1,10 @@
-import {
-  type AbstractSigner,
-  getAddress,
-  id,
-  keccak256,
-  recoverAddress,
-  Signature,
-  TypedDataEncoder,
-  type TypedDataField,
-  toUtf8Bytes,
-  ZeroHash,
-} from "ethers";
+import type { AbstractSigner, TypedDataField } from "ethers";
+import { getAddress } from "ethers/address";
+import { ZeroHash } from "ethers/constants";
+import { keccak256, Signature } from "ethers/crypto";
+import { id, TypedDataEncoder } from "ethers/hash";
+import { recoverAddress } from "ethers/transaction";
+import { toUtf8Bytes } from "ethers/utils";
 import { MaaskitError } from "../errors.js";
 
 /**

@@ -1,4 +1,7 @@
-import { concat, keccak256, TypedDataEncoder, type TypedDataField } from "ethers";
+import type { TypedDataField } from "ethers";
+import { keccak256 } from "ethers/crypto";
+import { TypedDataEncoder } from "ethers/hash";
+import { concat } from "ethers/utils";
 import type { MeterExtras, MeterRecordBinding, UnsignedMeterRecord } from "./meterRecord.js";
 import {
   EncodingProblems,

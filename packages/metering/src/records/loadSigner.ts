@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { Wallet } from "ethers";
+import type { Wallet } from "ethers";
 import { MaaskitError } from "../errors.js";
 
 /** Where {@link loadSigner} finds the private key: a file, or an environment variable. */
@@ -55,6 +55,9 @@ export async function loadSigner(params: LoadSignerParameters): Promise<Wallet> 
       { details: { source } },
     );
   }
+  // Loaded on use: `ethers/wallet` brings ethers' provider stack (JSON keystores, WebSocket),
+  // which a consumer that only verifies records should not load by importing this package.
+  const { Wallet } = await import("ethers/wallet");
   try {
     return new Wallet(key.startsWith("0x") ? key : `0x${key}`);
   } catch (cause) {

@@ -1,11 +1,8 @@
 import type { Decimal } from "decimal.js";
-import {
-  getAddress,
-  keccak256,
-  type TypedDataDomain,
-  type TypedDataField,
-  toUtf8Bytes,
-} from "ethers";
+import type { TypedDataDomain, TypedDataField } from "ethers";
+import { getAddress } from "ethers/address";
+import { keccak256 } from "ethers/crypto";
+import { toUtf8Bytes } from "ethers/utils";
 import { MaaskitError } from "../errors.js";
 import type { Quantity } from "../quantity.js";
 import type { VolumeBasis } from "../units.js";

@@ -1,5 +1,5 @@
 import type { Decimal } from "decimal.js";
-import { getAddress } from "ethers";
+import { getAddress } from "ethers/address";
 import { MaaskitError } from "../errors.js";
 import type { Quantity } from "../quantity.js";
 import { encodeMeterRecord } from "./encodeMeterRecord.js";

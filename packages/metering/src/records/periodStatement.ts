@@ -1,4 +1,7 @@
-import { concat, getAddress, keccak256, Signature, type Signer, type TypedDataField } from "ethers";
+import type { Signer, TypedDataField } from "ethers";
+import { getAddress } from "ethers/address";
+import { keccak256, Signature } from "ethers/crypto";
+import { concat } from "ethers/utils";
 import { MaaskitError } from "../errors.js";
 import { type Quantity, quantityToJson, toDecimal } from "../quantity.js";
 import {

@@ -1,4 +1,6 @@
-import { getAddress, Signature, type Signer, type TypedDataField } from "ethers";
+import type { Signer, TypedDataField } from "ethers";
+import { getAddress } from "ethers/address";
+import { Signature } from "ethers/crypto";
 import { MaaskitError } from "../errors.js";
 import { encodeMeterRecord, rememberDigest } from "./encodeMeterRecord.js";
 import type { MeterRecord, MeterRecordBinding, UnsignedMeterRecord } from "./meterRecord.js";

@@ -1,6 +1,7 @@
 import { invert, mod } from "@noble/curves/abstract/modular";
 import { secp256k1 } from "@noble/curves/secp256k1";
-import { computeAddress, SigningKey } from "ethers";
+import { SigningKey } from "ethers/crypto";
+import { computeAddress } from "ethers/transaction";
 
 type Point = InstanceType<typeof secp256k1.ProjectivePoint>;
 

@@ -15,7 +15,7 @@ import {
   ZERO_ADDRESS,
 } from "@maaskit/metering";
 import type { Decimal } from "decimal.js";
-import { getAddress, isAddress } from "ethers";
+import { getAddress, isAddress } from "ethers/address";
 import { type Agreement, agreementToJson, parseAgreement } from "../../agreement.js";
 import { billingPeriodAt } from "../../billingPeriodAt.js";
 import { recoverConditionCleared } from "../../conditionCleared.js";
