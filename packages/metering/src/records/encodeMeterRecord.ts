@@ -1,12 +1,18 @@
 import type { TypedDataField } from "ethers";
-import { keccak256 } from "ethers/crypto";
 import { TypedDataEncoder } from "ethers/hash";
-import { concat } from "ethers/utils";
 import type { MeterExtras, MeterRecordBinding, UnsignedMeterRecord } from "./meterRecord.js";
+import {
+  bytesToHex,
+  encodeRecordMessage,
+  hashExtrasBytes,
+  hexToBytes32,
+  keccakBytes,
+  typedDataDigest,
+} from "./meterRecordHashing.js";
 import {
   EncodingProblems,
   extrasMessage,
-  METER_EXTRAS_TYPES,
+  hashUtf8,
   METER_RECORD_TYPES,
   type MeterExtrasMessage,
   type MeterRecordMessage,
@@ -30,25 +36,24 @@ export interface EncodeMeterRecordReturnType {
   readonly extras?: MeterExtrasMessage;
 }
 
-// Building a TypedDataEncoder parses the types; do it once per process, not per record.
-let recordEncoder: TypedDataEncoder | undefined;
-let extrasEncoder: TypedDataEncoder | undefined;
-const domainSeparators = new Map<string, string>();
+const domainSeparators = new Map<string, { hex: string; bytes: Uint8Array }>();
 const digests = new WeakMap<object, string>();
 
-/** @internal */
+/** A generic ethers encoder of EIP-712 types (statements, tests). @internal */
 export function getEncoder(types: Readonly<Record<string, readonly TypedDataField[]>>) {
   return TypedDataEncoder.from(types as Record<string, TypedDataField[]>);
 }
 
-function records(): TypedDataEncoder {
-  if (recordEncoder === undefined) recordEncoder = getEncoder(METER_RECORD_TYPES);
-  return recordEncoder;
-}
-
-function extrasEnc(): TypedDataEncoder {
-  if (extrasEncoder === undefined) extrasEncoder = getEncoder(METER_EXTRAS_TYPES);
-  return extrasEncoder;
+function cachedDomainSeparator(binding: MeterRecordBinding): { hex: string; bytes: Uint8Array } {
+  const key = `${binding.chainId}|${binding.verifyingContract}|${binding.agreementId}`;
+  let ds = domainSeparators.get(key);
+  if (ds === undefined) {
+    const hex = TypedDataEncoder.hashDomain(meterRecordDomain(binding));
+    ds = { hex, bytes: hexToBytes32(hex) };
+    if (domainSeparators.size >= 1024) domainSeparators.clear();
+    domainSeparators.set(key, ds);
+  }
+  return ds;
 }
 
 /**
@@ -57,19 +62,12 @@ function extrasEnc(): TypedDataEncoder {
  * @example domainSeparatorOf({ agreementId: "agr-1", chainId: 0, verifyingContract: ZERO_ADDRESS })
  */
 export function domainSeparatorOf(binding: MeterRecordBinding): string {
-  const key = `${binding.chainId}|${binding.verifyingContract}|${binding.agreementId}`;
-  let ds = domainSeparators.get(key);
-  if (ds === undefined) {
-    ds = TypedDataEncoder.hashDomain(meterRecordDomain(binding));
-    if (domainSeparators.size >= 1024) domainSeparators.clear();
-    domainSeparators.set(key, ds);
-  }
-  return ds;
+  return cachedDomainSeparator(binding).hex;
 }
 
 /** `hashStruct(MeterExtras)` of an extras message. @internal */
 export function hashExtrasMessage(message: MeterExtrasMessage): string {
-  return extrasEnc().hash(message as unknown as Record<string, unknown>);
+  return bytesToHex(hashExtrasBytes(message, hashUtf8));
 }
 
 /**
@@ -101,11 +99,15 @@ export function encodeMeterRecord(record: UnsignedMeterRecord): EncodeMeterRecor
     extras = m;
     return hashExtrasMessage(m);
   });
-  const enc = records();
-  const encoded = enc.encodeData("MeterRecord", message);
-  const structHash = keccak256(encoded);
-  const domainSeparator = domainSeparatorOf(record);
-  const digest = keccak256(concat(["0x1901", domainSeparator, structHash]));
+  // The fixed layout of the record type, hashed as bytes (the vectors and a differential
+  // test against ethers' generic encoder pin every byte).
+  const encodedBytes = encodeRecordMessage(message);
+  const structHashBytes = keccakBytes(encodedBytes);
+  const ds = cachedDomainSeparator(record);
+  const encoded = bytesToHex(encodedBytes);
+  const structHash = bytesToHex(structHashBytes);
+  const domainSeparator = ds.hex;
+  const digest = bytesToHex(typedDataDigest(ds.bytes, structHashBytes));
   return extras === undefined
     ? { message, encoded, structHash, domainSeparator, digest }
     : { message, encoded, structHash, domainSeparator, digest, extras };

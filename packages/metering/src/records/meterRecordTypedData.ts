@@ -452,11 +452,27 @@ export function extrasMessage(
 
 /** Checks an address is valid and canonical (EIP-55). @internal */
 export function checkAddress(p: EncodingProblems, v: unknown, field: string): void {
+  if (!isChecksummedAddress(v)) p.add(field, "must be an EIP-55 checksummed address");
+}
+
+// The same few addresses (contract, signer keys) come with every record: remember the
+// canonical ones instead of hashing each again for its checksum.
+const canonicalAddresses = new Set<string>();
+
+/** True when `v` is a valid address in its EIP-55 checksummed form. @internal */
+export function isChecksummedAddress(v: unknown): v is string {
+  if (typeof v !== "string") return false;
+  if (canonicalAddresses.has(v)) return true;
+  let canonical: string;
   try {
-    if (typeof v !== "string" || getAddress(v) !== v) throw new Error("not canonical");
+    canonical = getAddress(v);
   } catch {
-    p.add(field, "must be an EIP-55 checksummed address");
+    return false;
   }
+  if (canonical !== v) return false;
+  if (canonicalAddresses.size >= 1024) canonicalAddresses.clear();
+  canonicalAddresses.add(v);
+  return true;
 }
 
 /**

@@ -1,5 +1,4 @@
 import type { Decimal } from "decimal.js";
-import { getAddress } from "ethers/address";
 import { MaaskitError } from "../errors.js";
 import type { Quantity } from "../quantity.js";
 import { encodeMeterRecord } from "./encodeMeterRecord.js";
@@ -12,6 +11,7 @@ import {
 } from "./meterRecord.js";
 import type { MeterRecordChainState } from "./meterRecordChain.js";
 import type { MeterRecordErrorCode } from "./meterRecordErrors.js";
+import { isChecksummedAddress } from "./meterRecordTypedData.js";
 import { SignatureChecker } from "./signatureCheck.js";
 import { sameBinding } from "./signMeterRecord.js";
 
@@ -117,7 +117,7 @@ export function createMeterRecordVerifier(
     let digest: string;
     try {
       digest = encodeMeterRecord(record).digest;
-      if (typeof record.signer !== "string" || getAddress(record.signer) !== record.signer) {
+      if (!isChecksummedAddress(record.signer)) {
         throw new MaaskitError("metering.record.malformed", "signer must be an EIP-55 address");
       }
     } catch (err) {
