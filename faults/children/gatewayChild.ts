@@ -74,6 +74,12 @@ async function main(): Promise<number> {
     onAcknowledged: (seq) => emit({ event: "acked", seq }),
   });
   emit({ event: "child.ready", pid: process.pid });
+  if (process.env.FAULTS_CHILD_DEBUG) {
+    gateway.client.delivery?.events$.subscribe((e) =>
+      emit({ event: `debug.delivery.${e.type}`, seq: (e as { seq?: number }).seq }),
+    );
+    setInterval(() => emit({ event: "debug.journal", ...gateway.journal.state() }), 500).unref();
+  }
   const onSignal = () => void gateway.stop();
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);

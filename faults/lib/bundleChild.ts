@@ -1,12 +1,26 @@
 import * as path from "node:path";
 import { build } from "tsup";
 
+/** Resolved at run time from this package's node_modules (same versions as the packages). */
+const EXTERNAL = [
+  "ethers",
+  "rxjs",
+  "decimal.js",
+  "node-opcua",
+  "node-opcua-client",
+  "node-opcua-certificate-manager",
+  "@foundry-rs/anvil",
+];
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+
 /**
  * Bundles a child-process script and the maaskit sources it imports (through their
  * "source" export condition) into one ESM file that plain `node` runs, so the harness needs
- * no package build and no TypeScript loader in the children. Third-party dependencies stay
- * external and resolve from this package's node_modules (the bundle is written under
- * `faults/.tmp/`, git-ignored).
+ * no package build and no TypeScript loader in the children. The heavy third-party dependencies
+ * stay external and resolve from this package's node_modules (the bundle is written under
+ * `faults/.tmp/`, git-ignored); the rest is bundled, so a new small dependency of a package
+ * needs no change here.
  */
 export async function bundleChild(entry: string, name: string): Promise<string> {
   const outDir = path.join(import.meta.dirname, "..", ".tmp", name);
@@ -22,9 +36,10 @@ export async function bundleChild(entry: string, name: string): Promise<string> 
     clean: true,
     silent: true,
     config: false,
-    // maaskit packages and the example are bundled from source; everything else is external.
-    noExternal: [/^@maaskit\//, /^compressor-pay-per-volume\//],
-    external: [/^(?!@maaskit\/|compressor-pay-per-volume\/)[^./]/],
+    // The heavy dependencies stay external (this package depends on the same exact
+    // versions); maaskit, the example and any small dependency they add are bundled.
+    noExternal: [new RegExp(`^(?!(${EXTERNAL.map(escape).join("|")})(/|$))`)],
+    external: [...EXTERNAL],
     esbuildOptions(options) {
       options.conditions = ["source"];
     },

@@ -29,7 +29,7 @@ export interface StartPlantOptions {
   readonly accelerate: number;
   readonly windowSize?: string;
   readonly allowedLatenessMs?: number;
-  /** Endpoint override (e.g. a TCP proxy in front of the server). */
+  /** Endpoint override (e.g. a TCP proxy in front of the server), given the server's port. */
   readonly endpoint?: (server: CompressorServer) => string;
   readonly evmParties?: { customer: string; provider: string };
   readonly currency?: AgreementJson["currency"];
