@@ -12,7 +12,7 @@ const EXTERNAL = [
   "@foundry-rs/anvil",
 ];
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 
 /**
  * Bundles a child-process script and the maaskit sources it imports (through their
@@ -38,7 +38,7 @@ export async function bundleChild(entry: string, name: string): Promise<string> 
     config: false,
     // The heavy dependencies stay external (this package depends on the same exact
     // versions); maaskit, the example and any small dependency they add are bundled.
-    noExternal: [new RegExp(`^(?!(${EXTERNAL.map(escape).join("|")})(/|$))`)],
+    noExternal: [new RegExp(`^(?!(${EXTERNAL.map(escapeRegExp).join("|")})(/|$))`)],
     external: [...EXTERNAL],
     esbuildOptions(options) {
       options.conditions = ["source"];
