@@ -46,4 +46,20 @@ describe("parseServiceAgreement", () => {
       }),
     );
   });
+
+  it("error: a non-object or a malformed warranty is reported as invalid, not thrown as a TypeError", () => {
+    for (const bad of [
+      undefined,
+      null,
+      7,
+      "x",
+      [],
+      { ...valid, warranty: "yearly" },
+      { ...valid, warranty: [null] },
+    ]) {
+      expect(() => parseServiceAgreement(bad as never)).toThrow(
+        expect.objectContaining({ code: "maintenance.serviceAgreement.invalid" }),
+      );
+    }
+  });
 });

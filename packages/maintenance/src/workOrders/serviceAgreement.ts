@@ -49,9 +49,14 @@ export interface ServiceAgreementJson {
  * Validates a service agreement's JSON, reporting every problem at once
  * (`maintenance.serviceAgreement.invalid`, `details.problems`).
  */
-export function parseServiceAgreement(json: ServiceAgreementJson): ServiceAgreement {
+export function parseServiceAgreement(input: ServiceAgreementJson): ServiceAgreement {
   const problems: { path: string; message: string }[] = [];
   const p = (path: string, message: string) => problems.push({ path, message });
+  // The JSON comes from a file: anything can be in it. A non-object is checked as an empty
+  // one, so every missing field is reported instead of a TypeError.
+  const isObject = typeof input === "object" && input !== null && !Array.isArray(input);
+  if (!isObject) p("", "must be a JSON object");
+  const json = (isObject ? input : {}) as ServiceAgreementJson;
   for (const k of ["id", "machineId"] as const) {
     if (typeof json[k] !== "string" || json[k].length === 0) p(k, "must be a non-empty string");
   }
@@ -88,6 +93,22 @@ export function parseServiceAgreement(json: ServiceAgreementJson): ServiceAgreem
     if (typeof json[k] !== "number" || !(json[k] > 0)) p(k, "must be a positive number of hours");
   }
   if (json.completionHours < json.responseHours) p("completionHours", "must be >= responseHours");
+  if (
+    json.warranty !== undefined &&
+    !(
+      Array.isArray(json.warranty) &&
+      json.warranty.every(
+        (w) =>
+          typeof w === "object" &&
+          w !== null &&
+          typeof w.serviceType === "string" &&
+          typeof w.every === "object" &&
+          w.every !== null,
+      )
+    )
+  ) {
+    p("warranty", "must be a list of { serviceType, every }");
+  }
   if (problems.length > 0) {
     throw new MaaskitError(
       "maintenance.serviceAgreement.invalid",
