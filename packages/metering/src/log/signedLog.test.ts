@@ -101,7 +101,19 @@ describe("signedLog", () => {
 
   it("error: malformed lines are reported, not thrown", () => {
     expect(
-      codes(verifyLogEntries([null, { kind: "logEntry" }, { ...log[0], at: "yesterday" }])),
-    ).toEqual(["metering.log.malformed", "metering.log.malformed", "metering.log.malformed"]);
+      codes(
+        verifyLogEntries([
+          null,
+          { kind: "logEntry" },
+          { ...log[0], at: "yesterday" },
+          { ...log[0], payload: undefined },
+        ]),
+      ),
+    ).toEqual([
+      "metering.log.malformed",
+      "metering.log.malformed",
+      "metering.log.malformed",
+      "metering.log.malformed",
+    ]);
   });
 });

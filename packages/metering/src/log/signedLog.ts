@@ -234,6 +234,7 @@ function checkShape(e: LogEntry): string | undefined {
   if (typeof e.signature !== "string" || !/^0x[0-9a-fA-F]{130}$/.test(e.signature)) {
     return "signature must be 65 bytes of hex";
   }
+  if (e.payload === undefined) return "payload missing";
   try {
     canonicalJson(e.payload);
   } catch {
