@@ -161,6 +161,21 @@ describe("embeddedLedger", () => {
     await expect(other.getEvents()).rejects.toMatchObject({ code: "settlement.ledger.locked" });
   });
 
+  it("error: garbage instead of records is settlement.record.invalid and changes nothing", async () => {
+    const d = await mkdtemp(join(tmpdir(), "maaskit-ledger-"));
+    const l = embeddedLedger({ dir: d });
+    const agreement = scenarioAgreement("garbage");
+    await l.openAgreement(agreement);
+    for (const records of [[null], ["x"], [{}], [[]], "nope"]) {
+      await expect(
+        l.submitRecords({ agreementId: agreement.agreementId, records: records as never }),
+      ).rejects.toMatchObject({ code: "settlement.record.invalid" });
+    }
+    expect((await l.getRecordsHead(agreement.agreementId)).nextSeq).toBe(0);
+    await l.close();
+    await rm(d, { recursive: true, force: true });
+  });
+
   it("error: calls after close are settlement.ledger.closed", async () => {
     const d = await mkdtemp(join(tmpdir(), "maaskit-ledger-"));
     const l = embeddedLedger({ dir: d });

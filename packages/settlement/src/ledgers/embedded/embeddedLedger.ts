@@ -2,8 +2,6 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import {
   decimalToString,
-  type MeterRecord,
-  meterRecordToJson,
   type PeriodStatement,
   periodStatementToJson,
   toDecimal,
@@ -23,6 +21,7 @@ import type {
 } from "../../ledger.js";
 import { isLedgerError, ledgerError } from "../../ledgerErrors.js";
 import type { LedgerEvent } from "../../ledgerEvents.js";
+import { recordsToJson } from "../../recordsToJson.js";
 import { type AppendLog, openAppendLog } from "./appendLog.js";
 import { acquireDirLock, type DirLock } from "./dirLock.js";
 import { type Command, LedgerCore, type Outcome, workOrderTermsToJson } from "./ledgerCore.js";
@@ -247,7 +246,7 @@ export function embeddedLedger(params: EmbeddedLedgerParameters): EmbeddedLedger
       run<SubmitRecordsResult>(() => ({
         t: "submitRecords",
         agreementId,
-        records: records.map((r: MeterRecord) => meterRecordToJson(r)),
+        records: recordsToJson(records),
       })),
 
     settlePeriod: ({ agreementId, period }) =>

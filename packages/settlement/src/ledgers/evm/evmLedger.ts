@@ -1,7 +1,6 @@
 import {
   decimalToString,
   type MeterRecord,
-  meterRecordToJson,
   type PeriodStatement,
   periodStatementToJson,
   toDecimal,
@@ -37,6 +36,7 @@ import type {
 } from "../../ledger.js";
 import { isLedgerError, ledgerError } from "../../ledgerErrors.js";
 import type { LedgerEvent } from "../../ledgerEvents.js";
+import { recordsToJson } from "../../recordsToJson.js";
 import { type Command, LedgerCore, workOrderTermsToJson } from "../embedded/ledgerCore.js";
 import {
   hashText,
@@ -387,8 +387,14 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
     },
 
     submitRecords({ agreementId, records }) {
+      let json: ReturnType<typeof recordsToJson>;
+      try {
+        json = recordsToJson(records);
+      } catch (err) {
+        return Promise.reject(err);
+      }
       return run<SubmitRecordsResult>(
-        { t: "submitRecords", agreementId, records: records.map((r) => meterRecordToJson(r)) },
+        { t: "submitRecords", agreementId, records: json },
         async (result, at) => {
           const fresh = new Set(
             result.results.filter((r) => r.status === "accepted").map((r) => r.seq),
