@@ -2,13 +2,14 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Wallet } from "ethers";
-import { from, lastValueFrom, toArray } from "rxjs";
+import { from, lastValueFrom, tap, toArray } from "rxjs";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { isMaaskitError } from "../errors.js";
 import { dec, quantity } from "../quantity.js";
 import { type MeterRecord, ZERO_ADDRESS } from "../records/meterRecord.js";
 import { verifyMeterRecords } from "../records/verifyMeterRecords.js";
 import type { MeterWindow } from "../window.js";
+import { canonicalJson } from "./canonicalJson.js";
 import { createRecorder } from "./createRecorder.js";
 import { meterRecordCodec } from "./meterRecordCodec.js";
 import { type Journal, openJournal } from "./openJournal.js";
@@ -134,6 +135,80 @@ describe("createRecorder", () => {
     const concurrent = await Promise.all([3, 4, 5].map((i) => recorder.record(window(i))));
     expect([...viaPipe, ...concurrent].map((r) => r.seq)).toEqual([0, 1, 2, 3, 4, 5]);
     expect(verifyMeterRecords(await all(), { signer: wallet.address }).valid).toBe(true);
+  });
+
+  test("behavior: concurrent calls are pipelined and give exactly the records of one-by-one calls", async () => {
+    const recorder = createRecorder({ journal, signer: wallet, binding, clock: "synchronised" });
+    const n = 24;
+    const pipelined = await Promise.all(
+      Array.from({ length: n }, (_, i) => recorder.record(window(i))),
+    );
+    expect(recorder.chain()).toMatchObject({ seq: n, prevHash: journal.state().head });
+    const otherDir = fs.mkdtempSync(path.join(os.tmpdir(), "maaskit-recorder-serial-"));
+    try {
+      const other = await openJournal({ dir: otherDir, codec: meterRecordCodec });
+      const serial = createRecorder({
+        journal: other,
+        signer: wallet,
+        binding,
+        clock: "synchronised",
+      });
+      const oneByOne: MeterRecord[] = [];
+      for (let i = 0; i < n; i++) oneByOne.push(await serial.record(window(i)));
+      await other.close();
+      const bytes = (rs: MeterRecord[]) => rs.map((r) => canonicalJson(meterRecordCodec.encode(r)));
+      expect(bytes(pipelined)).toEqual(bytes(oneByOne));
+      expect(bytes(await all())).toEqual(bytes(oneByOne));
+    } finally {
+      fs.rmSync(otherDir, { recursive: true, force: true });
+    }
+  });
+
+  test("behavior: recordWindows() signs nothing after a failed window", async () => {
+    const recorder = createRecorder({ journal, signer: wallet, binding });
+    // Window 5 leaves a gap and fails; window 2 would continue the chain, but the stream
+    // stopped at 5, so it must not be recorded behind the subscriber's back.
+    const out: MeterRecord[] = [];
+    await expect(
+      lastValueFrom(
+        from([0, 1, 5, 2].map(window)).pipe(
+          recorder.recordWindows(),
+          tap((r) => out.push(r)),
+        ),
+      ),
+    ).rejects.toMatchObject({ code: "metering.record.nonContiguous" });
+    expect((await recorder.record(window(2))).seq).toBe(2);
+    expect(out.map((r) => r.seq)).toEqual([0, 1]);
+    expect((await all()).map((r) => r.seq)).toEqual([0, 1, 2]);
+  });
+
+  test("error: a failed append fails the calls queued behind it unsigned; the chain restarts from the journal", async () => {
+    const recorder = createRecorder({ journal, signer: wallet, binding, clock: "synchronised" });
+    await recorder.record(window(0));
+    const pending = Array.from({ length: 8 }, (_, i) => recorder.record(window(i + 1)));
+    // Closing the journal lets the appends already handed to it finish; the next append
+    // fails, and every call issued before that failure must fail without being appended.
+    await journal.close();
+    const outcomes = await Promise.allSettled(pending);
+    const codes = outcomes.map((o) =>
+      o.status === "fulfilled" ? "ok" : (o.reason as { code: string }).code,
+    );
+    const okCount = codes.filter((c) => c === "ok").length;
+    expect(codes).toEqual([
+      ...Array(okCount).fill("ok"),
+      "metering.journal.closed",
+      ...Array(8 - okCount - 1).fill("metering.journal.writeFailed"),
+    ]);
+    journal = await openJournal({ dir, codec: meterRecordCodec });
+    expect(journal.state().nextSeq).toBe(1 + okCount);
+    // A new recorder continues from the journal and rebuilds the lost windows identically.
+    const again = createRecorder({ journal, signer: wallet, binding, clock: "synchronised" });
+    for (let i = 1 + okCount; i <= 8; i++) expect((await again.record(window(i))).seq).toBe(i);
+    const records = await all();
+    expect(records.map((r) => r.seq)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(verifyMeterRecords(records, { signer: wallet.address, agreement: binding }).valid).toBe(
+      true,
+    );
   });
 
   test("behavior: a rejected window leaves the chain where it was", async () => {

@@ -1,5 +1,5 @@
 import type { Signer } from "ethers";
-import { concatMap, type OperatorFunction } from "rxjs";
+import { concatMap, map, type OperatorFunction } from "rxjs";
 import type { CounterDeltaInitial } from "../operators/counterDelta.js";
 import { type BuildMeterRecordParameters, buildMeterRecord } from "../records/createMeterRecord.js";
 import {
@@ -38,12 +38,16 @@ export interface Recorder {
   /**
    * Builds the next record from a closed window, signs it, appends it to the journal and
    * returns it once durable. Calls are serialised, so concurrent windows get consecutive
-   * seqs. A failed build, signature or append leaves the chain where it was.
+   * seqs, and pipelined: the next record is signed while the previous one is being
+   * fsynced (the chain needs only its digest). A failed build or signature leaves the
+   * chain where it was. A failed append fails every call queued before the failure was
+   * known (`metering.journal.writeFailed`; none of their records is appended) and the
+   * chain restarts from the journal's last durable record.
    */
   record(window: MeterWindow): Promise<MeterRecord>;
-  /** Pipeable form of `record`, in window order. */
+  /** Pipeable form of `record`, in window order; windows are signed as they arrive. */
   recordWindows(): OperatorFunction<MeterWindow, MeterRecord>;
-  /** Where the chain stands: the next seq and prevHash, the last period end and register. */
+  /** Where the durable chain stands: the next seq and prevHash, the last period end and register. */
   chain(): MeterRecordChainState;
   /**
    * Where `counterDelta` resumes after a restart: the last journaled register of `channel`
@@ -82,38 +86,117 @@ export function createRecorder(params: CreateRecorderParameters): Recorder {
       { journal: last.agreementId, binding: binding.agreementId },
     );
   }
+  // `chain`: after the last durable record (what `chain()` reports). `signed`: after the
+  // last record signed and handed to the journal — the next record builds on it, so it
+  // can be signed while the journal is still making the previous one durable.
   let chain: MeterRecordChainState =
     last === undefined ? genesisChainState() : nextChainState(last);
+  let signed = chain;
   let machineId = last?.machineId;
   let queue: Promise<unknown> = Promise.resolve();
+  // A failed append ends a generation: calls issued before it was known fail unsigned, and
+  // the chain restarts from the journal.
+  let generation = 0;
+  let failure: unknown;
 
   const clockNow = (): ClockStatus =>
     typeof params.clock === "function" ? params.clock() : (params.clock ?? "unknown");
 
-  async function recordNow(window: MeterWindow): Promise<MeterRecord> {
+  function assertGeneration(issuedIn: number): void {
+    if (issuedIn === generation) return;
+    throw journalError(
+      "metering.journal.writeFailed",
+      "Not recorded: the append of an earlier record failed, so this window was not signed; record it again",
+      { window: "not signed" },
+      failure,
+    );
+  }
+
+  function restartFromJournal(cause: unknown): void {
+    generation++;
+    failure = cause;
+    // The journal reset itself to its last durable record: continue from there.
+    try {
+      const durable = journal.last();
+      chain = durable === undefined ? genesisChainState() : nextChainState(durable);
+      machineId = durable?.machineId;
+    } catch {
+      // The journal is closed: every later append fails anyway; keep the durable chain.
+    }
+    signed = chain;
+  }
+
+  async function signNext(
+    window: MeterWindow,
+    issuedIn: number,
+    proceed: () => boolean,
+  ): Promise<{ record: MeterRecord; durable: Promise<void> }> {
+    assertGeneration(issuedIn);
+    // Yield to the event loop first: completed fsyncs get committed (and failures seen)
+    // between records instead of after a whole burst.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    assertGeneration(issuedIn);
+    if (!proceed()) {
+      throw journalError(
+        "metering.journal.writeFailed",
+        "Not recorded: an earlier window of the same stream failed",
+        { window: "not signed" },
+      );
+    }
     const oee = params.oee?.(window);
     const unsigned = buildMeterRecord(window, {
       ...params.build,
       binding,
-      chain,
+      chain: signed,
       clock: clockNow(),
       ...(oee === undefined ? {} : { oee }),
     });
     const record = await signMeterRecord(unsigned, { signer, domain: binding });
-    await journal.append(record);
-    chain = nextChainState(record);
-    machineId = record.machineId;
-    return record;
+    assertGeneration(issuedIn);
+    const durable = journal.append(record);
+    signed = nextChainState(record);
+    durable.then(
+      () => {
+        if (issuedIn !== generation) return;
+        chain = nextChainState(record);
+        machineId = record.machineId;
+      },
+      (err) => {
+        if (issuedIn === generation) restartFromJournal(err);
+      },
+    );
+    return { record, durable };
+  }
+
+  function enqueue(window: MeterWindow, proceed: () => boolean): Promise<MeterRecord> {
+    const issuedIn = generation;
+    const step = queue.then(() => signNext(window, issuedIn, proceed));
+    queue = step.catch(() => undefined);
+    return step.then(async ({ record, durable }) => {
+      await durable;
+      return record;
+    });
   }
 
   const recorder: Recorder = {
-    record(window) {
-      const result = queue.then(() => recordNow(window));
-      queue = result.catch(() => undefined);
-      return result;
-    },
+    record: (window) => enqueue(window, () => true),
     recordWindows() {
-      return (source) => source.pipe(concatMap((window) => recorder.record(window)));
+      return (source) => {
+        // Each window starts as it arrives (so signing overlaps the previous fsync); the
+        // stream emits in window order. After a failure the stream errors and the windows
+        // it had already passed on are not signed, as if it had stopped there.
+        let failed = false;
+        return source.pipe(
+          map((window) => {
+            const pending = enqueue(window, () => !failed);
+            pending.catch(() => {
+              failed = true;
+            });
+            return pending;
+          }),
+          concatMap((pending) => pending),
+        );
+      };
     },
     chain: () => chain,
     counterInitial(channel) {

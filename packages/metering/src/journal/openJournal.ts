@@ -24,9 +24,11 @@ export interface OpenJournalParameters<R = ChainEntry> {
   /** How records are encoded, sequenced and chained. Defaults to {@link chainEntryCodec}. */
   codec?: JournalCodec<R>;
   /**
-   * - `"always"` (default): every append is written and fsynced before it resolves.
-   * - `"batch"`: group commit — appends issued in the same tick share one write and one
-   *   fsync; each still resolves only after that fsync.
+   * - `"always"` (default): every append is written and fsynced before it resolves. The
+   *   fsync runs off the main thread; appends issued while one is in flight are written
+   *   together after it and share the next fsync (group commit).
+   * - `"batch"`: group commit — appends issued in the same tick (or while an fsync is in
+   *   flight) share one write and one fsync; each still resolves only after that fsync.
    * - `"never"`: written to the OS before resolving, never fsynced: survives a process
    *   crash, not a power loss.
    */
@@ -215,6 +217,9 @@ class JournalImpl<R> implements Journal<R> {
   private queue: Pending[] = [];
   private queuedRecords = new Map<number, { payload: Buffer; done: Promise<void> }>();
   private flushScheduled = false;
+  /** A written batch is being fsynced (off the main thread); later appends wait in `queue`. */
+  private syncing = false;
+  private idleWaiters: Array<() => void> = [];
 
   constructor(
     readonly dir: string,
@@ -506,9 +511,14 @@ class JournalImpl<R> implements Journal<R> {
     });
   }
 
-  /** Writes every queued entry with one write (and one fsync), then commits them in order. */
+  /**
+   * Writes every queued entry with one write, then (unless `"never"`) fdatasyncs it in the
+   * thread pool, so the caller can prepare the next entries meanwhile (e.g. sign the next
+   * record); entries commit in order once durable. At most one batch is in flight: entries
+   * queued meanwhile go out together after it.
+   */
   private flush(): void {
-    if (this.queue.length === 0) return;
+    if (this.syncing || this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
     const buf = batch.length === 1 ? batch[0]!.frame : Buffer.concat(batch.map((p) => p.frame));
@@ -519,13 +529,31 @@ class JournalImpl<R> implements Journal<R> {
         this.dirty = false;
       }
       writeFully(this.fd, buf, this.size);
-      if (this.mode !== "never") fs.fsyncSync(this.fd);
     } catch (err) {
       this.failBatch(batch, err);
       return;
     }
+    if (this.mode === "never") {
+      this.commitBatch(batch, buf.length);
+      return;
+    }
+    this.syncing = true;
+    fs.fdatasync(this.fd, (err) => {
+      this.syncing = false;
+      if (err) this.failBatch(batch, err);
+      else this.commitBatch(batch, buf.length);
+      this.flush();
+      if (!this.syncing) {
+        const waiters = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const w of waiters) w();
+      }
+    });
+  }
+
+  private commitBatch(batch: Pending[], length: number): void {
     let pos = this.size;
-    this.size += buf.length;
+    this.size += length;
     for (const p of batch) {
       p.commit(pos + 8);
       pos += p.frame.length;
@@ -533,7 +561,13 @@ class JournalImpl<R> implements Journal<R> {
     }
   }
 
-  private failBatch(batch: Pending[], cause: unknown): void {
+  /**
+   * A write or fsync failed: cut the file back to its last durable entry and reject the
+   * batch and every entry queued after it (they continue a chain that now ends earlier).
+   */
+  private failBatch(failed: Pending[], cause: unknown): void {
+    const batch = [...failed, ...this.queue];
+    this.queue = [];
     if (!this.closed) {
       try {
         // Cut the partial bytes so the file ends at the last complete entry again.
@@ -559,7 +593,10 @@ class JournalImpl<R> implements Journal<R> {
   }
 
   private async drain(): Promise<void> {
-    while (this.queue.length > 0) this.flush();
+    while (this.syncing || this.queue.length > 0) {
+      if (this.syncing) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      else this.flush();
+    }
   }
 
   // ---- reading -----------------------------------------------------------------------
