@@ -135,7 +135,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     port: 0,
     // The machine runs before the agreement starts: the gateway connects and sets its
     // register baseline before the first billed window.
-    startTime: new Date(o.start.getTime() - 86_400_000),
+    startTime: new Date(o.start.getTime() - 2 * 86_400_000),
     accelerate: o.accelerate,
     tickMs: 20,
     seed: 42,

@@ -51,7 +51,7 @@ describe.each(
 
   /** The last volume reading at or before `t`: the register value a window boundary sees. */
   function lastReadingAtOrBefore(t: number) {
-    return volumeReadings.filter((r) => r.at <= t).at(-1)!;
+    return volumeReadings.filter((r) => r.at <= t).at(-1);
   }
 
   /** The demo tariff applied by hand: graduated 0.021 €/m³ up to 50,000 m³, then 0.018;
@@ -68,7 +68,9 @@ describe.each(
   const Decimal_max = (a: Decimal, b: Decimal) => (a.gt(b) ? a : b);
 
   it("default: the metered volume equals the simulator's ground truth exactly", () => {
-    expect(result.summary.records).toBeGreaterThan(70);
+    // Three days of hourly windows (fewer if the gateway connected after the agreement start).
+    expect(result.summary.records).toBeGreaterThanOrEqual(48);
+    expect(result.summary.records).toBeLessThanOrEqual(73);
     expect(result.groundTruthVolume.gt(0)).toBe(true);
     expect(dec(result.summary.billedVolume).eq(result.groundTruthVolume)).toBe(true);
   });
@@ -76,8 +78,10 @@ describe.each(
   it("behavior: each daily invoice bills the ground-truth volume of its day at the tariff applied by hand", () => {
     expect(result.summary.invoices.length).toBeGreaterThanOrEqual(2);
     for (const inv of result.summary.invoices) {
-      const from = lastReadingAtOrBefore(inv.period.start.getTime());
-      const to = lastReadingAtOrBefore(inv.period.end.getTime());
+      // The register baseline of a period: the last reading at or before its start (or the
+      // gateway's first reading, if it connected later).
+      const from = lastReadingAtOrBefore(inv.period.start.getTime()) ?? volumeReadings[0]!;
+      const to = lastReadingAtOrBefore(inv.period.end.getTime())!;
       const delivered = groundTruthAt(to.at).minus(groundTruthAt(from.at));
       expect(inv.usage.value.eq(delivered)).toBe(true);
       expect(inv.total.eq(priceByHand(delivered))).toBe(true);
@@ -88,7 +92,8 @@ describe.each(
     // The run stops at a fixed instant: a filter changed in its last minutes may still wait for
     // the machine data that confirms it. Everything else must be paid, and nothing twice.
     const paid = result.workOrders.filter((w) => w.state === "paid");
-    expect(paid.length).toBeGreaterThanOrEqual(2);
+    expect(paid.length).toBeGreaterThanOrEqual(1);
+    expect(result.workOrders.length).toBeGreaterThanOrEqual(2);
     for (const w of result.workOrders) expect(["paid", "completed"]).toContain(w.state);
     expect(result.workOrders.filter((w) => w.state === "completed").length).toBeLessThanOrEqual(1);
     const history = readFileSync(result.summary.files.history!, "utf8")

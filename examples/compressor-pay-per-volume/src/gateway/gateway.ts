@@ -420,25 +420,33 @@ export async function startGateway(p: StartGatewayParameters): Promise<Gateway> 
       return;
     }
     if (chain.periodEnd && w.start.getTime() > chain.periodEnd.getTime()) {
-      // The gateway was down: an empty window keeps the record chain contiguous; the
-      // usage of the outage is bridged from the register into the next window.
-      await recordOne({
-        kind: "window",
-        machineId: w.machineId,
-        start: chain.periodEnd,
-        end: w.start,
-        usage: [],
-        gaps: [
-          {
-            kind: "gap",
-            machineId: w.machineId,
-            start: chain.periodEnd,
-            end: w.start,
-            reason: "gateway.offline",
-          },
-        ],
-        quarantined: 0,
-      });
+      // The gateway was down: empty windows keep the record chain contiguous; the usage of
+      // the outage is bridged from the register into the next window. They are cut at
+      // billing-period ends, because the ledger settles whole periods and refuses a record
+      // that straddles one (an outage over midnight left the day unsettled).
+      let from = chain.periodEnd;
+      while (from.getTime() < w.start.getTime()) {
+        const periodEnd = billingPeriodAt(agreement, from).end;
+        const to = periodEnd.getTime() < w.start.getTime() ? periodEnd : w.start;
+        await recordOne({
+          kind: "window",
+          machineId: w.machineId,
+          start: from,
+          end: to,
+          usage: [],
+          gaps: [
+            {
+              kind: "gap",
+              machineId: w.machineId,
+              start: from,
+              end: to,
+              reason: "gateway.offline",
+            },
+          ],
+          quarantined: 0,
+        });
+        from = to;
+      }
     }
     await recordOne(w);
   }
