@@ -5,6 +5,7 @@
 // price the simulator's ground truth at exactly the instants the gateway metered.
 //
 //   node gatewayChild.mjs --config <gateway.json> [--until <ISO time>] [--rpc <url>]
+//                         [--session-timeout <ms>]
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { compressorStates, loadSigner, MaaskitError, meterRecordDigest } from "@maaskit/metering";
@@ -24,6 +25,7 @@ async function main(): Promise<number> {
       config: { type: "string" },
       until: { type: "string" },
       rpc: { type: "string" },
+      "session-timeout": { type: "string" },
     },
   });
   const config = loadGatewayConfig(values.config!);
@@ -63,6 +65,11 @@ async function main(): Promise<number> {
     states,
     stateMapping: compressorStates,
     ...(values.until ? { until: new Date(values.until) } : {}),
+    // A gateway restarted after a crash leaves its old OPC UA session on the server until the
+    // session times out; a short timeout keeps a crash loop from exhausting the server's sessions.
+    ...(values["session-timeout"]
+      ? { opcua: { clientOptions: { requestedSessionTimeout: Number(values["session-timeout"]) } } }
+      : {}),
     log: (e) => emit(e),
     onReading: (r) => {
       if (r.channel === "volume" && r.quality === "good") {
