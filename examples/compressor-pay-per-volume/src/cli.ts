@@ -203,7 +203,7 @@ async function run(args: string[]): Promise<number> {
     },
   };
   let ledger: LedgerBackend;
-  let stopAnvil: (() => Promise<void>) | undefined;
+  let stopLedger: (() => Promise<void>) | undefined;
   if (config.ledger.type === "evm") {
     const { startEvmLedger } = await import("./gateway/evm.js");
     const evm = await startEvmLedger({
@@ -212,14 +212,14 @@ async function run(args: string[]): Promise<number> {
       agreementCurrency: agreement.currency,
     });
     ledger = evm.ledger;
-    stopAnvil = evm.stop;
+    stopLedger = evm.stop;
   } else if (config.ledger.type === "embedded") {
     ledger = embeddedLedger({ dir: config.ledger.dir, clock });
   } else {
-    throw new MaaskitError(
-      "example.cli.ledger",
-      "the cactus ledger is not wired into the CLI yet: use embedded or evm",
-    );
+    const { startCactusLedger } = await import("./gateway/cactus.js");
+    const cactus = startCactusLedger({ dir: join(config.dataDir, "cactus-ledger"), clock });
+    ledger = cactus.ledger;
+    stopLedger = cactus.stop;
   }
 
   const dashboard = config.dashboard.enabled
@@ -303,7 +303,7 @@ async function run(args: string[]): Promise<number> {
   process.once("SIGTERM", () => onSignal("SIGTERM"));
   const summary = await gateway.done;
   await ledger.close();
-  await stopAnvil?.();
+  await stopLedger?.();
   await dashboard?.close();
   return summary.verification.invalid === 0 ? 0 : 1;
 }

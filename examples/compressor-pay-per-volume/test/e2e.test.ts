@@ -5,6 +5,7 @@ import { dec, type Reading, runCli } from "@maaskit/metering";
 import type { Decimal } from "decimal.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DemoOptions, type DemoResult, runDemo } from "../src/demo.js";
+import { startCactusLedger } from "../src/gateway/cactus.js";
 import { startEvmLedger } from "../src/gateway/evm.js";
 
 const DAY = 86_400_000;
@@ -13,6 +14,8 @@ const ledgers: [string, DemoOptions["ledger"]][] = [
   ["embedded", undefined],
   // A real anvil node from npm, the maaskit contracts deployed by the test, an ERC-20 token.
   ["evm (anvil)", async (_dir, clock) => startEvmLedger({ clock })],
+  // Through a Hyperledger Cactus PluginRegistry (the embedded ledger as the connector plugin).
+  ["cactus", async (dir, clock) => startCactusLedger({ dir, clock })],
 ];
 
 describe.each(
