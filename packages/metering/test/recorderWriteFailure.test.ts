@@ -113,7 +113,7 @@ describe("recorder write failure", () => {
     try {
       expect(journal.recovery).toEqual({});
       const verifier = createMeterRecordVerifier({ signer: wallet.address, agreement: binding });
-      let prev = GENESIS;
+      let prev: string = GENESIS;
       let seq = 0;
       for await (const r of journal.read()) {
         const expected = await makeRecord(seq, prev);
