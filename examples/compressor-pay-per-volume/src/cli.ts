@@ -6,6 +6,7 @@ import { compressorStates, loadSigner, MaaskitError } from "@maaskit/metering";
 import { compressorStateCodes, startCompressorServer } from "@maaskit/metering/simulator";
 import {
   type AgreementJson,
+  agreementToJson,
   embeddedLedger,
   type LedgerBackend,
   parseAgreement,
@@ -21,7 +22,8 @@ const USAGE = `Usage:
   compressor-gateway init <dir> [--endpoint opc.tcp://…]   write a key, an agreement, a node mapping and gateway.json
   compressor-gateway simulate [--port 4840] [--accelerate 3600] [--start ISO]   run the compressor simulator (OPC UA)
   compressor-gateway run --config <gateway.json> [--endpoint opc.tcp://…] [--nodes <nodes.json>]
-                         [--out <dir>] [--until <ISO time | duration like 30d>] [--ledger embedded|evm]
+                         [--out <dir>] [--until <ISO time | duration like 30d>]
+                         [--ledger embedded|evm|cactus] [--session-timeout <ms>]
 
 run: meters the machine at --endpoint, signs and journals records, settles them on the ledger,
 runs maintenance triggers and work orders, serves the dashboard on 127.0.0.1, and exports
@@ -156,6 +158,7 @@ async function run(args: string[]): Promise<number> {
       out: { type: "string" },
       until: { type: "string" },
       ledger: { type: "string" },
+      "session-timeout": { type: "string" },
     },
   });
   if (!values.config) {
@@ -172,11 +175,11 @@ async function run(args: string[]): Promise<number> {
   writeFileSync(tmp, JSON.stringify(raw));
   const config = loadGatewayConfig(tmp);
   const base = dirname(configFile);
-  const agreement = parseAgreement(JSON.parse(readFileSync(config.agreementFile, "utf8")));
+  let agreement = parseAgreement(JSON.parse(readFileSync(config.agreementFile, "utf8")));
   const signer = await loadSigner({ keyFile: config.signerKeyFile });
   const serviceFile =
     typeof raw.serviceAgreement === "string" ? resolve(base, raw.serviceAgreement) : undefined;
-  const service =
+  let service =
     serviceFile && existsSync(serviceFile)
       ? parseServiceAgreement(JSON.parse(readFileSync(serviceFile, "utf8")))
       : undefined;
@@ -195,6 +198,8 @@ async function run(args: string[]): Promise<number> {
     }
   }
 
+  const log0 = (e: { event: string; [k: string]: unknown }) =>
+    process.stdout.write(`${JSON.stringify({ t: new Date().toISOString(), ...e })}\n`);
   let simNow = new Date(0);
   const clock = {
     now: () => simNow,
@@ -213,6 +218,19 @@ async function run(args: string[]): Promise<number> {
     });
     ledger = evm.ledger;
     stopLedger = evm.stop;
+    if (agreement.currency.address === undefined) {
+      // An agreement written for the embedded ledger (`init`) names no token and no on-chain
+      // parties: on a development chain, settle in the test token between anvil's accounts.
+      log0({ event: "agreement.devChain", token: evm.currency.address, ...evm.parties });
+      agreement = parseAgreement({
+        ...agreementToJson(agreement),
+        parties: { provider: evm.parties.provider, customer: evm.parties.customer },
+        currency: evm.currency,
+      });
+      if (service) {
+        service = { ...service, ...evm.parties, currency: evm.currency };
+      }
+    }
   } else if (config.ledger.type === "embedded") {
     ledger = embeddedLedger({ dir: config.ledger.dir, clock });
   } else {
@@ -249,6 +267,10 @@ async function run(args: string[]): Promise<number> {
     ...(until ? { until } : {}),
     ...(untilSpan !== undefined ? { untilSpanMs: untilSpan } : {}),
     log,
+    // A short OPC UA session timeout frees the server's sessions quickly after a crash loop.
+    ...(values["session-timeout"]
+      ? { opcua: { clientOptions: { requestedSessionTimeout: Number(values["session-timeout"]) } } }
+      : {}),
     onReading: (r) => {
       feed?.reading(r);
       if (Date.now() - lastProgress > 2000) {
@@ -305,7 +327,9 @@ async function run(args: string[]): Promise<number> {
   await ledger.close();
   await stopLedger?.();
   await dashboard?.close();
-  return summary.verification.invalid === 0 ? 0 : 1;
+  // Non-zero when the run ended on an error (e.g. a full disk: metering.journal.writeFailed),
+  // so a supervisor restarts it, or when an exported record does not verify.
+  return summary.error === undefined && summary.verification.invalid === 0 ? 0 : 1;
 }
 
 main(process.argv.slice(2)).then(

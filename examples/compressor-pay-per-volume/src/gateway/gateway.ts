@@ -104,6 +104,8 @@ export interface StartGatewayParameters {
 
 /** What a finished gateway run produced. */
 export interface GatewaySummary {
+  /** Why the run ended early (a source, journal or ledger error), if it did. */
+  readonly error?: { readonly code?: string; readonly message: string };
   readonly records: number;
   readonly invoices: readonly Invoice[];
   readonly quarantined: number;
@@ -370,6 +372,7 @@ export async function startGateway(p: StartGatewayParameters): Promise<Gateway> 
 
   const subs: Subscription[] = [];
   let inflight: Promise<void> = Promise.resolve();
+  let failure: GatewaySummary["error"];
   let finished!: (s: GatewaySummary) => void;
   const done = new Promise<GatewaySummary>((ok) => {
     finished = ok;
@@ -398,11 +401,9 @@ export async function startGateway(p: StartGatewayParameters): Promise<Gateway> 
       )
       .subscribe({
         error: (err) => {
-          log({
-            event: "metering.error",
-            error: String(err),
-            code: (err as { code?: string }).code,
-          });
+          const code = (err as { code?: string }).code;
+          failure = { ...(code ? { code } : {}), message: String(err) };
+          log({ event: "metering.error", error: String(err), code });
           void stop();
         },
         complete: () => void stop(),
@@ -505,6 +506,7 @@ export async function startGateway(p: StartGatewayParameters): Promise<Gateway> 
     const verdicts = verifyExport(text, { signers: [signer.address] });
     const valid = verdicts.filter((v) => v.valid).length;
     const summary: GatewaySummary = {
+      ...(failure ? { error: failure } : {}),
       records: lines.length,
       invoices,
       quarantined,
