@@ -192,6 +192,7 @@ export async function startMaintenance(p: {
     async stop() {
       for (const s of subs) s.unsubscribe();
       await work.catch(() => undefined);
+      await history.close();
     },
   };
 }

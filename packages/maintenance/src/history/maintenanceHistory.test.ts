@@ -31,6 +31,10 @@ describe("openMaintenanceHistory", () => {
     expect(
       verifyLogEntries(again.entries(), { signers: [wallet.address] }).every((r) => r.valid),
     ).toBe(true);
+    await again.close();
+    await expect(again.append("trigger", day(4), {})).rejects.toMatchObject({
+      code: "maintenance.history.closed",
+    });
   });
 
   it("behavior: a torn last line is moved aside, complete entries are kept", async () => {

@@ -49,6 +49,8 @@ export interface MaintenanceHistory {
   entries(): readonly LogEntry[];
   /** Writes the history as JSON Lines (one signed entry per line) — `maaskit verify` reads it. */
   exportTo(file: string): void;
+  /** Waits for pending appends and closes the file; later appends fail. */
+  close(): Promise<void>;
 }
 
 /**
@@ -101,10 +103,16 @@ export async function openMaintenanceHistory(options: {
     fd = openSync(options.file, "a");
   }
   let queue: Promise<unknown> = Promise.resolve();
+  let closed = false;
   return {
     machineId: options.machineId,
     logId,
     append(type, at, payload) {
+      if (closed) {
+        return Promise.reject(
+          new MaaskitError("maintenance.history.closed", `maintenance history ${logId} is closed`),
+        );
+      }
       const next = queue.then(async () => {
         const entry = await signLogEntry(
           { logId, type, at, payload, head: log[log.length - 1] },
@@ -121,6 +129,14 @@ export async function openMaintenanceHistory(options: {
       return next;
     },
     entries: () => log,
+    async close() {
+      await queue;
+      if (fd !== undefined) {
+        closeSync(fd);
+        fd = undefined;
+      }
+      closed = true;
+    },
     exportTo(file) {
       mkdirSync(dirname(file), { recursive: true });
       const out = openSync(file, "w");
