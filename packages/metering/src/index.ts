@@ -5,6 +5,7 @@ export {
   type CreateDeliveryLoopParameters,
   createDeliveryLoop,
   type DeliveryBackoff,
+  type DeliveryBatchResult,
   type DeliveryEvent,
   type DeliveryLoop,
   type DeliverySink,

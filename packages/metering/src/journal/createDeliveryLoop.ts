@@ -17,6 +17,24 @@ import type { Journal } from "./openJournal.js";
 export interface DeliverySink<R> {
   // biome-ignore lint/suspicious/noConfusingVoidType: lets `async (r) => { … }` be a sink
   submit(record: R): Promise<void | { ledgerRef?: string }>;
+  /**
+   * Optional: submits consecutive records in one call, all or none, idempotent per record
+   * like `submit`. It may return one `ledgerRef` for the batch (a transaction hash) or
+   * `ledgerRefs`, one per record in input order (record hashes). Without it the loop
+   * submits one record at a time.
+   */
+  submitBatch?(
+    records: readonly R[],
+    // biome-ignore lint/suspicious/noConfusingVoidType: lets `async (rs) => { … }` be a sink
+  ): Promise<void | DeliveryBatchResult>;
+}
+
+/** What `DeliverySink.submitBatch` may return. */
+export interface DeliveryBatchResult {
+  /** One reference for the whole batch (kept with the range's acknowledgement). */
+  ledgerRef?: string;
+  /** One reference per record, in input order (the last one is kept with the acknowledgement). */
+  ledgerRefs?: readonly (string | undefined)[];
 }
 
 /** Exponential backoff: `min(maxMs, initialMs · factor^(attempt−1)) · (1 − jitter · random())`. */
@@ -31,7 +49,25 @@ export interface DeliveryBackoff {
 /** What the delivery loop did; `at` is the scheduler's clock (ms). */
 export type DeliveryEvent<R> =
   | { type: "delivered"; seq: number; record: R; attempts: number; ledgerRef?: string; at: number }
-  | { type: "retrying"; seq: number; attempt: number; error: unknown; delayMs: number; at: number }
+  | {
+      type: "retrying";
+      seq: number;
+      /** Last seq of the batch being retried (absent when one record is retried). */
+      to?: number;
+      attempt: number;
+      error: unknown;
+      delayMs: number;
+      at: number;
+    }
+  | {
+      /** A batch was accepted and its range acknowledged (after its per-record `delivered`). */
+      type: "batchDelivered";
+      from: number;
+      to: number;
+      attempts: number;
+      ledgerRef?: string;
+      at: number;
+    }
   | { type: "caughtUp"; ackedThrough: number; at: number }
   | { type: "failed"; seq: number; attempt: number; error: unknown; at: number };
 
@@ -44,6 +80,12 @@ export interface CreateDeliveryLoopParameters<R> {
   scheduler?: SchedulerLike;
   /** Source of jitter in [0, 1). Default `Math.random`. */
   random?: () => number;
+  /**
+   * Most records handed to `sink.submitBatch` at once (consecutive, durable, unacknowledged
+   * ones already in the journal; the loop doesn't wait to fill a batch). Default 100;
+   * 1 (or a sink without `submitBatch`) submits one record at a time.
+   */
+  maxBatch?: number;
 }
 
 export interface DeliveryLoop<R> {
@@ -60,6 +102,7 @@ export interface DeliveryLoop<R> {
 }
 
 const DEFAULT_BACKOFF: DeliveryBackoff = { initialMs: 500, maxMs: 60_000, factor: 2, jitter: 0.2 };
+const DEFAULT_MAX_BATCH = 100;
 
 /**
  * Hands the journal's unacknowledged records to a sink in seq order, at least once, and
@@ -67,6 +110,12 @@ const DEFAULT_BACKOFF: DeliveryBackoff = { initialMs: 500, maxMs: 60_000, factor
  * retried with exponential backoff — forever, unless the error says `retryable: false`
  * (as a property or in `details`): then a `failed` event is emitted and the loop halts,
  * because later records can't be delivered past a rejected one.
+ *
+ * When the sink has `submitBatch`, up to `maxBatch` consecutive records go in one call and
+ * one acknowledgement entry covers the range. A retryable error retries the whole batch (the
+ * sink treats records it already applied as duplicates); a non-retryable one replays the
+ * batch one record at a time, so the records before the bad one are acknowledged and the
+ * `failed` event names the bad one exactly.
  *
  * @example
  * ```ts
@@ -85,6 +134,9 @@ export function createDeliveryLoop<R>(params: CreateDeliveryLoopParameters<R>): 
   if (!(backoff.factor >= 1)) problems.push("backoff.factor must be >= 1");
   if (!(backoff.jitter >= 0 && backoff.jitter <= 1))
     problems.push("backoff.jitter must be in [0, 1]");
+  const maxBatch = params.maxBatch ?? DEFAULT_MAX_BATCH;
+  if (!(Number.isSafeInteger(maxBatch) && maxBatch >= 1))
+    problems.push("maxBatch must be an integer >= 1");
   if (problems.length > 0) {
     throw new MaaskitError("metering.journal.invalidConfig", problems.join("; "), {
       details: { problems },
@@ -157,8 +209,7 @@ export function createDeliveryLoop<R>(params: CreateDeliveryLoopParameters<R>): 
           return "halted";
         }
         if (stopping) return "stopped";
-        const base = Math.min(backoff.maxMs, backoff.initialMs * backoff.factor ** (attempt - 1));
-        const delayMs = base * (1 - backoff.jitter * random());
+        const delayMs = delayFor(attempt);
         events.next({ type: "retrying", seq, attempt, error, delayMs, at: scheduler.now() });
         await sleep(delayMs);
         if (stopping) return "stopped";
@@ -166,16 +217,118 @@ export function createDeliveryLoop<R>(params: CreateDeliveryLoopParameters<R>): 
     }
   }
 
+  function delayFor(attempt: number): number {
+    const base = Math.min(backoff.maxMs, backoff.initialMs * backoff.factor ** (attempt - 1));
+    return base * (1 - backoff.jitter * random());
+  }
+
+  async function deliverBatch(
+    submitBatch: NonNullable<DeliverySink<R>["submitBatch"]>,
+    batch: readonly R[],
+  ): Promise<"ok" | "stopped" | "halted"> {
+    const from = seqOf(batch[0]!);
+    const to = from + batch.length - 1;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = (await submitBatch.call(params.sink, batch)) || undefined;
+        const refs = result?.ledgerRefs;
+        // With per-record refs the last one stands for the range: records are hash-chained,
+        // so the last record's hash commits to every record before it.
+        const rangeRef = result?.ledgerRef ?? refs?.at(-1);
+        await journal.appendAck({ from, to }, rangeRef);
+        const at = scheduler.now();
+        batch.forEach((record, i) => {
+          const ledgerRef = refs?.[i] ?? result?.ledgerRef;
+          events.next({
+            type: "delivered",
+            seq: from + i,
+            record,
+            attempts: attempt,
+            ...(ledgerRef === undefined ? {} : { ledgerRef }),
+            at,
+          });
+        });
+        events.next({
+          type: "batchDelivered",
+          from,
+          to,
+          attempts: attempt,
+          ...(rangeRef === undefined ? {} : { ledgerRef: rangeRef }),
+          at,
+        });
+        return "ok";
+      } catch (error) {
+        if (!isRetryable(error)) {
+          // Which record is bad? One at a time: the ones before it get acknowledged.
+          for (const record of batch) {
+            const outcome = await deliver(record);
+            if (outcome !== "ok") return outcome;
+            if (stopping) return "stopped";
+          }
+          // Each record went through alone: the batch as a whole was the problem.
+          return "ok";
+        }
+        if (stopping) return "stopped";
+        const delayMs = delayFor(attempt);
+        events.next({
+          type: "retrying",
+          seq: from,
+          to,
+          attempt,
+          error,
+          delayMs,
+          at: scheduler.now(),
+        });
+        await sleep(delayMs);
+        if (stopping) return "stopped";
+      }
+    }
+  }
+
+  /**
+   * One pass over the unacknowledged records, in batches of consecutive seqs (a record
+   * acknowledged out of order ends a batch, so each batch's acknowledgement is one range).
+   */
+  async function deliverPending(): Promise<"ok" | "stopped" | "halted" | "idle"> {
+    const submitBatch = maxBatch > 1 ? params.sink.submitBatch : undefined;
+    const it = journal.unacknowledged()[Symbol.asyncIterator]();
+    let carry: R | undefined;
+    let delivered = false;
+    try {
+      for (;;) {
+        const batch: R[] = [];
+        if (carry !== undefined) batch.push(carry);
+        carry = undefined;
+        while (batch.length < (submitBatch ? maxBatch : 1)) {
+          const n = await it.next();
+          if (n.done) break;
+          if (batch.length > 0 && seqOf(n.value) !== seqOf(batch.at(-1)!) + 1) {
+            carry = n.value;
+            break;
+          }
+          batch.push(n.value);
+        }
+        if (batch.length === 0) return delivered ? "ok" : "idle";
+        const outcome =
+          submitBatch && batch.length > 1
+            ? await deliverBatch(submitBatch, batch)
+            : await deliver(batch[0]!);
+        if (outcome !== "ok") return outcome;
+        delivered = true;
+        if (stopping) return "stopped";
+      }
+    } finally {
+      await it.return?.();
+    }
+  }
+
   async function run(): Promise<void> {
     let announceIdle = true;
     try {
       while (!stopping) {
-        for await (const record of journal.unacknowledged()) {
-          const outcome = await deliver(record);
-          if (outcome !== "ok") return;
-          announceIdle = true;
-          if (stopping) return;
-        }
+        const outcome = await deliverPending();
+        if (outcome === "stopped" || outcome === "halted") return;
+        if (outcome === "ok") announceIdle = true;
         if (announceIdle) {
           events.next({
             type: "caughtUp",
