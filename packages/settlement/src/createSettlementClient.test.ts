@@ -101,6 +101,89 @@ describe("createSettlementClient", () => {
     await other.close();
   });
 
+  it("behavior: delivers in batches of maxBatch; after a crash-like restart the resubmitted records are duplicates", async () => {
+    const clock = scenarioClock("2025-01-03T00:00:00Z");
+    const ledgerDir = await tempDir();
+    const journalDir = await tempDir();
+    const agreement = scenarioAgreement("client/batch");
+    let ledger = embeddedLedger({ dir: ledgerDir, clock });
+    const { recordDomain } = await ledger.openAgreement(agreement);
+    const records = await scenarioRecords(agreement, recordDomain);
+    let journal = await openJournal<MeterRecord>({ dir: journalDir, codec: meterRecordCodec });
+    for (const r of records) await journal.append(r);
+
+    // First run: the ledger applies records 0–4 (one call), then the gateway dies before the
+    // journal's acknowledgement is written.
+    const crashed = createSettlementClient({ ledger, journal });
+    expect(await crashed.sink.submitBatch!(records.slice(0, 5))).toEqual({
+      ledgerRefs: records.slice(0, 5).map((r) => meterRecordDigest(r)),
+    });
+    await journal.close();
+    await ledger.close();
+
+    // Restart: both reopened from disk; every record is unacknowledged in the journal.
+    ledger = embeddedLedger({ dir: ledgerDir, clock });
+    journal = await openJournal<MeterRecord>({ dir: journalDir, codec: meterRecordCodec });
+    expect(journal.state()).toMatchObject({ ackedThrough: -1, unacked: 8 });
+    const calls: Array<{ seqs: number[]; accepted: number; duplicates: number }> = [];
+    const observed: typeof ledger = Object.create(ledger);
+    observed.submitRecords = async (p) => {
+      const out = await ledger.submitRecords(p);
+      calls.push({
+        seqs: p.records.map((r) => r.seq),
+        accepted: out.accepted,
+        duplicates: out.duplicates,
+      });
+      return out;
+    };
+    const client = createSettlementClient({
+      ledger: observed,
+      journal,
+      delivery: { maxBatch: 3 },
+    });
+    const delivered: number[] = [];
+    client.delivery!.events$.subscribe((e) => {
+      if (e.type === "delivered") delivered.push(e.seq);
+    });
+    const caughtUp = next(client.delivery, "caughtUp");
+    client.start();
+    await caughtUp;
+    expect(calls).toEqual([
+      { seqs: [0, 1, 2], accepted: 0, duplicates: 3 },
+      { seqs: [3, 4, 5], accepted: 1, duplicates: 2 },
+      { seqs: [6, 7], accepted: 2, duplicates: 0 },
+    ]);
+    expect(delivered).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect((await ledger.getRecordsHead(agreement.agreementId)).nextSeq).toBe(8);
+    await client.stop();
+    await journal.close();
+    journal = await openJournal<MeterRecord>({ dir: journalDir, codec: meterRecordCodec });
+    expect(journal.state()).toMatchObject({ ackedThrough: 7, unacked: 0 });
+    await journal.close();
+    await ledger.close();
+  });
+
+  it("behavior: a batch spanning two agreements goes to the ledger as one call per agreement", async () => {
+    const a = await setup("client/batch-a");
+    const bAgreement = scenarioAgreement("client/batch-b");
+    const { recordDomain } = await a.ledger.openAgreement(bAgreement);
+    const bRecords = await scenarioRecords(bAgreement, recordDomain);
+    const calls: string[][] = [];
+    const observed: typeof a.ledger = Object.create(a.ledger);
+    observed.submitRecords = async (p) => {
+      calls.push(p.records.map((r) => `${r.agreementId === p.agreementId ? "" : "!"}${r.seq}`));
+      return a.ledger.submitRecords(p);
+    };
+    const client = createSettlementClient({ ledger: observed });
+    const batch = [...a.records.slice(0, 2), ...bRecords.slice(0, 3), a.records[2]!];
+    const out = await client.sink.submitBatch!(batch);
+    expect(out).toEqual({ ledgerRefs: batch.map((r) => meterRecordDigest(r)) });
+    expect(calls).toEqual([["0", "1"], ["0", "1", "2"], ["2"]]);
+    expect((await a.ledger.getRecordsHead(bAgreement.agreementId)).nextSeq).toBe(3);
+    await a.journal.close();
+    await a.ledger.close();
+  });
+
   it("error: a record the ledger refuses for good halts the loop with retryable: false", async () => {
     const { ledger, agreement, records, journal, recordDomain } = await setup("client/conflict");
     await ledger.submitRecords({ agreementId: agreement.agreementId, records: [records[0]!] });

@@ -37,7 +37,7 @@ export interface CreateSettlementClientParameters {
   readonly ledger: LedgerBackend;
   /** The gateway's record journal; with it the client runs a delivery loop into the ledger. */
   readonly journal?: Journal<MeterRecord>;
-  /** Backoff, scheduler and jitter source of the delivery loop. */
+  /** Backoff, scheduler, jitter source and `maxBatch` (default 100) of the delivery loop. */
   readonly delivery?: Omit<CreateDeliveryLoopParameters<MeterRecord>, "journal" | "sink">;
 }
 
@@ -45,8 +45,9 @@ export interface CreateSettlementClientParameters {
 export interface SettlementClient {
   readonly ledger: LedgerBackend;
   /**
-   * The sink the delivery loop uses: submits one record (idempotent — a duplicate is success)
-   * and marks errors a retry cannot fix with `details.retryable: false`.
+   * The sink the delivery loop uses: submits one record, or a batch in one `submitRecords`
+   * call per agreement (idempotent — a duplicate is success), and marks errors a retry
+   * cannot fix with `details.retryable: false`.
    */
   readonly sink: DeliverySink<MeterRecord>;
   /** The delivery loop, when a journal was given (started by `start()`). */
@@ -64,8 +65,9 @@ export interface SettlementClient {
 
 /**
  * Wires a gateway's record journal to a ledger backend: the journal's delivery loop hands
- * every unacknowledged record, in order and at least once, to `ledger.submitRecords`, whose
- * idempotency by `(agreementId, seq)` turns at-least-once into exactly-once.
+ * every unacknowledged record, in order and at least once, to `ledger.submitRecords` (up to
+ * `delivery.maxBatch` records per call), whose idempotency by `(agreementId, seq)` turns
+ * at-least-once into exactly-once.
  *
  * @example
  * ```ts
@@ -87,11 +89,26 @@ export function createSettlementClient(params: CreateSettlementClientParameters)
         const hash = out.results[0]?.recordHash;
         return hash === undefined ? undefined : { ledgerRef: hash };
       } catch (err) {
-        if (isLedgerError(err) && permanent.has(err.code)) {
-          throw ledgerError(err.code, err.shortMessage, { ...err.details, retryable: false }, err);
-        }
-        throw err;
+        throw markPermanent(err);
       }
+    },
+    async submitBatch(records) {
+      const ledgerRefs: (string | undefined)[] = [];
+      try {
+        // A journal holds one agreement, but a run of another agreement's records would be
+        // rejected by the ledger as a whole: submit each run of one agreement separately.
+        for (let i = 0; i < records.length; ) {
+          const agreementId = records[i]!.agreementId;
+          let j = i + 1;
+          while (j < records.length && records[j]!.agreementId === agreementId) j++;
+          const out = await ledger.submitRecords({ agreementId, records: records.slice(i, j) });
+          for (let k = 0; k < j - i; k++) ledgerRefs.push(out.results[k]?.recordHash);
+          i = j;
+        }
+      } catch (err) {
+        throw markPermanent(err);
+      }
+      return { ledgerRefs };
     },
   };
   const delivery =
@@ -114,4 +131,12 @@ export function createSettlementClient(params: CreateSettlementClientParameters)
       await delivery?.stop();
     },
   };
+}
+
+/** A ledger error a retry cannot fix, marked so the delivery loop halts on it. */
+function markPermanent(err: unknown): unknown {
+  if (isLedgerError(err) && permanent.has(err.code)) {
+    return ledgerError(err.code, err.shortMessage, { ...err.details, retryable: false }, err);
+  }
+  return err;
 }
