@@ -1,8 +1,14 @@
 import {
+  CLOCK_STATUSES,
   decimalToString,
+  encodeMeterRecord,
   type MeterRecord,
+  type MeterRecordJson,
+  meterRecordFromJson,
+  meterRecordToJson,
   type PeriodStatement,
   periodStatementToJson,
+  RECORD_FLAG_NAMES,
   toDecimal,
 } from "@maaskit/metering";
 import type { Decimal } from "decimal.js";
@@ -10,9 +16,12 @@ import {
   Contract,
   ContractFactory,
   type ContractRunner,
+  formatUnits,
   getAddress,
   type InterfaceAbi,
   type JsonRpcApiProvider,
+  type Log,
+  recoverAddress,
   Signature,
   type Signer,
   type TransactionReceipt,
@@ -38,6 +47,7 @@ import { isLedgerError, ledgerError } from "../../ledgerErrors.js";
 import type { LedgerEvent } from "../../ledgerEvents.js";
 import { recordsToJson } from "../../recordsToJson.js";
 import { type Command, LedgerCore, workOrderTermsToJson } from "../embedded/ledgerCore.js";
+import { appendCallNote, type EvmCallNote, readCallNote } from "./evmCallNote.js";
 import {
   hashText,
   toAgreementInput,
@@ -68,6 +78,12 @@ export interface EvmLedgerParameters {
   /** Existing contracts; or `deploy: true` to deploy fresh ones with `signer`. */
   readonly addresses?: EvmLedgerAddresses;
   readonly deploy?: boolean;
+  /**
+   * With `addresses`: the block the contracts were deployed in (default 0). The backend
+   * rebuilds its state from the contracts' logs from there on, so a restarted process
+   * reports the agreements, records, invoices, events and work orders it made before.
+   */
+  readonly fromBlock?: number;
   /**
    * Ledger time. On a development node (anvil) every transaction's block gets this clock's
    * second (`evm_setTime`), so deadlines and event stamps follow it; leave it out on a real
@@ -174,10 +190,20 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
     method: string,
     args: readonly unknown[],
     at: Date,
+    note?: EvmCallNote,
   ): Promise<TransactionReceipt> {
     await setChainTime(clock === undefined ? undefined : at);
     const c = contract.connect(from) as Contract;
-    const tx = await c.getFunction(method)(...args);
+    let tx: Awaited<ReturnType<Signer["sendTransaction"]>>;
+    if (note === undefined) {
+      tx = await c.getFunction(method)(...args);
+    } else {
+      // The note rides behind the ABI arguments (the contracts ignore it): what a restarted
+      // backend needs to rebuild its mirror exactly.
+      const req = await c.getFunction(method).populateTransaction(...args);
+      req.data = appendCallNote(req.data, note);
+      tx = await (from as Signer).sendTransaction(req);
+    }
     const receipt = (await tx.wait()) as TransactionReceipt | null;
     if (receipt === null || receipt.status !== 1) {
       throw ledgerError("settlement.ledger.unavailable", `${method} failed on chain`, {
@@ -204,14 +230,17 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
    * Runs one command: the mirror validates and applies it (or throws the backend-neutral
    * error), the chain executes it, and on a chain failure the mirror is rebuilt without it.
    */
-  function run<T>(cmd: Command, onChain: (result: T, at: Date) => Promise<void>): Promise<T> {
+  function run<T>(
+    cmd: Command,
+    onChain: (result: T, at: Date, note: EvmCallNote) => Promise<void>,
+  ): Promise<T> {
     const next = tail.then(async () => {
       if (closed) throw ledgerError("settlement.ledger.closed", "The ledger is closed", {});
       const at = clock?.now() ?? new Date();
       const out = core.execute(cmd, at, false);
       if (out.changed) {
         try {
-          await onChain(out.result as T, at);
+          await onChain(out.result as T, at, { v: 1, at: at.toISOString(), c: cmd });
         } catch (err) {
           core = new LedgerCore(domain);
           for (const a of applied) core.execute(a.cmd, a.at, true);
@@ -302,12 +331,19 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
       ];
       if (withExtras) args.push(run.map(toExtrasInput));
       args.push(endsPeriod(agreement, run[run.length - 1]!));
+      const extras = run.map((r) => meterRecordToJson(r).extras ?? null);
+      const note: EvmCallNote = {
+        v: 1,
+        at: at.toISOString(),
+        r: { ch: run[0]!.channel, ...(extras.some((x) => x !== null) ? { x: extras } : {}) },
+      };
       const receipt = await send(
         registry,
         runner,
         withExtras ? "submitRecordsWithExtras" : "submitRecords",
         args,
         at,
+        note,
       );
       const accepted = logsOf(registry, receipt, "RecordAccepted");
       const expected = run.map((r) => r.seq);
@@ -344,9 +380,162 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
     method: string,
     args: readonly unknown[],
     at: Date,
+    note: EvmCallNote,
   ) {
-    await send(escrow, partySigner(by), method, [id, ...args], at);
+    await send(escrow, partySigner(by), method, [id, ...args], at, note);
   }
+
+  /**
+   * Rebuilds the mirror from the chain: every transaction that left a log on the contracts
+   * since `fromBlock`, in chain order, is replayed from its calldata and note — the exact
+   * command and ledger time the sending backend executed — and checked against its logs.
+   */
+  async function resume(fromBlock: number): Promise<void> {
+    const latest = await provider.getBlockNumber();
+    const logs: Log[] = [];
+    // In ranges: public RPC nodes cap the blocks one eth_getLogs may span.
+    for (let lo = fromBlock; lo <= latest; lo += LOG_RANGE) {
+      logs.push(
+        ...(await provider.getLogs({
+          address: [addresses!.meterAgreements, addresses!.workOrderEscrow],
+          fromBlock: lo,
+          toBlock: Math.min(lo + LOG_RANGE - 1, latest),
+        })),
+      );
+    }
+    const byTx = new Map<string, Log[]>();
+    for (const log of [...logs].sort(
+      (a, b) =>
+        a.blockNumber - b.blockNumber ||
+        a.transactionIndex - b.transactionIndex ||
+        a.index - b.index,
+    )) {
+      const list = byTx.get(log.transactionHash) ?? [];
+      list.push(log);
+      byTx.set(log.transactionHash, list);
+    }
+    const ids = new Map<string, string>();
+    for (const [hash, txLogs] of byTx) {
+      const tx = await provider.getTransaction(hash);
+      const { data, note } = readCallNote(tx?.data ?? "0x");
+      if (tx === null || note === undefined) {
+        throw ledgerError(
+          "settlement.ledger.unavailable",
+          "A transaction on the contracts was not sent by an evmLedger (no note): the ledger cannot be rebuilt from this block",
+          { hash, fromBlock },
+        );
+      }
+      const at = new Date(note.at);
+      const cmd =
+        note.r === undefined ? (note.c as Command) : recordsCommand(data, note.r, ids, txLogs);
+      const out = core.execute(cmd, at, true);
+      if (cmd.t === "openAgreement") {
+        const id = (cmd.agreement as { agreementId: string }).agreementId;
+        ids.set(hashText(id), id);
+      }
+      if (cmd.t === "submitRecords") {
+        const onChain = txLogs
+          .map((l) => registry.interface.parseLog(l))
+          .filter((p) => p?.name === "RecordAccepted")
+          .map((p) => p!.args.recordHash as string);
+        const mirrored = out.events.flatMap((e) =>
+          e.type === "RecordAccepted" ? [e.recordHash] : [],
+        );
+        if (onChain.join() !== mirrored.join()) {
+          throw ledgerError(
+            "settlement.ledger.corrupt",
+            "Rebuilt records differ from the chain's",
+            {
+              hash,
+            },
+          );
+        }
+      }
+      applied.push({ cmd, at });
+      history.push(...out.events);
+    }
+  }
+
+  /** A record submission rebuilt from its calldata, the agreement and the call's note. */
+  function recordsCommand(
+    data: string,
+    r: NonNullable<EvmCallNote["r"]>,
+    ids: ReadonlyMap<string, string>,
+    txLogs: readonly Log[],
+  ): Command {
+    const parsed = registry.interface.parseTransaction({ data });
+    const agreementId = parsed === null ? undefined : ids.get(parsed.args[0] as string);
+    if (parsed === null || agreementId === undefined) {
+      throw ledgerError("settlement.ledger.corrupt", "A record submission of no known agreement", {
+        hash: txLogs[0]?.transactionHash,
+      });
+    }
+    const agreement = core.agreementState(agreementId).agreement;
+    const metered = agreement.tariff.metered;
+    let prevHash = core.head(agreementId).headHash;
+    let start = Number(parsed.args[3]);
+    const firstSeq = Number(parsed.args[2]);
+    const inputs = parsed.args[4] as unknown as {
+      periodEnd: bigint;
+      quantity: bigint;
+      registerStart: bigint;
+      registerEnd: bigint;
+      flags: bigint;
+      clock: bigint;
+      quarantined: bigint;
+      r: string;
+      vs: string;
+    }[];
+    const records = inputs.map((x, i) => {
+      const bits = Number(x.flags);
+      const flags: Record<string, true> = {};
+      RECORD_FLAG_NAMES.forEach((name, bit) => {
+        if ((bits & (1 << bit)) !== 0) flags[name] = true;
+      });
+      const extras = r.x?.[i] ?? null;
+      const json = {
+        kind: "meterRecord",
+        version: 1,
+        agreementId,
+        chainId: domain.chainId,
+        verifyingContract: domain.verifyingContract,
+        machineId: agreement.machineId,
+        channel: r.ch,
+        seq: firstSeq + i,
+        periodStart: new Date(start).toISOString(),
+        periodEnd: new Date(Number(x.periodEnd)).toISOString(),
+        quantity: {
+          value: formatUnits(x.quantity, 9),
+          unit: metered.unit,
+          ...(metered.basis === undefined ? {} : { basis: metered.basis }),
+        },
+        // Flag bit 5 (noRegister) says the record has no register span.
+        ...((bits & 32) !== 0
+          ? {}
+          : {
+              register: {
+                start: formatUnits(x.registerStart, 9),
+                end: formatUnits(x.registerEnd, 9),
+              },
+            }),
+        flags,
+        clock: CLOCK_STATUSES[Number(x.clock)],
+        quarantined: Number(x.quarantined),
+        ...(extras === null ? {} : { extras }),
+        prevHash,
+        signer: ZeroAddress,
+        signature: Signature.from({ r: x.r, yParityAndS: x.vs }).serialized,
+      } as MeterRecordJson;
+      const digest = encodeMeterRecord(meterRecordFromJson(json)).digest;
+      json.signer = recoverAddress(digest, json.signature);
+      prevHash = digest;
+      start = Number(x.periodEnd);
+      return json;
+    });
+    return { t: "submitRecords", agreementId, records };
+  }
+
+  if (params.addresses !== undefined) await resume(params.fromBlock ?? 0);
 
   const events$ = from(Promise.resolve()).pipe(
     switchMap(
@@ -374,13 +563,14 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
       }
       return run<OpenAgreementResult>(
         { t: "openAgreement", agreement: agreementToJson(agreement) },
-        async (_r, at) => {
+        async (_r, at, note) => {
           await send(
             registry,
             settler(agreement),
             "openAgreement",
             [agreement.agreementId, input],
             at,
+            note,
           );
         },
       );
@@ -416,13 +606,14 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
           start: period.start.toISOString(),
           end: period.end.toISOString(),
         },
-        async (invoice, at) => {
+        async (invoice, at, note) => {
           const receipt = await send(
             registry,
             settler(agreementOf(agreementId)),
             "settlePeriod",
             [hashText(agreementId), period.start.getTime(), period.end.getTime()],
             at,
+            note,
           );
           checkSettled(receipt, invoice);
         },
@@ -432,13 +623,14 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
     settleStatement(statement: PeriodStatement) {
       return run<Invoice>(
         { t: "settleStatement", statement: periodStatementToJson(statement) },
-        async (invoice, at) => {
+        async (invoice, at, note) => {
           const receipt = await send(
             registry,
             runner,
             "settleStatement",
             [hashText(statement.agreementId), toStatementInput(statement)],
             at,
+            note,
           );
           checkSettled(receipt, invoice);
         },
@@ -454,7 +646,7 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
           by,
           ...(reference === undefined ? {} : { reference }),
         },
-        async (result, at) => {
+        async (result, at, note) => {
           const payer = partySigner(by);
           const value = units(amount, result.balance.currency.decimals);
           await ensureAllowance(
@@ -474,6 +666,7 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
               reference === undefined ? ZeroHash : hashText(reference),
             ],
             at,
+            note,
           );
         },
       );
@@ -488,7 +681,7 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
           by,
           ...(reference === undefined ? {} : { reference }),
         },
-        async (result, at) => {
+        async (result, at, note) => {
           await send(
             registry,
             partySigner(by),
@@ -499,6 +692,7 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
               reference === undefined ? ZeroHash : hashText(reference),
             ],
             at,
+            note,
           );
         },
       );
@@ -519,7 +713,7 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
       }
       return run<OpenWorkOrderResult>(
         { t: "openWorkOrder", terms: workOrderTermsToJson(terms) },
-        async (_r, at) => {
+        async (_r, at, note) => {
           await send(
             escrow,
             partySigner(terms.customer),
@@ -539,13 +733,14 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
               },
             ],
             at,
+            note,
           );
         },
       );
     },
 
     fundWorkOrder({ workOrderId, by }) {
-      return run<WorkOrder>({ t: "fundWorkOrder", workOrderId, by }, async (wo, at) => {
+      return run<WorkOrder>({ t: "fundWorkOrder", workOrderId, by }, async (wo, at, note) => {
         const payer = partySigner(by);
         await ensureAllowance(
           payer,
@@ -554,19 +749,20 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
           units(wo.amount, wo.currency.decimals),
           at,
         );
-        await workOrderStep(workOrderId, by, "fund", [], at);
+        await workOrderStep(workOrderId, by, "fund", [], at, note);
       });
     },
 
     acceptWorkOrder({ workOrderId, by }) {
-      return run<WorkOrder>({ t: "acceptWorkOrder", workOrderId, by }, (_wo, at) =>
-        workOrderStep(workOrderId, by, "accept", [], at),
+      return run<WorkOrder>({ t: "acceptWorkOrder", workOrderId, by }, (_wo, at, note) =>
+        workOrderStep(workOrderId, by, "accept", [], at, note),
       );
     },
 
     completeWorkOrder({ workOrderId, proofHash, by }) {
-      return run<WorkOrder>({ t: "completeWorkOrder", workOrderId, proofHash, by }, (_wo, at) =>
-        workOrderStep(workOrderId, by, "complete", [proofHash], at),
+      return run<WorkOrder>(
+        { t: "completeWorkOrder", workOrderId, proofHash, by },
+        (_wo, at, note) => workOrderStep(workOrderId, by, "complete", [proofHash], at, note),
       );
     },
 
@@ -581,7 +777,7 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
             clearedAt: a.clearedAt.toISOString(),
             signature: a.signature,
           },
-          async (_wo, at) => {
+          async (_wo, at, note) => {
             const sig = Signature.from(a.signature);
             await send(
               escrow,
@@ -595,6 +791,7 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
                 sig.yParityAndS,
               ],
               at,
+              note,
             );
           },
         );
@@ -606,34 +803,42 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
           by: p.by,
           ...(p.evidenceHash === undefined ? {} : { evidenceHash: p.evidenceHash }),
         },
-        (_wo, at) =>
-          workOrderStep(p.workOrderId, p.by, "confirm", [p.evidenceHash ?? ZeroHash], at),
+        (_wo, at, note) =>
+          workOrderStep(p.workOrderId, p.by, "confirm", [p.evidenceHash ?? ZeroHash], at, note),
       );
     },
 
     cancelWorkOrder({ workOrderId, by }) {
-      return run<WorkOrder>({ t: "cancelWorkOrder", workOrderId, by }, (_wo, at) =>
-        workOrderStep(workOrderId, by, "cancel", [], at),
+      return run<WorkOrder>({ t: "cancelWorkOrder", workOrderId, by }, (_wo, at, note) =>
+        workOrderStep(workOrderId, by, "cancel", [], at, note),
       );
     },
 
     disputeWorkOrder({ workOrderId, reasonHash, by }) {
-      return run<WorkOrder>({ t: "disputeWorkOrder", workOrderId, reasonHash, by }, (_wo, at) =>
-        workOrderStep(workOrderId, by, "dispute", [reasonHash], at),
+      return run<WorkOrder>(
+        { t: "disputeWorkOrder", workOrderId, reasonHash, by },
+        (_wo, at, note) => workOrderStep(workOrderId, by, "dispute", [reasonHash], at, note),
       );
     },
 
     resolveDispute({ workOrderId, toProvider, by }) {
       return run<WorkOrder>(
         { t: "resolveDispute", workOrderId, toProvider: amountString(toProvider), by },
-        (wo, at) =>
-          workOrderStep(workOrderId, by, "resolve", [units(toProvider, wo.currency.decimals)], at),
+        (wo, at, note) =>
+          workOrderStep(
+            workOrderId,
+            by,
+            "resolve",
+            [units(toProvider, wo.currency.decimals)],
+            at,
+            note,
+          ),
       );
     },
 
     expireWorkOrder({ workOrderId, by }) {
-      return run<WorkOrder>({ t: "expireWorkOrder", workOrderId, by }, (_wo, at) =>
-        workOrderStep(workOrderId, by, "expire", [], at),
+      return run<WorkOrder>({ t: "expireWorkOrder", workOrderId, by }, (_wo, at, note) =>
+        workOrderStep(workOrderId, by, "expire", [], at, note),
       );
     },
 
@@ -648,6 +853,9 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
   };
   return ledger;
 }
+
+/** Blocks per `eth_getLogs` call when rebuilding from the chain. */
+const LOG_RANGE = 10_000;
 
 /** True when the record's window ends exactly at the end of its billing period. */
 function endsPeriod(agreement: Agreement, record: MeterRecord): boolean {
