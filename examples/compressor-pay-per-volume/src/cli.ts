@@ -212,7 +212,9 @@ async function run(args: string[]): Promise<number> {
   if (config.ledger.type === "evm") {
     const { startEvmLedger } = await import("./gateway/evm.js");
     const evm = await startEvmLedger({
-      ...(config.ledger.rpcUrl ? { rpcUrl: config.ledger.rpcUrl } : {}),
+      ...(config.ledger.rpcUrl
+        ? { rpcUrl: config.ledger.rpcUrl, stateFile: join(config.dataDir, "evm-contracts.json") }
+        : {}),
       clock,
       agreementCurrency: agreement.currency,
     });

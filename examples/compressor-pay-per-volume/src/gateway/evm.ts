@@ -1,11 +1,20 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import type { Currency, LedgerBackend, LedgerClock } from "@maaskit/settlement";
 import { anvilMnemonic, startAnvil } from "@maaskit/settlement/anvil";
-import { evmLedger, testTokenAbi, testTokenBytecode } from "@maaskit/settlement/evm";
+import {
+  type EvmLedgerAddresses,
+  evmLedger,
+  testTokenAbi,
+  testTokenBytecode,
+} from "@maaskit/settlement/evm";
 import { ContractFactory, HDNodeWallet, JsonRpcProvider, Mnemonic, type Signer } from "ethers";
 
 /** An EVM ledger for the gateway: the parties' addresses and the settlement token. */
 export interface GatewayEvm {
   readonly ledger: LedgerBackend;
+  /** The maaskit contracts the ledger runs on. */
+  readonly addresses: EvmLedgerAddresses;
   readonly rpcUrl: string;
   readonly parties: {
     readonly customer: string;
@@ -21,11 +30,16 @@ export interface GatewayEvm {
  * free port) unless `rpcUrl` names a node, deploys the maaskit contracts and a test ERC-20
  * (EURT, 2 decimals) and mints it to the customer. Anvil's default accounts play customer,
  * provider and arbiter; on a real chain these would be the parties' own signers.
+ *
+ * With `rpcUrl` and `stateFile`, the contracts' and the token's addresses are kept in that
+ * JSON file: a restarted gateway reuses them (the ledger rebuilds its state from the chain)
+ * instead of deploying fresh ones. The file is ignored when it names another chain.
  */
 export async function startEvmLedger(p: {
   rpcUrl?: string;
   clock: LedgerClock;
   agreementCurrency?: Currency;
+  stateFile?: string;
 }): Promise<GatewayEvm> {
   const anvil = p.rpcUrl === undefined ? await startAnvil() : undefined;
   const provider =
@@ -46,6 +60,32 @@ export async function startEvmLedger(p: {
       ),
     );
   const [deployer, customer, provider_, arbiter] = wallets as [Signer, Signer, Signer, Signer];
+  const chainId = (await provider.getNetwork()).chainId.toString();
+  const stateFile = anvil === undefined ? p.stateFile : undefined;
+  const saved = stateFile === undefined ? undefined : readState(stateFile, chainId);
+  if (saved !== undefined) {
+    const ledger = await evmLedger({
+      provider,
+      signer: deployer,
+      parties: [customer, provider_, arbiter],
+      addresses: saved.addresses,
+      fromBlock: saved.fromBlock,
+      clock: p.clock,
+    });
+    return {
+      ledger,
+      addresses: saved.addresses,
+      rpcUrl: p.rpcUrl!,
+      parties: {
+        customer: await customer.getAddress(),
+        provider: await provider_.getAddress(),
+        arbiter: await arbiter.getAddress(),
+      },
+      currency: { symbol: "EURT", decimals: 2, address: saved.token },
+      async stop() {},
+    };
+  }
+  const fromBlock = await provider.getBlockNumber();
   const factory = new ContractFactory(testTokenAbi, testTokenBytecode, deployer);
   const token = await factory.deploy("Euro Test", "EURT", 2);
   await token.waitForDeployment();
@@ -63,8 +103,19 @@ export async function startEvmLedger(p: {
     deploy: true,
     clock: p.clock,
   });
+  if (stateFile !== undefined) {
+    const state: EvmState = {
+      chainId,
+      addresses: ledger.addresses,
+      token: tokenAddress,
+      fromBlock,
+    };
+    mkdirSync(dirname(stateFile), { recursive: true });
+    writeFileSync(stateFile, `${JSON.stringify(state, null, 2)}\n`);
+  }
   return {
     ledger,
+    addresses: ledger.addresses,
     rpcUrl: anvil?.rpcUrl ?? p.rpcUrl!,
     parties: {
       customer: await customer.getAddress(),
@@ -76,4 +127,18 @@ export async function startEvmLedger(p: {
       await anvil?.stop();
     },
   };
+}
+
+/** What `stateFile` keeps: where the gateway's contracts and token live. */
+interface EvmState {
+  readonly chainId: string;
+  readonly addresses: EvmLedgerAddresses;
+  readonly token: string;
+  readonly fromBlock: number;
+}
+
+function readState(file: string, chainId: string): EvmState | undefined {
+  if (!existsSync(file)) return undefined;
+  const state = JSON.parse(readFileSync(file, "utf8")) as EvmState;
+  return state.chainId === chainId ? state : undefined;
 }
