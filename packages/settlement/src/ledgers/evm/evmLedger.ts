@@ -111,7 +111,9 @@ export interface EvmLedger extends LedgerBackend {
  * embedded ledger (a mirror of the ledger's state), so a bad input fails with the same error
  * code before any gas is spent and results, invoices and events are identical across
  * backends; then it sends the transaction(s) and checks the contract's outcome (record
- * digests, settled totals) against the mirror. See docs/evm.md.
+ * digests, settled totals) against the mirror. On existing contracts (`addresses`) it first
+ * rebuilds the mirror from the chain: the logs since `fromBlock`, the calldata and the note
+ * it appends to each call, so a restarted process goes on exactly. See docs/evm.md.
  *
  * @example
  * ```ts
