@@ -11,12 +11,15 @@ import {
   genesisChainState,
   type MeterRecord,
   type MeterRecordBinding,
+  meterRecordCodec,
   meterRecordTypedData,
   nextChainState,
+  openJournal,
   signMeterRecord,
 } from "@maaskit/metering";
-import { embeddedLedger, parseAgreement } from "@maaskit/settlement";
+import { createSettlementClient, embeddedLedger, parseAgreement } from "@maaskit/settlement";
 import { keccak256, type TypedDataField, toUtf8Bytes, verifyTypedData, Wallet } from "ethers";
+import { filter, firstValueFrom } from "rxjs";
 import { type Figure, figure, log, median, perSecond } from "./lib/measure.js";
 import { compressorWindows } from "./lib/meterWindows.js";
 
@@ -106,6 +109,70 @@ async function submitAll(
   if (accepted !== records.length)
     throw new Error(`ledger accepted ${accepted} of ${records.length}`);
   return { ms, cpuMs: (cpu.user + cpu.system) / 1000, accepted };
+}
+
+/**
+ * Opens a fresh ledger, agreement and journal (fsync "always", as a gateway's), journals the
+ * records (not timed), then times `createSettlementClient`'s delivery loop from start until
+ * it has caught up with every record acknowledged: ledger calls, fsyncs and the journal's
+ * acknowledgement entries included.
+ */
+async function deliverAll(
+  label: string,
+  machine: Wallet,
+  sign: (binding: MeterRecordBinding) => Promise<MeterRecord[]>,
+  maxBatch: number,
+  dirs: string[],
+): Promise<LedgerRun> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "maaskit-bench-client-"));
+  dirs.push(dir);
+  const ledger = embeddedLedger({
+    dir: path.join(dir, "ledger"),
+    clock: { now: () => new Date("2026-01-01T00:00:00Z") },
+  });
+  await ledger.ready;
+  const agreement = agreementFor(label, machine);
+  const opened = await ledger.openAgreement(agreement);
+  const records = await sign({ agreementId: agreement.agreementId, ...opened.recordDomain });
+  const journal = await openJournal<MeterRecord>({
+    dir: path.join(dir, "journal"),
+    codec: meterRecordCodec,
+  });
+  await Promise.all(records.map((r) => journal.append(r)));
+  const client = createSettlementClient({
+    ledger,
+    journal,
+    delivery: { maxBatch, backoff: { initialMs: 1 } },
+  });
+  let delivered = 0;
+  client.delivery!.events$.subscribe((e) => {
+    if (e.type === "delivered") delivered++;
+    if (e.type === "failed") log(`settlement: delivery failed at ${e.seq}: ${String(e.error)}`);
+  });
+  const caughtUp = firstValueFrom(
+    client.delivery!.events$.pipe(filter((e) => e.type === "caughtUp" || e.type === "failed")),
+  );
+  globalThis.gc?.();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  client.start();
+  await caughtUp;
+  const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  await client.stop();
+  const head = await ledger.getRecordsHead(agreement.agreementId);
+  const acked = journal.state().ackedThrough;
+  await journal.close();
+  await ledger.close();
+  if (
+    delivered !== records.length ||
+    head.nextSeq !== records.length ||
+    acked !== records.length - 1
+  )
+    throw new Error(
+      `delivered ${delivered}, ledger head ${head.nextSeq}, acked through ${acked} of ${records.length}`,
+    );
+  return { ms, cpuMs: (cpu.user + cpu.system) / 1000, accepted: delivered };
 }
 
 interface GasFigure {
@@ -200,7 +267,13 @@ export async function settlementBench(quick: boolean): Promise<{
     log("settlement: warming up");
     await submitAll("bench", machine, sign, 100, dirs);
 
-    const runs: Record<string, LedgerRun[]> = { batch100: [], single: [], bare: [] };
+    const runs: Record<string, LedgerRun[]> = {
+      batch100: [],
+      single: [],
+      bare: [],
+      clientBatch100: [],
+      clientSingle: [],
+    };
     const records = [...signed.values()][0]!;
     const typed = records.map((r) => {
       const t = meterRecordTypedData(r);
@@ -213,11 +286,13 @@ export async function settlementBench(quick: boolean): Promise<{
       };
     });
     log(
-      `settlement: ${rounds} round(s) of ${n} records: batches of 100, one per call, bare verifyTypedData`,
+      `settlement: ${rounds} round(s) of ${n} records: batches of 100, one per call, bare verifyTypedData, journal → client (batches of 100, one per call)`,
     );
     for (let r = 0; r < rounds; r++) {
       runs.batch100!.push(await submitAll("bench", machine, sign, 100, dirs));
       runs.single!.push(await submitAll("bench", machine, sign, 1, dirs));
+      runs.clientBatch100!.push(await deliverAll("bench", machine, sign, 100, dirs));
+      runs.clientSingle!.push(await deliverAll("bench", machine, sign, 1, dirs));
       globalThis.gc?.();
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
@@ -256,6 +331,19 @@ export async function settlementBench(quick: boolean): Promise<{
         baseline: { name: "bare ethers verifyTypedData", value: bare, unit: "records/s" },
         target: { op: ">=", value: 2000, on: "value" },
       }),
+      figure({
+        id: "settlement.client.batch100",
+        group: "Settlement",
+        name: "journal → createSettlementClient delivery loop → embedded ledger, maxBatch 100 (one range ack per call)",
+        value: rate("clientBatch100"),
+        unit: "records/s",
+        baseline: {
+          name: "the same delivery loop, one record per call (maxBatch 1, as before batching)",
+          value: rate("clientSingle"),
+          unit: "records/s",
+        },
+        target: { op: ">=", value: 2000, on: "value" },
+      }),
       ...gas.figures,
     ];
     return {
@@ -267,6 +355,8 @@ export async function settlementBench(quick: boolean): Promise<{
           batch100: cpuRate("batch100"),
           single: cpuRate("single"),
           bare: cpuRate("bare"),
+          clientBatch100: cpuRate("clientBatch100"),
+          clientSingle: cpuRate("clientSingle"),
         },
         runsMs: Object.fromEntries(
           Object.entries(runs).map(([k, v]) => [k, v.map((x) => Math.round(x.ms))]),
