@@ -244,5 +244,5 @@ export {
   type PlannedInterval,
   type StateSpanEvent,
 } from "./timeElements.js";
-export { rateUnits, type UnitCode, type VolumeBasis } from "./units.js";
+export { rateUnits, type UnitCode, type VolumeBasis, volumeBases } from "./units.js";
 export type { MeterWindow, WindowUsage } from "./window.js";

@@ -25,7 +25,10 @@ export type UnitCode =
  * inlet conditions) and normal m³ per DIN 1343 (0 °C, 1.01325 bar) differ by about 7 %,
  * so an air volume always says which one it is.
  */
-export type VolumeBasis = "ISO1217-FAD" | "DIN1343-normal" | "ISO2533-standard" | "actual";
+export const volumeBases = ["ISO1217-FAD", "DIN1343-normal", "ISO2533-standard", "actual"] as const;
+
+/** One of {@link volumeBases}. */
+export type VolumeBasis = (typeof volumeBases)[number];
 
 /** Volume-flow rate units and the volume unit + seconds per time unit they integrate to. */
 export const rateUnits: Readonly<

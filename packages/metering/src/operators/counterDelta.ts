@@ -10,7 +10,7 @@ import type {
   UsageEvent,
   UsageFlags,
 } from "../reading.js";
-import type { UnitCode, VolumeBasis } from "../units.js";
+import { type UnitCode, type VolumeBasis, volumeBases } from "../units.js";
 import {
   decimalOption,
   describe,
@@ -77,7 +77,7 @@ export interface CounterDeltaOptions {
 /** Error code thrown (synchronously, by the factory) for invalid options. */
 export type CounterDeltaErrorCode = "metering.counterDelta.invalidOptions";
 
-const BASES: readonly string[] = ["ISO1217-FAD", "DIN1343-normal", "ISO2533-standard", "actual"];
+const BASES: readonly string[] = volumeBases;
 
 /**
  * Turns readings of a totalizer register (e.g. accumulated m³) into `UsageEvent`s, exactly

@@ -2,7 +2,7 @@ import type { Decimal } from "decimal.js";
 import type { OperatorFunction } from "rxjs";
 import { Dec } from "../quantity.js";
 import type { GapEvent, MeterEvent, Reading, UsageEvent } from "../reading.js";
-import { rateUnits, type UnitCode, type VolumeBasis } from "../units.js";
+import { rateUnits, type UnitCode, type VolumeBasis, volumeBases } from "../units.js";
 import { quantizeRatio } from "./quantizeRatio.js";
 import {
   decimalOption,
@@ -68,7 +68,7 @@ export interface IntegrateRateOptions {
 /** Error code thrown (synchronously, by the factory) for invalid options. */
 export type IntegrateRateErrorCode = "metering.integrateRate.invalidOptions";
 
-const BASES: readonly string[] = ["ISO1217-FAD", "DIN1343-normal", "ISO2533-standard", "actual"];
+const BASES: readonly string[] = volumeBases;
 
 /**
  * Integrates a flow-rate channel (e.g. m³/min) into volume `UsageEvent`s with the
