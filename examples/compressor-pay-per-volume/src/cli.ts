@@ -3,7 +3,7 @@ import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parseServiceAgreement, type ServiceAgreementJson } from "@maaskit/maintenance";
 import { compressorStates, loadSigner, MaaskitError } from "@maaskit/metering";
-import { compressorStateCodes, startCompressorServer } from "@maaskit/metering/simulator";
+import { startCompressorServer } from "@maaskit/metering/simulator";
 import {
   type AgreementJson,
   agreementToJson,
@@ -257,14 +257,12 @@ async function run(args: string[]): Promise<number> {
   };
   let records = 0;
   let lastProgress = 0;
-  const states = Object.fromEntries(Object.entries(compressorStateCodes).map(([n, c]) => [c, n]));
   const gateway = await startGateway({
     config,
     agreement,
     signer: signer as Wallet,
     ledger,
     clock,
-    states,
     stateMapping: raw.stateMapping === "compressor" ? compressorStates : airServiceStates,
     ...(until ? { until } : {}),
     ...(untilSpan !== undefined ? { untilSpanMs: untilSpan } : {}),

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseServiceAgreement } from "@maaskit/maintenance";
 import { dec, type MeterRecord, type Reading, type StateMapping } from "@maaskit/metering";
-import { compressorStateCodes, startCompressorServer } from "@maaskit/metering/simulator";
+import { startCompressorServer } from "@maaskit/metering/simulator";
 import {
   type Agreement,
   type Currency,
@@ -142,9 +142,6 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     filterLifeVolume: o.filterLifeVolume ?? 60_000,
     pkiDir: join(dataDir, "server-pki"),
   });
-  const states = Object.fromEntries(
-    Object.entries(compressorStateCodes).map(([name, code]) => [code, name]),
-  );
 
   const agreementId = id(`maaskit-demo/air-per-m3/${machine.address}`);
   const agreement = parseAgreement({
@@ -223,7 +220,6 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     signer: machine,
     ledger,
     clock,
-    states,
     stateMapping: airServiceStates,
     until: new Date(o.start.getTime() + o.spanMs),
     initialDeposit: "5000",

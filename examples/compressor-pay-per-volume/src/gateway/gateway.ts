@@ -12,6 +12,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import {
+  compressorStateCodes,
   compressorStates,
   counterDelta,
   dec,
@@ -80,7 +81,7 @@ export interface StartGatewayParameters {
   /** Or stop after this much source time from the first reading (`--until 30d`). */
   readonly untilSpanMs?: number;
   /** OPC UA state codes → names (a compressor's OPC 40250 enum). */
-  readonly states?: Readonly<Record<number, string>>;
+  readonly states?: Readonly<Record<number, string>>; // default: OPC 40250 compressor states
   /** Machine states → ISO 22400 time categories (default: `compressorStates`). */
   readonly stateMapping?: StateMapping;
   /** Maintenance wiring (triggers, work orders); omit to meter and settle only. */
@@ -209,7 +210,7 @@ export async function startGateway(p: StartGatewayParameters): Promise<Gateway> 
     channel,
     kind: m.kind,
     ...(m.unit ? { unit: m.unit as UnitCode } : {}),
-    ...(m.kind === "state" && p.states ? { states: p.states } : {}),
+    ...(m.kind === "state" ? { states: p.states ?? compressorStateNames } : {}),
   }));
   const source$ = fromOpcUa({
     endpointUrl: config.endpoint!,
@@ -532,6 +533,11 @@ export async function startGateway(p: StartGatewayParameters): Promise<Gateway> 
 
   return { client, journal, ...(maintenance ? { maintenance } : {}), done, stop };
 }
+
+/** OPC 40250 CompressorOperatingStateEnum values → names. */
+const compressorStateNames: Readonly<Record<number, string>> = Object.fromEntries(
+  Object.entries(compressorStateCodes).map(([name, code]) => [code, name]),
+);
 
 /** OEE time elements of a window for its record (PBT, APT, produced and good). */
 function oeeElements(w: MeterWindow<OeeResult>): OeeElements | undefined {
