@@ -304,7 +304,8 @@ export function buildPeriodStatement(records: readonly MeterRecord[]): UnsignedP
 
 function flagBits(flags: RecordFlags): number {
   let bits = 0;
-  for (const name of RECORD_FLAG_NAMES) if (flags[name] === true) bits |= 1 << RECORD_FLAG_BITS[name];
+  for (const name of RECORD_FLAG_NAMES)
+    if (flags[name] === true) bits |= 1 << RECORD_FLAG_BITS[name];
   return bits;
 }
 
