@@ -5,6 +5,7 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { OPCUACertificateManager } from "node-opcua-certificate-manager";
 import type { Observable } from "rxjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -300,7 +301,7 @@ describe("fromOpcUa security", () => {
     await plain.stop();
   });
 
-  it("behavior: user name and password identity is accepted by a server that requires it", async () => {
+  it("behavior: user name / password and X.509 user identities are accepted by a server that requires a user", async () => {
     const pki = join(dir, "users-pki");
     const locked = await start({
       name: "locked",
@@ -341,6 +342,41 @@ describe("fromOpcUa security", () => {
     } finally {
       rec.sub.unsubscribe();
     }
+    await settleSessions(locked);
+
+    // an X.509 user certificate (PEM files, as an operator would deploy them)
+    const userPki = join(dir, "user-pki");
+    const ucm = new OPCUACertificateManager({
+      rootFolder: userPki,
+      automaticallyAcceptUnknownCertificate: false,
+    });
+    await ucm.initialize();
+    const certificateFile = join(userPki, "own", "certs", "gateway-user.pem");
+    await ucm.createSelfSignedCertificate({
+      outputFile: certificateFile,
+      subject: "/CN=gateway-user/O=maaskit",
+      applicationUri: "urn:maaskit:gateway-user",
+      dns: [],
+      startDate: new Date(Date.now() - 86_400_000),
+      validity: 30,
+    });
+    const x509 = record(
+      volumeSource(locked, {
+        pkiDir: pki,
+        security: {
+          user: { type: "certificate", certificateFile, privateKeyFile: ucm.privateKey },
+        },
+      }),
+    );
+    try {
+      await x509.until("a reading", hasReading, 30_000);
+      expect(locked.sessionSecurity()).toEqual([
+        { mode: "SignAndEncrypt", policy: "Aes256_Sha256_RsaPss", user: "certificate" },
+      ]);
+    } finally {
+      x509.sub.unsubscribe();
+    }
+    await ucm.dispose();
     await locked.stop();
   });
 });

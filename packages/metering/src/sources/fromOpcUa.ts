@@ -104,7 +104,8 @@ export interface FromOpcUaOptions {
   readonly security?: OpcUaSecurityOptions;
   /**
    * Where warnings (security mode None, a certificate pinned on first use) and the
-   * established security go. Default: `console`'s `warn`; `info` is optional.
+   * established security (`info`, with an {@link OpcUaConnectionSecurity} as details) go.
+   * Default: warnings to `console.warn`, no info.
    */
   readonly logger?: {
     warn(message: string, details?: Record<string, unknown>): void;
@@ -206,12 +207,14 @@ export function fromOpcUa(options: FromOpcUaOptions): Observable<MeterEvent> {
     badNodes = "error",
   } = options;
   const publishingInterval = options.publishingInterval ?? Math.max(50, samplingInterval);
-  const logger = options.logger ?? console;
+  const logger = options.logger ?? { warn: (m: string) => console.warn(m) };
 
   return new Observable<MeterEvent>((subscriber) => {
     let closed = false;
     let client: OPCUAClient | undefined;
     let discovery: OPCUAClient | undefined;
+    // the certificate manager this stream created (and disposes when it ends)
+    let ownManager: OPCUACertificateManager | undefined;
     let session: ClientSession | undefined;
     let subscription: ClientSubscription | undefined;
     let serverStartTime: number | undefined;
@@ -365,14 +368,13 @@ export function fromOpcUa(options: FromOpcUaOptions): Observable<MeterEvent> {
     async function start(): Promise<void> {
       const security = options.security ?? {};
       const insecure = security.mode === "None";
-      const certificateManager =
-        options.certificateManager ??
-        (options.pkiDir === undefined
-          ? undefined
-          : new OPCUACertificateManager({
-              rootFolder: options.pkiDir,
-              automaticallyAcceptUnknownCertificate: false,
-            }));
+      if (options.certificateManager === undefined && options.pkiDir !== undefined) {
+        ownManager = new OPCUACertificateManager({
+          rootFolder: options.pkiDir,
+          automaticallyAcceptUnknownCertificate: false,
+        });
+      }
+      const certificateManager = options.certificateManager ?? ownManager;
       const base: Partial<OPCUAClientOptions> = {
         applicationName: "maaskit-metering",
         endpointMustExist: false,
@@ -649,6 +651,11 @@ export function fromOpcUa(options: FromOpcUaOptions): Observable<MeterEvent> {
           await c?.disconnect();
         } catch {
           /* already disconnected */
+        }
+        try {
+          await ownManager?.dispose();
+        } catch {
+          /* nothing left to release */
         }
       })();
     };
