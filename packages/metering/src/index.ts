@@ -41,6 +41,7 @@ export {
   verifyLogEntries,
 } from "./log/signedLog.js";
 export {
+  type CounterCapacity,
   type CounterDeltaErrorCode,
   type CounterDeltaInitial,
   type CounterDeltaOptions,
