@@ -23,7 +23,7 @@ const lines = [
 ];
 writeFileSync(new URL("records-and-statement.v1.jsonl", out), `${lines.join("\n")}\n`);
 writeFileSync(
-  new URL("statement.v1.json", out),
+  new URL("statement.v1.jsonl", out),
   `${JSON.stringify(periodStatementToJson(statement))}\n`,
 );
 
