@@ -209,14 +209,24 @@ export {
   verifyMeterRecords,
 } from "./records/verifyMeterRecords.js";
 export {
+  type AnchorCheck,
+  type ChainSummary,
   type CliIo,
+  EXIT,
   type ExportLine,
+  type ExportReport,
+  type InvoiceAnchor,
+  invoiceAnchorFromJson,
   type LineKindVerifier,
   type LineVerdict,
   lineKinds,
   runCli,
   type VerifyContext,
+  type VerifyExportOptions,
   verifyExport,
+  verifyExportReport,
+  verifyRecordLines,
+  verifyStatementLines,
 } from "./runCli.js";
 export {
   type CompressorModel,
@@ -234,6 +244,7 @@ export {
   type FromSimulatedCompressorOptions,
   fromSimulatedCompressor,
 } from "./sources/fromSimulatedCompressor.js";
+export { parseStrictJson, type StrictJsonErrorCode } from "./strictJson.js";
 export {
   type IsoTimeState,
   isoTimeStates,
