@@ -75,6 +75,14 @@ export interface Store {
   entries(from?: number): IterableIterator<StoreEntry>;
   /** Re-hashes the whole chain; throws `metering.storage.corrupt` naming the first bad entry. */
   verify(): StoreHead;
+  /**
+   * Drops the entries up to and including `through` (their content was moved elsewhere,
+   * e.g. to an archive); the chain then starts after them, from their last hash. Only
+   * inside `transaction`.
+   */
+  prune(through: number): void;
+  /** The last pruned entry (`index: -1` when nothing was pruned). */
+  base(): StoreHead;
   getMeta(key: string): string | undefined;
   /** Sets a metadata value; only inside `transaction`. */
   setMeta(key: string, value: string): void;
@@ -203,6 +211,7 @@ interface Row {
 class StoreImpl implements Store {
   private headIndex = -1;
   private headHash = STORE_GENESIS;
+  private baseHead: StoreHead = { index: -1, hash: STORE_GENESIS };
   private inTransaction = false;
   private closed = false;
   private readonly insert: BetterSqlite3.Statement;
@@ -277,8 +286,17 @@ class StoreImpl implements Store {
     } catch {
       throw this.corrupt(-1, "the stored head is unreadable");
     }
+    const baseText = this.getMeta("base");
+    if (baseText !== undefined) {
+      try {
+        this.baseHead = JSON.parse(baseText) as StoreHead;
+      } catch {
+        throw this.corrupt(-1, "the stored base is unreadable");
+      }
+    }
+    const base = this.baseHead;
     const last = this.lastRow();
-    const lastIndex = last?.idx ?? -1;
+    const lastIndex = last?.idx ?? base.index;
     if (lastIndex !== stored.index) {
       throw this.corrupt(
         Math.min(lastIndex, stored.index) + 1,
@@ -288,9 +306,9 @@ class StoreImpl implements Store {
         { storedHead: stored.index, lastEntry: lastIndex },
       );
     }
-    const from = Number.isFinite(n) ? Math.max(0, lastIndex - n + 1) : 0;
-    let expectedPrev = STORE_GENESIS;
-    if (from > 0) {
+    const from = Math.max(base.index + 1, Number.isFinite(n) ? lastIndex - n + 1 : 0);
+    let expectedPrev = base.hash;
+    if (from > base.index + 1) {
       const before = this.db.prepare("SELECT * FROM chain WHERE idx = ?").get(from - 1) as
         | Row
         | undefined;
@@ -348,6 +366,7 @@ class StoreImpl implements Store {
     this.assertOpen();
     if (this.inTransaction) return fn();
     const head = { index: this.headIndex, hash: this.headHash };
+    const base = this.baseHead;
     this.inTransaction = true;
     try {
       return this.db.transaction(() => {
@@ -360,6 +379,7 @@ class StoreImpl implements Store {
     } catch (err) {
       this.headIndex = head.index;
       this.headHash = head.hash;
+      this.baseHead = base;
       if ((err as { code?: string })?.code?.startsWith?.("SQLITE_")) {
         throw translate(err, this.file, "a transaction");
       }
@@ -383,10 +403,20 @@ class StoreImpl implements Store {
     return { index: this.headIndex, hash: this.headHash };
   }
 
-  entries(from = 0): IterableIterator<StoreEntry> {
+  entries(from = this.baseHead.index + 1): IterableIterator<StoreEntry> {
     this.assertOpen();
-    let prev = STORE_GENESIS;
-    if (from > 0) {
+    if (from <= this.baseHead.index) {
+      throw storageError(
+        "metering.storage.invalidConfig",
+        `entries up to ${this.baseHead.index} were pruned`,
+        {
+          file: this.file,
+          from,
+        },
+      );
+    }
+    let prev = this.baseHead.hash;
+    if (from > this.baseHead.index + 1) {
       const before = this.db
         .prepare("SELECT hash FROM chain WHERE idx = ?")
         .pluck()
@@ -399,9 +429,9 @@ class StoreImpl implements Store {
 
   verify(): StoreHead {
     this.assertOpen();
-    let index = -1;
-    let hash = STORE_GENESIS;
-    for (const e of this.iterate(0, STORE_GENESIS)) {
+    let index = this.baseHead.index;
+    let hash = this.baseHead.hash;
+    for (const e of this.iterate(index + 1, hash)) {
       index = e.index;
       hash = e.hash;
     }
@@ -409,6 +439,21 @@ class StoreImpl implements Store {
       throw this.corrupt(index + 1, "the chain ends before its head");
     }
     return { index, hash };
+  }
+
+  prune(through: number): void {
+    if (!this.inTransaction) throw new Error("Store.prune must run inside transaction()");
+    if (through <= this.baseHead.index) return;
+    if (through > this.headIndex) throw new Error(`cannot prune past the head (${through})`);
+    const hash = this.db.prepare("SELECT hash FROM chain WHERE idx = ?").pluck().get(through);
+    if (typeof hash !== "string") throw this.corrupt(through, "entry is missing");
+    this.db.prepare("DELETE FROM chain WHERE idx <= ?").run(through);
+    this.baseHead = { index: through, hash };
+    this.putMeta.run("base", JSON.stringify(this.baseHead));
+  }
+
+  base(): StoreHead {
+    return { ...this.baseHead };
   }
 
   getMeta(key: string): string | undefined {
