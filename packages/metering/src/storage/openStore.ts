@@ -187,7 +187,7 @@ export function translate(err: unknown, file: string, during: string): StorageEr
   );
 }
 
-/** sha256(prev ‖ index(u64 BE) ‖ kind ‖ 0x00 ‖ body) as 0x-hex. @internal */
+/** The chain hash of an entry: sha256(prev ‖ index as u64 big-endian ‖ kind ‖ 0x00 ‖ body), 0x-hex. */
 export function entryHash(prev: string, index: number, kind: string, body: string): string {
   const idx = Buffer.alloc(8);
   idx.writeBigUInt64BE(BigInt(index));
