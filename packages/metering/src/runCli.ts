@@ -336,25 +336,24 @@ export async function runCli(
       })}\n`,
     );
   } else {
-    const out: string[] = [];
+    // One io.stdout call per output line: callers filter line by line.
+    const say = io.stdout;
     for (const x of verdicts) {
       const head = `line ${x.line}  ${x.label}`;
       if (x.valid) {
-        if (v.quiet !== true) out.push(`${head}  valid\n`);
-      } else for (const m of x.messages) out.push(`${head}  INVALID  ${m}\n`);
-      if (out.length >= 4096) io.stdout(out.splice(0).join(""));
+        if (v.quiet !== true) say(`${head}  valid\n`);
+      } else for (const m of x.messages) say(`${head}  INVALID  ${m}\n`);
     }
     for (const a of report.anchors) {
-      if (a.valid) out.push(`anchor --${a.anchor}  met\n`);
-      else for (const m of a.messages) out.push(`anchor --${a.anchor}  NOT MET  ${m}\n`);
+      if (a.valid) say(`anchor --${a.anchor}  met\n`);
+      else for (const m of a.messages) say(`anchor --${a.anchor}  NOT MET  ${m}\n`);
     }
-    out.push(
+    say(
       verdicts.length === 0
         ? `${file}: no records\n`
         : `${file}: ${verdicts.length} lines, ${verdicts.length - invalid} valid, ${invalid} invalid\n`,
     );
-    for (const n of notes) out.push(`${n}\n`);
-    io.stdout(out.join(""));
+    for (const n of notes) say(`${n}\n`);
   }
   return report.exitCode;
 }
