@@ -181,8 +181,8 @@ export interface MeterRecordJson {
 }
 
 /**
- * The flag names in bit order; `noRegister` (bit 5) is implied by `register`. A name's bit is
- * {@link RECORD_FLAG_BITS}, not its index: bits are reserved for parallel additions.
+ * The flag names in bit order (lowest bit first); their bits are {@link RECORD_FLAG_BITS}.
+ * `noRegister` (bit 5) is not a named flag: it is implied by the absence of `register`.
  */
 export const RECORD_FLAG_NAMES = [
   "bridged",
@@ -190,18 +190,28 @@ export const RECORD_FLAG_NAMES = [
   "rollover",
   "reset",
   "gap",
+  "replaced",
   "insecureSource",
+  "ambiguous",
 ] as const;
 
-/** The bit of each record flag in the `flags` bitfield (`1 << bit`). */
-export const RECORD_FLAG_BITS: Readonly<Record<(typeof RECORD_FLAG_NAMES)[number], number>> = {
+/** A record flag name. */
+export type RecordFlagName = (typeof RECORD_FLAG_NAMES)[number];
+
+/**
+ * The bit of each named flag in the signed `flags` field (docs/meter-record.md §2.2). Bit 5
+ * is `noRegister`; bit 7 is reserved for `unobserved` (the gateway).
+ */
+export const RECORD_FLAG_BITS: Readonly<Record<RecordFlagName, number>> = Object.freeze({
   bridged: 0,
   derivedFromRate: 1,
   rollover: 2,
   reset: 3,
   gap: 4,
+  replaced: 6,
   insecureSource: 8,
-};
+  ambiguous: 9,
+});
 
 /** The clock statuses in code order (`0` unknown, `1` informative, `2` synchronised). */
 export const CLOCK_STATUSES: readonly ClockStatus[] = ["unknown", "informative", "synchronised"];
