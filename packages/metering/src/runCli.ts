@@ -847,6 +847,16 @@ class RecordRun {
     return verdict;
   }
 
+  /**
+   * The file's first agreement when `b` is another one and several are not allowed (and no
+   * agreement is expected: then `wrongAgreement` names it), else undefined.
+   */
+  otherAgreementThan(b: MeterRecordBinding): MeterRecordBinding | undefined {
+    if (this.opts.allowMultiple === true || this.opts.agreement !== undefined) return undefined;
+    const first = this.firstKey === undefined ? undefined : this.chains.get(this.firstKey)?.binding;
+    return first !== undefined && bindingKey(first) !== bindingKey(b) ? first : undefined;
+  }
+
   /** Kept records of the statement's agreement with seq in its range, in seq order. */
   covered(st: PeriodStatement): { records: MeterRecord[]; missing: number } {
     const chain = this.chains.get(this.opts.agreement === undefined ? bindingKey(st) : "expected");
@@ -1035,6 +1045,14 @@ export function verifyStatementLines(
     });
     const reasons: string[] = [...result.reasons];
     const messages = result.errors.map((e) => `${e.code}: ${e.shortMessage}`);
+    const first = records().otherAgreementThan(statement);
+    if (first !== undefined) {
+      const code = "metering.cli.multipleAgreements";
+      reasons.push(code);
+      messages.push(
+        `${code}: statement of agreement ${statement.agreementId}, the file's first record is of ${first.agreementId}: pass --agreement, or --allow-multiple`,
+      );
+    }
     if (missing > 0) {
       const code = "metering.statement.recordsMissing";
       reasons.push(code);
