@@ -34,6 +34,11 @@ export type ClockStatus = "unknown" | "informative" | "synchronised";
 export interface RecordFlags extends UsageFlags {
   /** A gap overlapped the window and was not bridged: usage may be missing, never invented. */
   readonly gap?: boolean;
+  /**
+   * The source was read without security (OPC UA mode None, opted into explicitly): the
+   * readings were neither signed nor encrypted and the server was not authenticated.
+   */
+  readonly insecureSource?: boolean;
 }
 
 /** Raw cumulative register values at the start and end of a window. */
@@ -177,8 +182,9 @@ export interface MeterRecordJson {
 }
 
 /**
- * The flag names in bit order (lowest bit first); their bits are {@link RECORD_FLAG_BITS}.
- * `noRegister` (bit 5) is not a named flag: it is implied by the absence of `register`.
+ * The flag names in bit order (lowest bit first); `noRegister` (bit 5) is implied by the
+ * absence of `register`. A name's bit is {@link RECORD_FLAG_BITS}, not its index: bits are
+ * reserved for parallel additions.
  */
 export const RECORD_FLAG_NAMES = [
   "bridged",
@@ -187,6 +193,7 @@ export const RECORD_FLAG_NAMES = [
   "reset",
   "gap",
   "replaced",
+  "insecureSource",
   "ambiguous",
 ] as const;
 
@@ -194,8 +201,8 @@ export const RECORD_FLAG_NAMES = [
 export type RecordFlagName = (typeof RECORD_FLAG_NAMES)[number];
 
 /**
- * The bit of each named flag in the signed `flags` field (docs/meter-record.md §2.2). Bit 5
- * is `noRegister`; bits 7 and 8 are reserved for flags of other parts of maaskit.
+ * The bit of each record flag in the signed `flags` field (`1 << bit`, docs/meter-record.md
+ * §2.2). Bit 5 is `noRegister`; bit 7 is reserved.
  */
 export const RECORD_FLAG_BITS: Readonly<Record<RecordFlagName, number>> = Object.freeze({
   bridged: 0,
@@ -204,6 +211,7 @@ export const RECORD_FLAG_BITS: Readonly<Record<RecordFlagName, number>> = Object
   reset: 3,
   gap: 4,
   replaced: 6,
+  insecureSource: 8,
   ambiguous: 9,
 });
 
