@@ -234,7 +234,7 @@ export function counterDelta(
     const start = base.at;
     const end = r.sourceTime;
 
-    if (s.restartAt !== undefined) {
+    if (s.restartAt !== undefined && end.getTime() >= s.restartAt.getTime()) {
       // The reset counter changed since the baseline: this reading is on a restarted register.
       s.restartAt = undefined;
       s.candidate = undefined;
