@@ -36,6 +36,24 @@ async function cli(argv: string[], file: string, kinds?: ReadonlyMap<string, Lin
 }
 
 describe("runCli verify", () => {
+  test("args: --capacity — a record above capacity × its duration is invalid", async () => {
+    // The sample windows are 15 minutes of 12–17 m³: within 2 m³/min (30), not within 1 (15).
+    const file = `${lines.join("\n")}\n`;
+    expect((await cli(["verify", "export.jsonl", "--capacity", "2/min"], file)).code).toBe(0);
+    const tight = await cli(["verify", "export.jsonl", "--capacity", "1/min", "--json"], file);
+    expect(tight.code).toBe(1);
+    const results = JSON.parse(tight.stdout).results as { valid: boolean; reasons: string[] }[];
+    const over = records.map((r) => r.quantity.value.gt(15));
+    expect(over).toContain(true);
+    expect(results.map((r) => !r.valid)).toEqual(over);
+    for (const r of results.filter((x) => !x.valid)) {
+      expect(r.reasons).toEqual(["metering.record.exceedsCapacity"]);
+    }
+    const bad = await cli(["verify", "export.jsonl", "--capacity", "12.5"], file);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--capacity must be <value>\/<s\|min\|h>/);
+  });
+
   test("default: every record valid exits 0 with one line per record", async () => {
     const { code, stdout } = await cli(
       ["verify", "export.jsonl", "--signer", SIGNER],

@@ -7,6 +7,7 @@ import {
   type MeterRecordBinding,
   meterRecordFromJson,
 } from "./records/meterRecord.js";
+import type { MeterRecordCapacity } from "./records/meterRecordVerifier.js";
 import { periodStatementFromJson, verifyPeriodStatement } from "./records/periodStatement.js";
 import { verifyMeterRecords } from "./records/verifyMeterRecords.js";
 
@@ -41,6 +42,8 @@ export interface VerifyContext {
   /** Allowed signer addresses (empty: any valid signature). */
   readonly signers: readonly string[];
   readonly agreement?: MeterRecordBinding;
+  /** The machine's capacity: records above capacity × duration are invalid. */
+  readonly capacity?: MeterRecordCapacity;
   /** Every line of the file, for kinds that check against others (statements vs records). */
   readonly all: readonly ExportLine[];
 }
@@ -75,6 +78,8 @@ Options:
   --agreement <id>     expected agreement id (with --chain-id and --contract)
   --chain-id <n>       expected chain id (default 0: off-chain / embedded ledger)
   --contract <0x…>     expected verifying contract (default: the zero address)
+  --capacity <v>/<per> the machine's capacity, e.g. 12.5/min (per s, min or h, in the
+                       records' unit): a record above capacity × its duration is invalid
   --json               machine-readable output
   -h, --help           this text
 
@@ -133,9 +138,19 @@ export async function runCli(
           chainId: Number(v["chain-id"] ?? 0),
           verifyingContract: v.contract ?? `0x${"00".repeat(20)}`,
         };
+  let capacity: MeterRecordCapacity | undefined;
+  if (v.capacity !== undefined) {
+    const m = /^(\d+(?:\.\d+)?)\/(s|min|h)$/.exec(v.capacity);
+    if (m === null || !(Number(m[1]) > 0)) {
+      io.stderr(`--capacity must be <value>/<s|min|h>, e.g. 12.5/min\n\n${USAGE}`);
+      return 2;
+    }
+    capacity = { value: m[1]!, per: m[2] as MeterRecordCapacity["per"] };
+  }
   const verdicts = verifyExport(text, {
     signers: v.signer ?? [],
     ...(agreement === undefined ? {} : { agreement }),
+    ...(capacity === undefined ? {} : { capacity }),
     kinds: options.kinds ?? lineKinds,
   });
   const invalid = verdicts.filter((x) => !x.valid);
@@ -178,6 +193,7 @@ function parseVerifyArgs(args: readonly string[]) {
       agreement: { type: "string" },
       "chain-id": { type: "string" },
       contract: { type: "string" },
+      capacity: { type: "string" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -196,6 +212,7 @@ export function verifyExport(
   options: {
     signers?: readonly string[];
     agreement?: MeterRecordBinding;
+    capacity?: MeterRecordCapacity;
     kinds?: ReadonlyMap<string, LineKindVerifier>;
   } = {},
 ): LineVerdict[] {
@@ -228,6 +245,7 @@ export function verifyExport(
   const ctx: VerifyContext = {
     signers: options.signers ?? [],
     ...(options.agreement === undefined ? {} : { agreement: options.agreement }),
+    ...(options.capacity === undefined ? {} : { capacity: options.capacity }),
     all,
   };
   for (const [kind, lines] of groups) verdicts.push(...kinds.get(kind)!(lines, ctx));
@@ -301,6 +319,7 @@ function verifyRecordLines(lines: readonly ExportLine[], ctx: VerifyContext): Li
       {
         signers: ctx.signers,
         ...(ctx.agreement === undefined ? {} : { agreement: ctx.agreement }),
+        ...(ctx.capacity === undefined ? {} : { capacity: ctx.capacity }),
       },
     );
     results.forEach((r, i) => {
