@@ -303,17 +303,8 @@ export function counterDelta(
     }
 
     const wrap = cfg.rollover === undefined ? undefined : cfg.rollover.minus(last).plus(current);
-    const wrapFits =
-      wrap !== undefined &&
-      (cfg.capacity === undefined
-        ? cfg.maxWrapIncrement !== undefined && wrap.lte(cfg.maxWrapIncrement)
-        : fits(wrap, start, end) &&
-          (cfg.maxWrapIncrement === undefined || wrap.lte(cfg.maxWrapIncrement)));
-    if (wrapFits) {
-      if (
-        cfg.capacity !== undefined &&
-        (s.bridged || fits(wrap!.plus(cfg.rollover!), start, end))
-      ) {
+    if (wrap !== undefined && wrapFits(wrap, start, end)) {
+      if (cfg.capacity !== undefined && (s.bridged || fits(wrap.plus(cfg.rollover!), start, end))) {
         // A reset (or more than one wrap) fits as well: bill what both agree on.
         const gap: GapEvent = {
           kind: "gap",
@@ -322,7 +313,7 @@ export function counterDelta(
           start,
           end,
           reason: "counter.ambiguous",
-          detail: `register dropped from ${last.toFixed()} to ${current.toFixed()}: a rollover (${wrap!.toFixed()}) and a reset both fit the capacity (${budgetText(start, end)}); up to ${wrap!.minus(current).toFixed()} more than billed may have been delivered`,
+          detail: `register dropped from ${last.toFixed()} to ${current.toFixed()}: a rollover (${wrap.toFixed()}) and a reset both fit the capacity (${budgetText(start, end)}); up to ${wrap.minus(current).toFixed()} more than billed may have been delivered`,
         };
         emit(gap);
         emit(
@@ -331,12 +322,12 @@ export function counterDelta(
             last,
             current,
             current,
-            `a rollover (${wrap!.toFixed()}) and a reset both fit the capacity (${budgetText(start, end)}); billed the ${current.toFixed()} counted since 0, ${wrap!.minus(current).toFixed()} disputed`,
+            `a rollover (${wrap.toFixed()}) and a reset both fit the capacity (${budgetText(start, end)}); billed the ${current.toFixed()} counted since 0, ${wrap.minus(current).toFixed()} disputed`,
           ),
         );
         emit(usage(id, start, end, last, current, current, s, AMBIGUOUS));
       } else {
-        emit(usage(id, start, end, last, current, wrap!, s, ROLLOVER));
+        emit(usage(id, start, end, last, current, wrap, s, ROLLOVER));
       }
     } else if (
       cfg.capacity === undefined ? current.lte(cfg.resetThreshold) : fits(current, start, end)
