@@ -280,9 +280,9 @@ export function counterDelta(
         return;
       }
       if (
-        cfg.rollover !== undefined &&
-        cfg.capacity !== undefined &&
-        fits(delta.plus(cfg.rollover), start, end)
+        cfg.fullWrapMs !== undefined &&
+        end.getTime() - start.getTime() >= cfg.fullWrapMs &&
+        fits(delta.plus(cfg.rollover!), start, end)
       ) {
         // The register may also have wrapped around once or more: only `delta` is certain.
         emit(
@@ -304,7 +304,12 @@ export function counterDelta(
 
     const wrap = cfg.rollover === undefined ? undefined : cfg.rollover.minus(last).plus(current);
     if (wrap !== undefined && wrapFits(wrap, start, end)) {
-      if (cfg.capacity !== undefined && (s.bridged || fits(wrap.plus(cfg.rollover!), start, end))) {
+      if (
+        cfg.capacity !== undefined &&
+        (s.bridged ||
+          (end.getTime() - start.getTime() >= cfg.fullWrapMs! &&
+            fits(wrap.plus(cfg.rollover!), start, end)))
+      ) {
         // A reset (or more than one wrap) fits as well: bill what both agree on.
         const gap: GapEvent = {
           kind: "gap",
@@ -696,6 +701,11 @@ interface Config {
   maxWrapIncrement: Decimal | undefined;
   capacity: { value: Decimal; perMs: number; per: CounterCapacity["per"] } | undefined;
   resetCounterChannel: string | undefined;
+  /**
+   * With capacity and rollover: a lower bound of the time (ms) in which the register can
+   * count a full modulus. Below it no change can hide a further wrap (a cheap pre-check).
+   */
+  fullWrapMs: number | undefined;
   resetThreshold: Decimal;
   initial: Map<string | undefined, { register: Decimal; at: Date }>;
   onState: ((state: CounterDeltaState) => void) | undefined;
@@ -806,6 +816,11 @@ function parseOptions(options: CounterDeltaOptions): Config {
     maxWrapIncrement,
     capacity,
     resetCounterChannel: options.resetCounterChannel,
+    fullWrapMs:
+      capacity === undefined || rollover === undefined
+        ? undefined
+        : // value × ms >= rollover × perMs needs ms >= rollover × perMs / value (floored: a lower bound).
+          Math.floor(rollover.times(capacity.perMs).div(capacity.value).toNumber()),
     resetThreshold,
     initial,
     onState: options.onState,
