@@ -213,14 +213,24 @@ export {
   verifyMeterRecords,
 } from "./records/verifyMeterRecords.js";
 export {
+  type AnchorCheck,
+  type ChainSummary,
   type CliIo,
+  EXIT,
   type ExportLine,
+  type ExportReport,
+  type InvoiceAnchor,
+  invoiceAnchorFromJson,
   type LineKindVerifier,
   type LineVerdict,
   lineKinds,
   runCli,
   type VerifyContext,
+  type VerifyExportOptions,
   verifyExport,
+  verifyExportReport,
+  verifyRecordLines,
+  verifyStatementLines,
 } from "./runCli.js";
 export {
   type CompressorModel,
@@ -238,6 +248,7 @@ export {
   type FromSimulatedCompressorOptions,
   fromSimulatedCompressor,
 } from "./sources/fromSimulatedCompressor.js";
+export { parseStrictJson, type StrictJsonErrorCode } from "./strictJson.js";
 export {
   type IsoTimeState,
   isoTimeStates,
