@@ -14,6 +14,7 @@ import {
 import type { MeterRecordChainState } from "./records/meterRecordChain.js";
 import {
   createMeterRecordVerifier,
+  type MeterRecordCapacity,
   type MeterRecordVerifier,
 } from "./records/meterRecordVerifier.js";
 import {
@@ -128,6 +129,8 @@ Options:
   --statement <file>   the records must be exactly those this signed period statement covers
   --invoice <file>     the records must be exactly those this invoice covers
                        (count, seq range, head hash, usage total)
+  --capacity <v>/<per> the machine's capacity, e.g. 12.5/min (per s, min or h, in the
+                       records' unit): a record above capacity × its duration is invalid
   --quiet              print only invalid lines and the summary
   --json               machine-readable output
   -h, --help           this text
@@ -154,6 +157,8 @@ export interface VerifyExportOptions {
   readonly statement?: PeriodStatement;
   /** The records must be exactly those this invoice covers. */
   readonly invoice?: InvoiceAnchor;
+  /** The machine's capacity: a record above capacity × its duration is invalid. */
+  readonly capacity?: MeterRecordCapacity;
 }
 
 /** What an invoice (`@maaskit/settlement` `invoiceToJson`) says about its records. */
@@ -265,6 +270,15 @@ export async function runCli(
       return EXIT.usage;
     }
   }
+  let capacity: MeterRecordCapacity | undefined;
+  if (v.capacity !== undefined) {
+    const m = /^(\d+(?:\.\d+)?)\/(s|min|h)$/.exec(v.capacity);
+    if (m === null || !(Number(m[1]) > 0)) {
+      io.stderr("--capacity must be <value>/<s|min|h>, e.g. 12.5/min\n");
+      return EXIT.usage;
+    }
+    capacity = { value: m[1]!, per: m[2] as MeterRecordCapacity["per"] };
+  }
   for (const s of v.signer ?? []) {
     if (!/^0x[0-9a-fA-F]{40}$/.test(s)) {
       io.stderr(`--signer ${s} is not an address\n`);
@@ -316,6 +330,7 @@ export async function runCli(
     ...(v.head === undefined ? {} : { head: v.head }),
     ...(statement === undefined ? {} : { statement }),
     ...(invoice === undefined ? {} : { invoice }),
+    ...(capacity === undefined ? {} : { capacity }),
   });
   const { verdicts } = report;
   const invalid = verdicts.filter((x) => !x.valid).length;
@@ -412,6 +427,7 @@ function parseVerifyArgs(args: readonly string[]) {
       head: { type: "string" },
       statement: { type: "string" },
       invoice: { type: "string" },
+      capacity: { type: "string" },
       quiet: { type: "boolean" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -532,6 +548,7 @@ export function verifyExportReport(
     ...(options.after === undefined ? {} : { after: options.after }),
     ...(options.statement === undefined ? {} : { statement: options.statement }),
     ...(options.invoice === undefined ? {} : { invoice: options.invoice }),
+    ...(options.capacity === undefined ? {} : { capacity: options.capacity }),
   });
   const byLine: (LineVerdict | undefined)[] = [];
   const groups = new Map<string, ExportLine[]>();
@@ -746,6 +763,7 @@ class RecordRun {
       after?: string;
       statement?: PeriodStatement;
       invoice?: InvoiceAnchor;
+      capacity?: MeterRecordCapacity;
     },
   ) {}
 
@@ -799,6 +817,7 @@ class RecordRun {
         verifier: createMeterRecordVerifier({
           signers: this.opts.signers,
           ...(this.opts.agreement === undefined ? {} : { agreement: this.opts.agreement }),
+          ...(this.opts.capacity === undefined ? {} : { capacity: this.opts.capacity }),
           expectedStart,
         }),
         startAnchor,
