@@ -492,7 +492,9 @@ function opcuaSource(
     ),
     retry({
       delay: (err, attempt) => {
-        const code = isMaaskitError(err) ? err.code : undefined;
+        // By code, not instanceof: the opcua entry of a built @maaskit/metering bundles its
+        // own copy of the error class.
+        const code = (err as { code?: unknown } | undefined)?.code;
         if (code !== "metering.opcua.connectionFailed" && code !== "metering.opcua.connectionLost")
           return throwError(() => err);
         const delayMs = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(attempt - 1, 20));

@@ -2,7 +2,7 @@
 // starts before its OPC UA server, a server restart mid-run, and a bill that must equal the
 // simulator's ground truth exactly (computed from an independent model with the same seed).
 import { type ChildProcess, spawn } from "node:child_process";
-import { statSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { compressorModel } from "@maaskit/metering";
@@ -118,6 +118,10 @@ export async function newUserScenario(
   expect(again.stderr).toContain("gateway.init.keyExists");
 
   const config = join(dir, "gateway.json");
+  // Accelerated machine time: retry the connection at least every 2 s of real time.
+  const json = JSON.parse(readFileSync(config, "utf8")) as Record<string, unknown>;
+  json.opcua = { reconnect: { initialDelayMs: 250, maxDelayMs: 2000 } };
+  writeFileSync(config, JSON.stringify(json, null, 2));
   const run = start(cmd, ["run", "--config", config, "--until", "30h"]);
   await new Promise((r) => setTimeout(r, o.lateMs));
   const sim = start(cmd, [
