@@ -243,7 +243,9 @@ describe("createGateway", () => {
     expect(empty.length).toBe(1);
     expect(empty[0]!.periodStart.getTime()).toBe(T0);
     expect(empty[0]!.quantity.value.isZero()).toBe(true);
-    expect(empty[0]!.flags.gap).toBe(true);
+    expect(empty[0]!.flags).toMatchObject({ gap: true, unobserved: true });
+    // Observed windows are not flagged.
+    expect(records.filter((r) => r.flags.unobserved === true)).toHaveLength(1);
     await gateway.stop();
   });
 

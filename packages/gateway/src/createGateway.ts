@@ -87,6 +87,11 @@ export interface CreateGatewayParameters {
   };
   readonly baseline?: BaselineOption;
   readonly unobservedTime?: UnobservedTimePolicy;
+  /**
+   * The source is read without security (OPC UA mode None, opted into explicitly): every
+   * record carries flag `insecureSource`. Default false.
+   */
+  readonly insecureSource?: boolean;
   /** Clock status written in records. Default `"informative"`. */
   readonly clock?: ClockStatus | (() => ClockStatus);
   /** Timers of delivery backoff and settlement retries; a `VirtualTimeScheduler` in tests. */
@@ -211,7 +216,12 @@ export async function createGateway(p: CreateGatewayParameters): Promise<Gateway
     },
     clock: p.clock ?? "informative",
     oee: (w) => oeeElements(w as MeterWindow<OeeResult>, p.unobservedTime ?? "notMachineFault"),
-    build: { channel: profile.billed, unit, ...(basis ? { basis } : {}) },
+    build: {
+      channel: profile.billed,
+      unit,
+      ...(basis ? { basis } : {}),
+      ...(p.insecureSource ? { insecureSource: true } : {}),
+    },
   });
   const client = createSettlementClient({
     ledger,

@@ -13,6 +13,7 @@ import {
   verifyExport,
   type WindowSize,
 } from "@maaskit/metering";
+import type { OpcUaSecurityOptions } from "@maaskit/metering/opcua";
 import {
   type AgreementJson,
   embeddedLedger,
@@ -63,7 +64,9 @@ Usage:
       (default .); never overwrites an existing key unless --rotate-key (the old one is kept
       as gateway.key.rotated-<time>), never overwrites gateway.json or agreement.json
   maaskit-gateway simulate [--port 4840] [--accelerate 60] [--start now|ISO] [--seed 42]
-      runs a simulated OPC 40250 compressor on 127.0.0.1 (SIGHUP restarts its server)
+                           [--trust <gateway dataDir>/pki]…
+      runs a simulated OPC 40250 compressor on 127.0.0.1 (SIGHUP restarts its server);
+      --trust puts its certificate into a gateway's OPC UA trust list
   maaskit-gateway run [--config gateway.json] [--until <ISO time | duration after the agreement start, e.g. 2d>]
       meters, signs, journals, delivers and settles until --until (machine time) or SIGINT/SIGTERM
   maaskit-gateway status [--config gateway.json]
@@ -242,6 +245,7 @@ async function simulate(args: string[], io: GatewayCliIo): Promise<number> {
       start: { type: "string", default: "now" },
       seed: { type: "string", default: "42" },
       "restart-downtime": { type: "string", default: "2s" },
+      trust: { type: "string", multiple: true },
     },
   });
   const { startCompressorServer } = await import("@maaskit/metering/simulator");
@@ -258,6 +262,8 @@ async function simulate(args: string[], io: GatewayCliIo): Promise<number> {
     startTime,
     seed: Number(values.seed),
     tickMs: 20,
+    // Provisioning: put the simulator's certificate into these gateways' trust lists.
+    trustedBy: (values.trust ?? []).map((d) => resolve(d)),
   });
   log({
     event: "simulator.started",
@@ -340,6 +346,7 @@ async function run(args: string[], io: GatewayCliIo): Promise<number> {
     },
     baseline: config.baseline,
     unobservedTime: config.unobservedTime,
+    insecureSource: (config.opcua.security as { mode?: string } | undefined)?.mode === "None",
   });
   let records = 0;
   let failure: string | undefined;
@@ -486,8 +493,15 @@ function opcuaSource(
         ...(config.opcua.sessionTimeoutMs
           ? { clientOptions: { requestedSessionTimeout: config.opcua.sessionTimeoutMs } }
           : {}),
-        // Secure-by-default OPC UA options of fromOpcUa, passed through as configured.
-        ...(config.opcua.security ? (config.opcua.security as object) : {}),
+        // fromOpcUa is secure by default (strongest mode, server certificate from the trust
+        // list in pkiDir); the config's `opcua.security` is passed through as it is.
+        ...(config.opcua.security
+          ? { security: config.opcua.security as OpcUaSecurityOptions }
+          : {}),
+        logger: {
+          warn: (message, details) => log({ event: "opcua.warning", message, ...details }),
+          info: (message, details) => log({ event: "opcua.security", message, ...details }),
+        },
       }),
     ),
     retry({

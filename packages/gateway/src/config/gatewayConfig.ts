@@ -95,8 +95,27 @@ export const gatewayConfigSchema = z
     unobservedTime: z.enum(["notMachineFault", "machineDownTime"]).default("notMachineFault"),
     opcua: z
       .strictObject({
-        /** Passed to `fromOpcUa` as its security options (secure-by-default OPC UA). */
-        security: z.record(z.string(), z.unknown()).optional(),
+        /**
+         * `fromOpcUa`'s `security` options, passed through (default: the strongest mode and
+         * policy the server offers, server certificate checked against `<dataDir>/pki`).
+         */
+        security: z
+          .strictObject({
+            mode: z.enum(["auto", "SignAndEncrypt", "Sign", "None"]).optional(),
+            policy: z
+              .enum([
+                "auto",
+                "Aes256_Sha256_RsaPss",
+                "Basic256Sha256",
+                "Aes128_Sha256_RsaOaep",
+                "Basic256",
+                "Basic128Rsa15",
+              ])
+              .optional(),
+            trust: z.enum(["list", "firstUse"]).optional(),
+            user: z.record(z.string(), z.unknown()).optional(),
+          })
+          .optional(),
         sessionTimeoutMs: z.int().positive().optional(),
         samplingIntervalMs: z.int().nonnegative().default(20),
         publishingIntervalMs: z.int().positive().default(50),

@@ -134,6 +134,9 @@ export async function newUserScenario(
     "42",
     "--restart-downtime",
     "1s",
+    // The vendor provisions trust: the gateway accepts only certificates in its trust list.
+    "--trust",
+    join(dir, "data", "pki"),
   ]);
   try {
     const started = await waitFor(sim, (l) => l.event === "simulator.started");
