@@ -30,6 +30,7 @@ import {
   createSettlementClient,
   type Invoice,
   type LedgerBackend,
+  type LedgerDomain,
   type SettlementClient,
 } from "@maaskit/settlement";
 import type { Signer } from "ethers";
@@ -142,6 +143,8 @@ export interface GatewayHealth {
 
 export interface Gateway {
   readonly agreement: Agreement;
+  /** The EIP-712 domain the ledger checks records (and work-order attestations) under. */
+  readonly ledgerDomain: LedgerDomain;
   readonly journal: Journal<MeterRecord>;
   readonly recorder: Recorder;
   readonly client: SettlementClient;
@@ -507,6 +510,7 @@ export async function createGateway(p: CreateGatewayParameters): Promise<Gateway
 
   return {
     agreement,
+    ledgerDomain: opened.recordDomain,
     journal,
     recorder,
     client,
