@@ -1,4 +1,16 @@
 // @maaskit/gateway — public entry point. Explicit named re-exports only.
+
+export { EXIT, type GatewayCliIo, runGatewayCli } from "./cli/runGatewayCli.js";
+export {
+  type ConfigProblem,
+  type GatewayConfig,
+  type GatewayConfigJson,
+  gatewayConfigJsonSchema,
+  gatewayConfigSchema,
+  loadGatewayConfig,
+  parseDuration,
+  parseGatewayConfig,
+} from "./config/gatewayConfig.js";
 export {
   type BaselineOption,
   type CreateGatewayParameters,
