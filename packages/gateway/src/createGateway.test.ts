@@ -85,6 +85,10 @@ describe("createGateway", () => {
     // 96 steps of 2.5 m³ between 00:00 and 24:00, baseline = the reading at the agreement start.
     expect(invoices[0]!.usage.value.toFixed()).toBe("240");
     expect(invoices[0]!.period.start.getTime()).toBe(T0);
+    // A subscriber after createGateway still sees the start-up events.
+    const seen: string[] = [];
+    gateway.events$.subscribe((e) => seen.push(e.type)).unsubscribe();
+    expect(seen[0]).toBe("agreement.opened");
     await gateway.stop();
   });
 

@@ -37,7 +37,9 @@ import type { Signer } from "ethers";
 import {
   asyncScheduler,
   BehaviorSubject,
+  concat,
   concatMap,
+  defer,
   from,
   type Observable,
   type OperatorFunction,
@@ -158,6 +160,7 @@ export interface Gateway {
    */
   meter(): OperatorFunction<MeterEvent, MeterRecord>;
   readonly invoices$: Observable<Invoice>;
+  /** What the gateway does: the start-up events first (agreement opened, baseline, catch-up), then live. */
   readonly events$: Observable<GatewayEvent>;
   readonly health$: Observable<GatewayHealth>;
   health(): GatewayHealth;
@@ -205,7 +208,14 @@ export async function createGateway(p: CreateGatewayParameters): Promise<Gateway
     );
   }
   const events$ = new Subject<GatewayEvent>();
-  const emit = (e: GatewayEvent) => events$.next(e);
+  // Events of the start-up (agreement opened, baseline, catch-up) happen before the caller can
+  // subscribe: every subscriber gets them first, then the live ones.
+  const startup: GatewayEvent[] = [];
+  let started = false;
+  const emit = (e: GatewayEvent) => {
+    if (!started) startup.push(e);
+    events$.next(e);
+  };
 
   const opened = await ledger.openAgreement(agreement);
   const journal = await openJournal({ dir: join(p.dataDir, "journal"), codec: meterRecordCodec });
@@ -508,6 +518,7 @@ export async function createGateway(p: CreateGatewayParameters): Promise<Gateway
     });
   }
 
+  started = true;
   return {
     agreement,
     ledgerDomain: opened.recordDomain,
@@ -517,7 +528,7 @@ export async function createGateway(p: CreateGatewayParameters): Promise<Gateway
     settler,
     meter,
     invoices$: invoices$.asObservable(),
-    events$: events$.asObservable(),
+    events$: defer(() => concat(from(startup), events$)),
     health$: health$.asObservable(),
     health,
     stop,
