@@ -1,3 +1,5 @@
+import { copyFileSync, existsSync } from "node:fs";
+import { createRequire } from "node:module";
 import * as path from "node:path";
 import { build } from "tsup";
 
@@ -45,5 +47,15 @@ export async function bundleChild(entry: string, name: string): Promise<string> 
     },
     outExtension: () => ({ js: ".mjs" }),
   });
+  // tiny-secp256k1 (bundled, through @maaskit/metering) reads its WASM from beside the
+  // module that loads it: put it beside the bundle.
+  const fromMetering = createRequire(
+    path.join(import.meta.dirname, "..", "..", "packages", "metering", "package.json"),
+  );
+  const entryDir = path.dirname(fromMetering.resolve("tiny-secp256k1"));
+  const wasm = [entryDir, path.dirname(entryDir)]
+    .map((d) => path.join(d, "secp256k1.wasm"))
+    .find((f) => existsSync(f));
+  if (wasm) copyFileSync(wasm, path.join(outDir, "secp256k1.wasm"));
   return path.join(outDir, `${name}.mjs`);
 }

@@ -20,7 +20,7 @@ import { startGateway } from "./gateway/gateway.js";
 
 const USAGE = `Usage:
   compressor-gateway init <dir> [--endpoint opc.tcp://…]   write a key, an agreement, a node mapping and gateway.json
-  compressor-gateway simulate [--port 4840] [--accelerate 3600] [--start ISO] [--trust data/pki]
+  compressor-gateway simulate [--port 4840] [--accelerate 3600] [--start now|ISO] [--trust data/pki]
                                  run the compressor simulator (OPC UA); --trust puts its certificate
                                  into a gateway's trust list (its dataDir/pki)
   compressor-gateway run --config <gateway.json> [--endpoint opc.tcp://…] [--nodes <nodes.json>]
@@ -54,7 +54,8 @@ async function init(args: string[]): Promise<number> {
   const key = new Wallet(Wallet.createRandom().privateKey);
   const others = [1, 2, 3].map(() => Wallet.createRandom().address);
   writeFileSync(join(dir, "gateway.key"), `${key.privateKey}\n`, { mode: 0o600 });
-  const start = "2025-01-01T00:00:00.000Z";
+  // The agreement starts now (the start of the current 15-minute window), so a short run bills.
+  const start = new Date(Math.floor(Date.now() / 900_000) * 900_000).toISOString();
   const agreement: AgreementJson = {
     agreementId: id(`agreement/${key.address}`),
     name: "Compressed air per m³",
@@ -129,7 +130,7 @@ async function simulate(args: string[]): Promise<number> {
     options: {
       port: { type: "string", default: "4840" },
       accelerate: { type: "string", default: "3600" },
-      start: { type: "string", default: "2025-01-01T00:00:00.000Z" },
+      start: { type: "string", default: "now" },
       // a gateway's PKI folder (its dataDir/pki) that gets this machine's certificate
       trust: { type: "string", multiple: true },
     },
@@ -138,7 +139,7 @@ async function simulate(args: string[]): Promise<number> {
     host: "127.0.0.1",
     port: Number(values.port),
     accelerate: Number(values.accelerate),
-    startTime: new Date(values.start!),
+    startTime: values.start === "now" ? new Date() : new Date(values.start!),
     tickMs: 20,
     trustedBy: (values.trust ?? []).map((d) => resolve(d)),
   });

@@ -24,6 +24,8 @@ export interface GatewayConfig {
   /** OPC UA endpoint; absent means: start the built-in compressor simulator. */
   readonly endpoint?: string;
   readonly nodes: Readonly<Record<string, NodeMapping>>;
+  /** Nameplate output (the OEE performance reference), e.g. `{ value: "7.5", per: "min" }` m³/min. */
+  readonly idealRate?: { readonly value: string; readonly per: "s" | "min" | "h" };
   readonly window: {
     readonly size: string;
     readonly timeZone: string;
@@ -150,6 +152,18 @@ export function parseGatewayConfig(raw: unknown, baseDir: string): GatewayConfig
     else problem("ledger.type", 'must be "embedded", "evm" or "cactus"');
   }
 
+  let idealRate: GatewayConfig["idealRate"];
+  if (obj.idealRate !== undefined) {
+    const r = isRecord(obj.idealRate) ? obj.idealRate : {};
+    if (
+      typeof r.value !== "string" ||
+      !/^\d+(\.\d+)?$/.test(r.value) ||
+      !(r.per === "s" || r.per === "min" || r.per === "h")
+    ) {
+      problem("idealRate", 'must be { "value": "<decimal>", "per": "s" | "min" | "h" }');
+    } else idealRate = { value: r.value, per: r.per };
+  }
+
   const dash = isRecord(obj.dashboard) ? obj.dashboard : {};
   const port = dash.port ?? 0;
   if (!Number.isInteger(port) || (port as number) < 0 || (port as number) > 65535) {
@@ -169,6 +183,7 @@ export function parseGatewayConfig(raw: unknown, baseDir: string): GatewayConfig
     machineId,
     ...(endpoint === undefined ? {} : { endpoint }),
     nodes,
+    ...(idealRate ? { idealRate } : {}),
     window: { size, timeZone, allowedLatenessMs: allowedLatenessMs as number },
     agreementFile,
     signerKeyFile,

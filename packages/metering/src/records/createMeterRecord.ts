@@ -149,6 +149,15 @@ export function buildMeterRecord(
   }
   const insecure = params.insecureSource === true;
   if (insecure) flags = { ...flags, insecureSource: true };
+  // Nobody observed the machine during this window (the gateway was down or not connected
+  // yet): a `gateway.offline` gap covers all of it.
+  const unobserved = window.gaps.some(
+    (g) =>
+      g.reason === "gateway.offline" &&
+      g.start.getTime() <= window.start.getTime() &&
+      g.end.getTime() >= window.end.getTime(),
+  );
+  if (unobserved) flags = { ...flags, unobserved: true };
 
   const wanted = params.extraChannels ?? "all";
   const extraQuantities: ExtraQuantity[] = window.usage

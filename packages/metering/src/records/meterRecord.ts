@@ -38,6 +38,11 @@ export interface RecordFlags extends UsageFlags {
    * readings were neither signed nor encrypted and the server was not authenticated.
    */
   readonly insecureSource?: boolean;
+  /**
+   * Nobody observed the machine during the window (the gateway was down or not connected yet):
+   * a `gateway.offline` gap covers all of it (bit 7).
+   */
+  readonly unobserved?: boolean;
 }
 
 /** Raw cumulative register values at the start and end of a window. */
@@ -191,6 +196,7 @@ export const RECORD_FLAG_NAMES = [
   "reset",
   "gap",
   "replaced",
+  "unobserved",
   "insecureSource",
   "ambiguous",
 ] as const;
@@ -200,7 +206,7 @@ export type RecordFlagName = (typeof RECORD_FLAG_NAMES)[number];
 
 /**
  * The bit of each named flag in the signed `flags` field (docs/meter-record.md §2.2). Bit 5
- * is `noRegister`; bit 7 is reserved for `unobserved` (the gateway).
+ * is `noRegister`.
  */
 export const RECORD_FLAG_BITS: Readonly<Record<RecordFlagName, number>> = Object.freeze({
   bridged: 0,
@@ -209,6 +215,7 @@ export const RECORD_FLAG_BITS: Readonly<Record<RecordFlagName, number>> = Object
   reset: 3,
   gap: 4,
   replaced: 6,
+  unobserved: 7,
   insecureSource: 8,
   ambiguous: 9,
 });

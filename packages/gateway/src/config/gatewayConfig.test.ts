@@ -1,0 +1,106 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, expect, test } from "vitest";
+import { gatewayConfigJsonSchema, parseDuration, parseGatewayConfig } from "./gatewayConfig.js";
+
+const minimal = {
+  machineId: "compressor-1",
+  endpoint: "opc.tcp://127.0.0.1:4840/UA/Compressor",
+  profile: { base: "compressor" },
+  agreement: "agreement.json",
+  signerKeyFile: "gateway.key",
+};
+
+describe("parseGatewayConfig", () => {
+  test("default: a minimal file gets every default, paths resolved against the file's folder", () => {
+    const c = parseGatewayConfig(minimal, "/etc/maaskit");
+    expect(c.agreementFile).toBe("/etc/maaskit/agreement.json");
+    expect(c.dataDir).toBe("/etc/maaskit/data");
+    expect(c.ledger).toEqual({ type: "embedded", dir: "/etc/maaskit/data/ledger" });
+    expect(c.window).toEqual({ sizeMs: 900_000, allowedLatenessMs: 5000 });
+    expect(c.baseline).toBe("observed");
+    expect(c.unobservedTime).toBe("notMachineFault");
+    expect(c.profile.billed).toBe("AccumulatedVolume");
+    expect(c.profile.channels.AccumulatedVolume?.nodeId).toBe(
+      "ns=1;s=Compressor.Operational.AccumulatedVolume",
+    );
+    // 12.5 m³/min nameplate → 4800 ms per m³, not a hard-coded 8000.
+    expect(c.profile.idealRate).toEqual({ value: "12.5", per: "min" });
+  });
+
+  test("error: every problem is reported at once, with its path", () => {
+    let err: unknown;
+    try {
+      parseGatewayConfig(
+        {
+          machineId: "",
+          endpoint: "http://x",
+          profile: {
+            name: "p",
+            billed: "flow",
+            channels: { flow: { kind: "rate", nodeId: "ns=1;s=F" } },
+            maintenance: {
+              filter: { channel: "filterDp", above: "1", clearAt: "0.5", minDurationMs: 0 },
+            },
+          },
+          agreement: "a.json",
+          signerKeyFile: "k",
+          window: { size: "fortnight", timeZone: "Mars/Olympus" },
+          surprise: true,
+        },
+        "/",
+      );
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: "gateway.config.invalid" });
+    const paths = (err as { details: { problems: { path: string }[] } }).details.problems.map(
+      (p) => p.path,
+    );
+    expect(paths).toEqual(expect.arrayContaining(["machineId", "endpoint", "window.size", ""]));
+    // Cross-field checks run only once the shapes are valid; check them separately.
+    let err2: unknown;
+    try {
+      parseGatewayConfig(
+        {
+          ...minimal,
+          window: { timeZone: "Mars/Olympus" },
+          profile: {
+            name: "p",
+            billed: "flow",
+            channels: { flow: { kind: "rate", nodeId: "ns=1;s=F" } },
+            maintenance: {
+              filter: { channel: "filterDp", above: "1", clearAt: "0.5", minDurationMs: 0 },
+            },
+          },
+        },
+        "/",
+      );
+    } catch (e) {
+      err2 = e;
+    }
+    const paths2 = (err2 as { details: { problems: { path: string }[] } }).details.problems.map(
+      (p) => p.path,
+    );
+    expect(paths2).toEqual(
+      expect.arrayContaining([
+        "window.timeZone",
+        "profile.billed",
+        "profile.channels.flow.unit",
+        "profile.maintenance.filter.channel",
+      ]),
+    );
+  });
+
+  test("behavior: the committed gateway.schema.json is what the zod schema generates", () => {
+    const file = fileURLToPath(new URL("../../gateway.schema.json", import.meta.url));
+    const committed = JSON.parse(readFileSync(file, "utf8"));
+    expect(committed).toEqual(gatewayConfigJsonSchema());
+  });
+
+  test("parseDuration", () => {
+    expect(parseDuration("2d")).toBe(172_800_000);
+    expect(parseDuration("500ms")).toBe(500);
+    expect(parseDuration("2 days")).toBeUndefined();
+  });
+});

@@ -1,0 +1,42 @@
+// @maaskit/gateway — public entry point. Explicit named re-exports only.
+
+export { EXIT, type GatewayCliIo, runGatewayCli } from "./cli/runGatewayCli.js";
+export {
+  type ConfigProblem,
+  type GatewayConfig,
+  type GatewayConfigJson,
+  gatewayConfigJsonSchema,
+  gatewayConfigSchema,
+  loadGatewayConfig,
+  parseDuration,
+  parseGatewayConfig,
+} from "./config/gatewayConfig.js";
+export {
+  type BaselineOption,
+  type CreateGatewayParameters,
+  createGateway,
+  type Gateway,
+  type GatewayEvent,
+  type GatewayHealth,
+  oeeElements,
+  type UnobservedTimePolicy,
+} from "./createGateway.js";
+export {
+  type CreatePeriodSettlerParameters,
+  createPeriodSettler,
+  type DuePeriod,
+  type PeriodSettler,
+  type SettlerEvent,
+} from "./createPeriodSettler.js";
+export { GatewayError, type GatewayErrorCode } from "./errors.js";
+export {
+  airServiceStates,
+  compressorProfile,
+  compressorStateNames,
+  idealCycleTimeMs,
+  type MachineProfile,
+  type ProfileChannel,
+  type ProfileMaintenance,
+  type ProfileRate,
+} from "./machineProfile.js";
+export { type RegisterBaseline, readBaseline, writeBaseline } from "./registerBaseline.js";
