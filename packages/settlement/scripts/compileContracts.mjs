@@ -29,7 +29,7 @@ export const generatedDir = "src/ledgers/evm/generated";
 export const compilerSettings = {
   evmVersion: "cancun",
   viaIR: true,
-  optimizer: { enabled: true, runs: 1000 },
+  optimizer: { enabled: true, runs: 1000, details: { inliner: false } },
   metadata: { bytecodeHash: "ipfs" },
 };
 
@@ -62,6 +62,14 @@ export function compileContracts(root = packageRoot) {
     const full = join(root, path);
     if (!relative(root, full).startsWith("..") && existsSync(full)) {
       return { contents: readFileSync(full, "utf8") };
+    }
+    // Library imports (OpenZeppelin Contracts) come from node_modules, pinned in package.json.
+    if (path.startsWith("@openzeppelin/contracts/")) {
+      try {
+        return { contents: readFileSync(require.resolve(path), "utf8") };
+      } catch {
+        return { error: `File not found: ${path}` };
+      }
     }
     return { error: `File not found: ${path}` };
   };
