@@ -101,8 +101,7 @@ export function chainCalendar(
   agreement: Pick<Agreement, "billingPeriod" | "start" | "end">,
 ): ChainCalendar {
   const start = agreement.start.getTime();
-  const until =
-    agreement.end?.getTime() ?? start + OPEN_ENDED_YEARS * 366 * DAY_MS;
+  const until = agreement.end?.getTime() ?? start + OPEN_ENDED_YEARS * 366 * DAY_MS;
   const bp = agreement.billingPeriod;
   const zone = zoneOf(bp.timeZone);
   const refuse = (reason: string): never => {

@@ -216,13 +216,19 @@ export interface LedgerBackend {
    * other party accepts it (`acceptAgreement`). Identical again: `duplicate`; same id, other
    * terms: `settlement.agreement.conflict`; `by` not a party: `settlement.agreement.unauthorized`.
    */
-  openAgreement(agreement: Agreement, options?: { readonly by?: Address }): Promise<OpenAgreementResult>;
+  openAgreement(
+    agreement: Agreement,
+    options?: { readonly by?: Address },
+  ): Promise<OpenAgreementResult>;
 
   /**
    * The other party accepts a pending agreement: it becomes `active`. Accepting an active one
    * again is a no-op; the offering party or a stranger: `settlement.agreement.unauthorized`.
    */
-  acceptAgreement(params: { readonly agreementId: string; readonly by: Address }): Promise<AgreementState>;
+  acceptAgreement(params: {
+    readonly agreementId: string;
+    readonly by: Address;
+  }): Promise<AgreementState>;
 
   /**
    * Revokes a record signer (provider or customer alone): from the current chain head on

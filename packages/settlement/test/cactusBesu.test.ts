@@ -13,6 +13,7 @@ import {
 } from "../src/conformance.js";
 import { evmLedger } from "../src/evm.js";
 import { testTokenAbi, testTokenBytecode } from "../src/ledgers/evm/generated/TestToken.js";
+import { openAgreementWithConsent } from "../src/openAgreementWithConsent.js";
 import { type Anvil, startAnvil } from "./anvil.js";
 import { BesuConnectorProvider, type BesuTransact } from "./besuConnectorProvider.js";
 import { deploy, send } from "./evmTestUtils.js";
@@ -81,7 +82,7 @@ describe("cactus with Hyperledger Cactus' Besu connector 0.5.0", () => {
         "org.hyperledger.cactus.consensusalgorithm.PROOF_OF_AUTHORITY",
       );
       const agreement = scenarioAgreement("cactus/besu", { token: s.token });
-      const { recordDomain } = await s.ledger.openAgreement(agreement);
+      const { recordDomain } = await openAgreementWithConsent(s.ledger, agreement);
       const records = await scenarioRecords(agreement, recordDomain);
       clock.set("2025-01-02T00:05:00Z");
       const out = await s.ledger.submitRecords({

@@ -13,6 +13,7 @@ import { invoiceToJson } from "../src/invoice.js";
 import type { LedgerBackend } from "../src/ledger.js";
 import { hashText } from "../src/ledgers/evm/evmEncoding.js";
 import { testTokenAbi, testTokenBytecode } from "../src/ledgers/evm/generated/TestToken.js";
+import { openAgreementWithConsent } from "../src/openAgreementWithConsent.js";
 import { type Anvil, startAnvil } from "./anvil.js";
 import { deploy, send } from "./evmTestUtils.js";
 
@@ -183,7 +184,7 @@ describe("evmLedger: resume on existing contracts", () => {
       const first = await other.open();
       const w = conformanceWallets();
       const agreement = scenarioAgreement("resume/foreign", { token: other.token });
-      await first.openAgreement(agreement);
+      await openAgreementWithConsent(first, agreement);
       const customer = w.customer.connect(other.anvil.provider);
       const token = new Contract(other.token, testTokenAbi, customer);
       await send(token, customer, "approve", first.addresses.meterAgreements, 10n ** 9n);

@@ -47,6 +47,7 @@ import {
   invoiceToJson,
   isLedgerError,
   type LedgerBackend,
+  openAgreementWithConsent,
   type SettlementClient,
 } from "@maaskit/settlement";
 import type { Decimal } from "decimal.js";
@@ -147,7 +148,7 @@ export async function startGateway(p: StartGatewayParameters): Promise<Gateway> 
   mkdirSync(config.dataDir, { recursive: true });
   mkdirSync(join(config.outDir, "invoices"), { recursive: true });
 
-  const opened = await ledger.openAgreement(agreement);
+  const opened = await openAgreementWithConsent(ledger, agreement);
   log({
     event: "agreement.opened",
     agreementId: agreement.agreementId,

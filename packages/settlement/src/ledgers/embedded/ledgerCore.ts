@@ -286,7 +286,14 @@ export class LedgerCore {
       events:
         by === undefined
           ? [opened]
-          : [{ type: "AgreementOffered", at: stamp, agreementId: agreement.agreementId, by: party(by) }],
+          : [
+              {
+                type: "AgreementOffered",
+                at: stamp,
+                agreementId: agreement.agreementId,
+                by: party(by),
+              },
+            ],
       changed: true,
     };
   }
@@ -300,7 +307,8 @@ export class LedgerCore {
       if (!isParty) throw this.unauthorized(agreementId, by, "accept");
       return { result: this.agreementState(agreementId), events: [], changed: false };
     }
-    if (!isParty || sameAddress(by, e.offeredBy)) throw this.unauthorized(agreementId, by, "accept");
+    if (!isParty || sameAddress(by, e.offeredBy))
+      throw this.unauthorized(agreementId, by, "accept");
     e.status = e.agreement.status === "suspended" ? "suspended" : "active";
     return {
       result: this.agreementState(agreementId),
@@ -535,10 +543,14 @@ export class LedgerCore {
         }
       }
       if (!this.signerAllowed(e, record.signer, record.periodEnd, seq)) {
-        throw fail("settlement.record.unknownSigner", "the signer is not allowed (time or revocation)", {
-          signer: record.signer,
-          at: record.periodEnd.toISOString(),
-        });
+        throw fail(
+          "settlement.record.unknownSigner",
+          "the signer is not allowed (time or revocation)",
+          {
+            signer: record.signer,
+            at: record.periodEnd.toISOString(),
+          },
+        );
       }
       if (record.prevHash !== headHash) {
         throw fail("settlement.record.brokenChain", "prevHash is not the head of the chain", {
@@ -1067,7 +1079,13 @@ export class LedgerCore {
         },
       );
     }
-    this.workOrders.set(terms.workOrderId, { terms, canonical, status: "open", proofHash: null, paidBy: null });
+    this.workOrders.set(terms.workOrderId, {
+      terms,
+      canonical,
+      status: "open",
+      proofHash: null,
+      paidBy: null,
+    });
     const j = workOrderTermsToJson(terms);
     return {
       result: { status: "opened", workOrder: this.workOrder(terms.workOrderId) },

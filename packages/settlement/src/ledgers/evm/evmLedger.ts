@@ -52,10 +52,10 @@ import {
   agreementKey,
   hashText,
   toAgreementInput,
-  workOrderKey,
   toExtrasInput,
   toRecordInput,
   toStatementInput,
+  workOrderKey,
 } from "./evmEncoding.js";
 import { meterAgreementsAbi, meterAgreementsBytecode } from "./generated/MeterAgreements.js";
 import { workOrderEscrowAbi, workOrderEscrowBytecode } from "./generated/WorkOrderEscrow.js";
@@ -336,7 +336,11 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
       // One transaction per run of contiguous records of one channel, at most maxBatch. The
       // contract checkpoints every billing-period end the records reach by itself.
       let j = i + 1;
-      while (j < records.length && j - i < maxBatch && records[j]!.channel === records[i]!.channel) {
+      while (
+        j < records.length &&
+        j - i < maxBatch &&
+        records[j]!.channel === records[i]!.channel
+      ) {
         j++;
       }
       const run = records.slice(i, j);
@@ -462,9 +466,16 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
         const out = core.execute(cmd, at, cmd.t === "submitRecords");
         checkLogs(cmd, out, txLogs, hash);
         if (cmd.t === "openAgreement") {
-          const a = cmd.agreement as { agreementId: string; parties: { provider: string; customer: string } };
+          const a = cmd.agreement as {
+            agreementId: string;
+            parties: { provider: string; customer: string };
+          };
           ids.set(
-            agreementKey(a.agreementId, getAddress(a.parties.provider), getAddress(a.parties.customer)),
+            agreementKey(
+              a.agreementId,
+              getAddress(a.parties.provider),
+              getAddress(a.parties.customer),
+            ),
             a.agreementId,
           );
         }
@@ -485,7 +496,11 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
   /** Throws unless `cmd` is what the calldata `data` sent by `from` to `to` does. */
   function checkNote(cmd: Command, data: string, from: string, to: string): void {
     const bad = (why: string) => {
-      throw ledgerError("settlement.ledger.corrupt", `The call note does not match its calldata: ${why}`, {});
+      throw ledgerError(
+        "settlement.ledger.corrupt",
+        `The call note does not match its calldata: ${why}`,
+        {},
+      );
     };
     const onRegistry = to.toLowerCase() === addresses!.meterAgreements.toLowerCase();
     const contract = onRegistry ? registry : escrow;
@@ -495,8 +510,8 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
     const by = "by" in cmd && typeof cmd.by === "string" ? cmd.by : undefined;
     if (by !== undefined && by.toLowerCase() !== from.toLowerCase()) bad("sender");
     const method: Record<string, string> = {
-      openAgreement: "offerAgreement",
-      acceptAgreement: "acceptAgreement",
+      openAgreement: "openAgreement",
+      acceptAgreement: "openAgreement",
       revokeSigner: "revokeSigner",
       submitRecords: parsed.name,
       settlePeriod: "settlePeriod",
@@ -507,7 +522,8 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
       fundWorkOrder: "fund",
       acceptWorkOrder: "accept",
       completeWorkOrder: "complete",
-      confirmWorkOrder: "signature" in cmd && cmd.signature !== undefined ? "confirmByMachine" : "confirm",
+      confirmWorkOrder:
+        "signature" in cmd && cmd.signature !== undefined ? "confirmByMachine" : "confirm",
       cancelWorkOrder: "cancel",
       disputeWorkOrder: "dispute",
       resolveDispute: "resolve",
@@ -519,7 +535,7 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
       case "openAgreement": {
         const a = parseAgreement(cmd.agreement);
         if (args[0] !== a.agreementId) bad("agreement id");
-        const expected = registry.interface.encodeFunctionData("offerAgreement", [
+        const expected = registry.interface.encodeFunctionData("openAgreement", [
           a.agreementId,
           toAgreementInput(a, tokenOf(a.currency, "agreement's")),
         ]);
@@ -535,7 +551,10 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
       case "withdraw":
       case "deposit":
         if (args[0] !== keyOfId(cmd.agreementId) || !onRegistry) bad("agreement");
-        if (cmd.t === "settlePeriod" && (Number(args[1]) !== Date.parse(cmd.start) || Number(args[2]) !== Date.parse(cmd.end))) {
+        if (
+          cmd.t === "settlePeriod" &&
+          (Number(args[1]) !== Date.parse(cmd.start) || Number(args[2]) !== Date.parse(cmd.end))
+        ) {
           bad("period");
         }
         if (cmd.t === "deposit" || cmd.t === "withdraw") {
@@ -544,7 +563,8 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
           const ref = cmd.reference === undefined ? ZeroHash : hashText(cmd.reference);
           if (args[2] !== ref) bad("reference");
         }
-        if (cmd.t === "revokeSigner" && getAddress(args[1] as string) !== getAddress(cmd.signer)) bad("signer");
+        if (cmd.t === "revokeSigner" && getAddress(args[1] as string) !== getAddress(cmd.signer))
+          bad("signer");
         return;
       case "settleStatement": {
         const st = cmd.statement as { agreementId: string };
@@ -561,9 +581,10 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
       default: {
         if (onRegistry || !("workOrderId" in cmd)) return bad("contract");
         const customer = core.workOrder(cmd.workOrderId).customer;
-        const key = cmd.t === "confirmWorkOrder" && cmd.signature !== undefined
-          ? workOrderKey(getAddress(args[0] as string), args[1] as string)
-          : (args[0] as string);
+        const key =
+          cmd.t === "confirmWorkOrder" && cmd.signature !== undefined
+            ? workOrderKey(getAddress(args[0] as string), args[1] as string)
+            : (args[0] as string);
         if (key !== workOrderKey(getAddress(customer), cmd.workOrderId)) bad("work order");
       }
     }
@@ -617,29 +638,49 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
   }
 
   /** The chain's logs of a replayed transaction must be what the mirror did. */
-  function checkLogs(cmd: Command, out: { events: readonly LedgerEvent[] }, txLogs: readonly Log[], hash: string) {
+  function checkLogs(
+    cmd: Command,
+    out: { events: readonly LedgerEvent[] },
+    txLogs: readonly Log[],
+    hash: string,
+  ) {
     const parsed = txLogs
       .filter((l) => l.address.toLowerCase() === addresses!.meterAgreements.toLowerCase())
       .map((l) => registry.interface.parseLog(l));
     if (cmd.t === "submitRecords") {
-      const onChain = parsed.filter((p) => p?.name === "RecordAccepted").map((p) => p!.args.recordHash as string);
-      const mirrored = out.events.flatMap((e) => (e.type === "RecordAccepted" ? [e.recordHash] : []));
+      const onChain = parsed
+        .filter((p) => p?.name === "RecordAccepted")
+        .map((p) => p!.args.recordHash as string);
+      const mirrored = out.events.flatMap((e) =>
+        e.type === "RecordAccepted" ? [e.recordHash] : [],
+      );
       if (onChain.join() !== mirrored.join()) {
-        throw ledgerError("settlement.ledger.corrupt", "Rebuilt records differ from the chain's", { hash });
+        throw ledgerError("settlement.ledger.corrupt", "Rebuilt records differ from the chain's", {
+          hash,
+        });
       }
     }
     if (cmd.t === "deposit") {
       const ev = parsed.find((p) => p?.name === "FundsDeposited");
       const mirrored = out.events.find((e) => e.type === "FundsDeposited");
       if (ev === undefined || mirrored === undefined) {
-        throw ledgerError("settlement.ledger.corrupt", "A deposit the chain did not make", { hash });
+        throw ledgerError("settlement.ledger.corrupt", "A deposit the chain did not make", {
+          hash,
+        });
       }
     }
     if (cmd.t === "settlePeriod" || cmd.t === "settleStatement") {
       const ev = parsed.find((p) => p?.name === "PeriodSettled");
       const mirrored = out.events.find((e) => e.type === "PeriodSettled");
-      if (ev === undefined || ev === null || mirrored === undefined || mirrored.type !== "PeriodSettled") {
-        throw ledgerError("settlement.ledger.corrupt", "A settlement the chain did not make", { hash });
+      if (
+        ev === undefined ||
+        ev === null ||
+        mirrored === undefined ||
+        mirrored.type !== "PeriodSettled"
+      ) {
+        throw ledgerError("settlement.ledger.corrupt", "A settlement the chain did not make", {
+          hash,
+        });
       }
     }
   }
@@ -759,7 +800,7 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
           await send(
             registry,
             partySigner(by),
-            "offerAgreement",
+            "openAgreement",
             [agreement.agreementId, input],
             at,
             note,
@@ -769,11 +810,14 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
     },
 
     acceptAgreement({ agreementId, by }) {
-      return run<AgreementState>({ t: "acceptAgreement", agreementId, by }, async (_r, at, note) => {
-        const agreement = agreementOf(agreementId);
-        const input = toAgreementInput(agreement, tokenOf(agreement.currency, "agreement's"));
-        await send(registry, partySigner(by), "acceptAgreement", [agreementId, input], at, note);
-      });
+      return run<AgreementState>(
+        { t: "acceptAgreement", agreementId, by },
+        async (_r, at, note) => {
+          const agreement = agreementOf(agreementId);
+          const input = toAgreementInput(agreement, tokenOf(agreement.currency, "agreement's"));
+          await send(registry, partySigner(by), "openAgreement", [agreementId, input], at, note);
+        },
+      );
     },
 
     revokeSigner({ agreementId, signer, by }) {
