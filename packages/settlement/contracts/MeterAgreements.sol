@@ -840,16 +840,6 @@ contract MeterAgreements is ReentrancyGuardTransient {
 
     // ───────────────────────────────── reads ─────────────────────────────────
 
-    /// @notice The stored terms of an agreement (status `None` when unknown).
-    function agreementTerms(bytes32 key) external view returns (Terms memory) {
-        return terms[key];
-    }
-
-    /// @notice The opener of a waiting offer (zero when none).
-    function offerOf(bytes32 termsHash) external view returns (address) {
-        return offers[termsHash];
-    }
-
     /// @notice The record chain head and how far the agreement is recorded and settled.
     function recordsHead(bytes32 key) external view returns (Head memory head, bytes32 headHash) {
         return (heads[key], headHashes[key]);
@@ -861,33 +851,10 @@ contract MeterAgreements is ReentrancyGuardTransient {
         return _period(key, p);
     }
 
-    /// @notice The checkpoint at the end of billing period `p` (`seqPlusOne = 0` when its
-    ///         records have not reached its end).
-    function checkpointAt(bytes32 key, uint256 p) external view returns (Checkpoint memory) {
-        return checkpoints[key][p];
-    }
-
     /// @notice Prepaid balance, amount due and everything paid to the provider (token base units).
     function balances(bytes32 key) external view returns (uint256 available, uint256 due, uint256 paidToProvider) {
         Funds memory f = funds[key];
         return (f.available, f.due, paid[key]);
-    }
-
-    /// @notice Whether `sender` used a funds reference (its keccak256).
-    function referenceUsed(bytes32 key, address sender, bytes32 ref) external view returns (bool) {
-        return usedReferences[key][keccak256(abi.encode(sender, ref))];
-    }
-
-    /// @notice The signer window `(validFrom, validUntil)` and, once revoked, the first seq it
-    ///         may no longer sign (`revoked` false: never revoked); `(0, 0)` when never allowed.
-    function signerWindow(bytes32 key, address signer)
-        external
-        view
-        returns (uint64 validFrom, uint64 validUntil, bool revoked, uint64 cutoffSeq)
-    {
-        uint256 v = signerValidity[key][signer];
-        uint64 cut = uint64(v >> 128);
-        return (uint64(v), uint64(v >> 64), cut != 0, cut == 0 ? 0 : cut - 1);
     }
 
     /// @notice Prices usage under an agreement's tariff without settling (what a period would cost).

@@ -77,7 +77,7 @@ describe("cactusLedger", () => {
     // Written straight to the backend, as another Cactus application would.
     await openAgreementWithConsent(backend, agreement);
     expect((await got)[0]).toMatchObject({
-      type: "AgreementOpened",
+      type: "AgreementOffered",
       agreementId: agreement.agreementId,
     });
     await ledger.close();
