@@ -41,6 +41,7 @@ export {
   verifyLogEntries,
 } from "./log/signedLog.js";
 export {
+  type CounterCapacity,
   type CounterDeltaErrorCode,
   type CounterDeltaInitial,
   type CounterDeltaOptions,
@@ -146,7 +147,9 @@ export {
   meterRecordToJson,
   type OeeElements,
   type OeeElementsJson,
+  RECORD_FLAG_BITS,
   RECORD_FLAG_NAMES,
+  type RecordFlagName,
   type RecordFlags,
   type RecordFlagsJson,
   type RegisterSpan,
@@ -178,6 +181,7 @@ export {
 } from "./records/meterRecordTypedData.js";
 export {
   createMeterRecordVerifier,
+  type MeterRecordCapacity,
   type MeterRecordCheck,
   type MeterRecordVerifier,
   type VerifyMeterRecordsParameters,

@@ -34,6 +34,11 @@ export type ClockStatus = "unknown" | "informative" | "synchronised";
 export interface RecordFlags extends UsageFlags {
   /** A gap overlapped the window and was not bridged: usage may be missing, never invented. */
   readonly gap?: boolean;
+  /**
+   * The source was read without security (OPC UA mode None, opted into explicitly): the
+   * readings were neither signed nor encrypted and the server was not authenticated.
+   */
+  readonly insecureSource?: boolean;
 }
 
 /** Raw cumulative register values at the start and end of a window. */
@@ -176,14 +181,38 @@ export interface MeterRecordJson {
   signature: string;
 }
 
-/** The flag names in bit order (bit 0 first); `noRegister` (bit 5) is implied by `register`. */
+/**
+ * The flag names in bit order (lowest bit first); their bits are {@link RECORD_FLAG_BITS}.
+ * `noRegister` (bit 5) is not a named flag: it is implied by the absence of `register`.
+ */
 export const RECORD_FLAG_NAMES = [
   "bridged",
   "derivedFromRate",
   "rollover",
   "reset",
   "gap",
+  "replaced",
+  "insecureSource",
+  "ambiguous",
 ] as const;
+
+/** A record flag name. */
+export type RecordFlagName = (typeof RECORD_FLAG_NAMES)[number];
+
+/**
+ * The bit of each named flag in the signed `flags` field (docs/meter-record.md §2.2). Bit 5
+ * is `noRegister`; bit 7 is reserved for `unobserved` (the gateway).
+ */
+export const RECORD_FLAG_BITS: Readonly<Record<RecordFlagName, number>> = Object.freeze({
+  bridged: 0,
+  derivedFromRate: 1,
+  rollover: 2,
+  reset: 3,
+  gap: 4,
+  replaced: 6,
+  insecureSource: 8,
+  ambiguous: 9,
+});
 
 /** The clock statuses in code order (`0` unknown, `1` informative, `2` synchronised). */
 export const CLOCK_STATUSES: readonly ClockStatus[] = ["unknown", "informative", "synchronised"];
