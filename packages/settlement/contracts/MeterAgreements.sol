@@ -857,6 +857,18 @@ contract MeterAgreements is ReentrancyGuardTransient {
         return (f.available, f.due, paid[key]);
     }
 
+    /// @notice A signer's window `(validFrom, validUntil)` (Unix ms; `(0, 0)` when never allowed)
+    ///         and, once revoked, `revoked` with the first seq it may no longer sign.
+    function signerWindow(bytes32 key, address signer)
+        external
+        view
+        returns (uint64 validFrom, uint64 validUntil, bool revoked, uint64 cutoffSeq)
+    {
+        uint256 v = signerValidity[key][signer];
+        uint64 cut = uint64(v >> 128);
+        return (uint64(v), uint64(v >> 64), cut != 0, cut == 0 ? 0 : cut - 1);
+    }
+
     /// @notice Prices usage under an agreement's tariff without settling (what a period would cost).
     function quote(bytes32 key, uint256 usage, uint64 plannedBusyTime, uint64 actualProductionTime)
         external

@@ -423,9 +423,7 @@ describe("WorkOrderEscrow", () => {
       const id = nextId();
       const as = escrow.connect(customer) as Contract;
       await send(escrow, customer, "open", id, await terms());
-      await expectRevert(as.getFunction("open")(id, await terms()), "WorkOrderExists", [
-        keyOf(id),
-      ]);
+      await expectRevert(as.getFunction("open")(id, await terms()), "WorkOrderExists", [keyOf(id)]);
       const bad = async (o: Record<string, unknown>, reason: string) =>
         expectRevert(as.getFunction("open")(nextId(), await terms(o)), "InvalidTerms", [reason]);
       await bad({ provider: ZeroAddress }, "provider");
@@ -499,7 +497,9 @@ describe("WorkOrderEscrow", () => {
       // The refund transfer re-enters `cancel`; the lock refuses it, the refund happens once.
       await send(escrow, customer, "cancel", id);
       const reentryError = (await reentrant.getFunction("lastError")()) as string;
-      expect(reentryError).toBe(escrow.interface.getError("ReentrancyGuardReentrantCall")!.selector);
+      expect(reentryError).toBe(
+        escrow.interface.getError("ReentrancyGuardReentrantCall")!.selector,
+      );
       expect(await reentrant.getFunction("balanceOf")(customer.address)).toBe(AMOUNT);
       expect(await status(id)).toBe(Status.Refunded);
     });
