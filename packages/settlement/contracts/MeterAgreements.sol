@@ -440,12 +440,6 @@ contract MeterAgreements is ReentrancyGuardTransient {
         return true;
     }
 
-    /// @notice The opener takes its offer back before it was accepted.
-    function withdrawOffer(bytes32 termsHash) external {
-        if (offers[termsHash] != msg.sender) revert NoOffer(termsHash);
-        delete offers[termsHash];
-    }
-
     /// @notice Allows another record signer (key rotation) from `validFrom` on, which cannot
     ///         lie in the past. Both parties must send the same window: the first call
     ///         proposes it, the other party's call allows it. A revoked key stays revoked.
@@ -546,6 +540,9 @@ contract MeterAgreements is ReentrancyGuardTransient {
             revert PeriodOverlap(h.lastPeriodEnd, periodStart);
         } else if (periodStart > h.lastPeriodEnd) {
             revert PeriodGap(h.lastPeriodEnd, periodStart);
+        } else if (h.filled != 0 && checkpoints[key][h.filled - 1].seqPlusOne == 0) {
+            // A statement left the head at a period end: keep that point before the head moves.
+            checkpoints[key][h.filled - 1] = _point(cum, h.nextSeq, prevHash);
         }
         bytes32 domain = _domainSeparator(t.salt);
         // Constant fields of every record of this agreement.
@@ -616,9 +613,16 @@ contract MeterAgreements is ReentrancyGuardTransient {
     }
 
     /// @dev The totals at the start of period `p`: zero for the first, else the previous end's.
-    function _pointBefore(bytes32 key, uint256 p) private view returns (Checkpoint memory) {
+    function _pointBefore(bytes32 key, uint256 p, Head memory h) private view returns (Checkpoint memory) {
         if (p == 0) return Checkpoint(0, 0, 0, 1, bytes32(0));
-        return checkpoints[key][p - 1];
+        return _pointAt(key, p - 1, h);
+    }
+
+    /// @dev The totals at the end of filled period `p`; not stored yet only when a statement
+    ///      left the head exactly there (then they are the head's).
+    function _pointAt(bytes32 key, uint256 p, Head memory h) private view returns (Checkpoint memory c) {
+        c = checkpoints[key][p];
+        if (c.seqPlusOne == 0) return _point(cums[key], h.nextSeq, headHashes[key]);
     }
 
     // ─────────────────────────────── settlement ──────────────────────────────
@@ -633,8 +637,8 @@ contract MeterAgreements is ReentrancyGuardTransient {
         uint256 p = h.settled;
         _expectNext(key, p, start, end);
         if (p >= h.filled) revert PeriodIncomplete(end, h.lastPeriodEnd);
-        Checkpoint memory a = _pointBefore(key, p);
-        Checkpoint memory b = checkpoints[key][p];
+        Checkpoint memory a = _pointBefore(key, p, h);
+        Checkpoint memory b = _pointAt(key, p, h);
         heads[key].settled = uint32(p + 1);
         bool any = b.seqPlusOne > a.seqPlusOne;
         _settle(
@@ -680,14 +684,14 @@ contract MeterAgreements is ReentrancyGuardTransient {
             h.lastPeriodEnd = s.periodEnd;
             cums[key] = cum;
             headHashes[key] = s.headHash;
-            checkpoints[key][p] = _point(cum, h.nextSeq, s.headHash);
+            // The head is period p's end: its checkpoint is written only when records follow.
             h.filled = uint32(p + 1);
             (, h.nextBoundary) = _period(key, p + 1);
         } else if (s.lastSeq < h.nextSeq) {
             // Covers records already accepted in this period: every figure must match them.
             if (p >= h.filled) revert PeriodIncomplete(s.periodEnd, h.lastPeriodEnd);
-            Checkpoint memory a = _pointBefore(key, p);
-            Checkpoint memory b = checkpoints[key][p];
+            Checkpoint memory a = _pointBefore(key, p, h);
+            Checkpoint memory b = _pointAt(key, p, h);
             if (
                 a.seqPlusOne != s.firstSeq + 1 || b.seqPlusOne != s.lastSeq + 2 || a.headHash != s.startHash
                     || b.headHash != s.headHash || b.usage - a.usage != s.total
@@ -855,18 +859,6 @@ contract MeterAgreements is ReentrancyGuardTransient {
     function balances(bytes32 key) external view returns (uint256 available, uint256 due, uint256 paidToProvider) {
         Funds memory f = funds[key];
         return (f.available, f.due, paid[key]);
-    }
-
-    /// @notice A signer's window `(validFrom, validUntil)` (Unix ms; `(0, 0)` when never allowed)
-    ///         and, once revoked, `revoked` with the first seq it may no longer sign.
-    function signerWindow(bytes32 key, address signer)
-        external
-        view
-        returns (uint64 validFrom, uint64 validUntil, bool revoked, uint64 cutoffSeq)
-    {
-        uint256 v = signerValidity[key][signer];
-        uint64 cut = uint64(v >> 128);
-        return (uint64(v), uint64(v >> 64), cut != 0, cut == 0 ? 0 : cut - 1);
     }
 
     /// @notice Prices usage under an agreement's tariff without settling (what a period would cost).

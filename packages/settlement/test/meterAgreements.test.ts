@@ -337,9 +337,8 @@ describe("MeterAgreements", () => {
       // is refused all the same.
       await expectRevert(submit(key, records.slice(4, 5)), "UnknownSigner");
       // A key whose window starts in the future keeps no window at all once revoked.
-      await send(registry, provider, "revokeSigner", key, future.address);
-      const [, , revoked] = await registry.getFunction("signerWindow")(key, future.address);
-      expect(revoked).toBe(true);
+      const rf = await send(registry, provider, "revokeSigner", key, future.address);
+      expect(eventsOf(registry, rf)[0]?.name).toBe("SignerRevoked");
       // A revoked key cannot be re-allowed; a new key needs both parties.
       const next = Wallet.createRandom();
       const from = BigInt(Date.now() + DAY);
@@ -347,12 +346,13 @@ describe("MeterAgreements", () => {
         registry.connect(provider).getFunction("allowSigner")(key, gateway.address, from, 0n),
         "InvalidTerms",
       );
-      await send(registry, provider, "allowSigner", key, next.address, from, 0n);
-      let [validFrom] = await registry.getFunction("signerWindow")(key, next.address);
-      expect(validFrom).toBe(0n);
-      await send(registry, customer, "allowSigner", key, next.address, from, 0n);
-      [validFrom] = await registry.getFunction("signerWindow")(key, next.address);
-      expect(validFrom).toBe(from);
+      const proposed = await send(registry, provider, "allowSigner", key, next.address, from, 0n);
+      expect(eventsOf(registry, proposed).map((e) => e.name)).toEqual(["SignerProposed"]);
+      const allowed = await send(registry, customer, "allowSigner", key, next.address, from, 0n);
+      expect(eventsOf(registry, allowed)[0]).toMatchObject({
+        name: "SignerAllowed",
+        args: { signer: next.address, validFrom: from },
+      });
     });
 
     test("error: nobody squats an agreement id; one party alone opens nothing", async () => {
