@@ -496,7 +496,7 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
 
   /** Throws unless `cmd` is what the calldata `data` sent by `from` to `to` does. */
   function checkNote(cmd: Command, data: string, from: string, to: string): void {
-    const bad = (why: string) => {
+    const bad = (why: string): never => {
       throw ledgerError(
         "settlement.ledger.corrupt",
         `The call note does not match its calldata: ${why}`,
@@ -506,7 +506,10 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
     const onRegistry = to.toLowerCase() === addresses!.meterAgreements.toLowerCase();
     const contract = onRegistry ? registry : escrow;
     const parsed = contract.interface.parseTransaction({ data });
-    if (parsed === null) return bad("unknown function");
+    if (parsed === null) {
+      bad("unknown function");
+      return;
+    }
     const args = parsed.args;
     const by = "by" in cmd && typeof cmd.by === "string" ? cmd.by : undefined;
     if (by !== undefined && by.toLowerCase() !== from.toLowerCase()) bad("sender");
@@ -580,7 +583,10 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
         if (from.toLowerCase() !== cmd.terms.customer.toLowerCase()) bad("sender");
         return;
       default: {
-        if (onRegistry || !("workOrderId" in cmd)) return bad("contract");
+        if (onRegistry || !("workOrderId" in cmd)) {
+          bad("contract");
+          return;
+        }
         const customer = core.workOrder(cmd.workOrderId).customer;
         const key =
           cmd.t === "confirmWorkOrder" && cmd.signature !== undefined
