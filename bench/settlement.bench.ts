@@ -17,7 +17,12 @@ import {
   openJournal,
   signMeterRecord,
 } from "@maaskit/metering";
-import { createSettlementClient, embeddedLedger, parseAgreement } from "@maaskit/settlement";
+import {
+  createSettlementClient,
+  embeddedLedger,
+  openAgreementWithConsent,
+  parseAgreement,
+} from "@maaskit/settlement";
 import { keccak256, type TypedDataField, toUtf8Bytes, verifyTypedData, Wallet } from "ethers";
 import { filter, firstValueFrom } from "rxjs";
 import { type Figure, figure, log, median, perSecond } from "./lib/measure.js";
@@ -90,7 +95,7 @@ async function submitAll(
   const ledger = embeddedLedger({ dir, clock: { now: () => new Date("2026-01-01T00:00:00Z") } });
   await ledger.ready;
   const agreement = agreementFor(label, machine);
-  const opened = await ledger.openAgreement(agreement);
+  const opened = await openAgreementWithConsent(ledger, agreement);
   const records = await sign({ agreementId: agreement.agreementId, ...opened.recordDomain });
   globalThis.gc?.();
   const cpu0 = process.cpuUsage();
@@ -132,7 +137,7 @@ async function deliverAll(
   });
   await ledger.ready;
   const agreement = agreementFor(label, machine);
-  const opened = await ledger.openAgreement(agreement);
+  const opened = await openAgreementWithConsent(ledger, agreement);
   const records = await sign({ agreementId: agreement.agreementId, ...opened.recordDomain });
   const journal = await openJournal<MeterRecord>({
     dir: path.join(dir, "journal"),

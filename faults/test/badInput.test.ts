@@ -30,6 +30,7 @@ import {
   type AgreementJson,
   embeddedLedger,
   type LedgerBackend,
+  openAgreementWithConsent,
   parseAgreement,
   parseTariff,
 } from "@maaskit/settlement";
@@ -390,7 +391,7 @@ describe("bad input", () => {
   test("behavior: an embedded ledger fed garbage records rejects each batch with a typed error, changes nothing, and still accepts the real records after", async () => {
     const ledger: LedgerBackend = embeddedLedger({ dir: join(dir, "ledger") });
     try {
-      await ledger.openAgreement(parseAgreement(agreementJson));
+      await openAgreementWithConsent(ledger, parseAgreement(agreementJson));
       const id = agreementJson.agreementId;
       const validJson = meterRecordToJson(records[0]!);
       await fc.assert(

@@ -219,7 +219,11 @@ async function run(args: string[]): Promise<number> {
     const { startEvmLedger } = await import("./gateway/evm.js");
     const evm = await startEvmLedger({
       ...(config.ledger.rpcUrl
-        ? { rpcUrl: config.ledger.rpcUrl, stateFile: join(config.dataDir, "evm-contracts.json") }
+        ? {
+            rpcUrl: config.ledger.rpcUrl,
+            ...(config.ledger.keys === undefined ? {} : { keys: config.ledger.keys }),
+            stateFile: join(config.dataDir, "evm-contracts.json"),
+          }
         : {}),
       clock,
       agreementCurrency: agreement.currency,

@@ -158,6 +158,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     billingPeriod: o.billing,
     paymentTerms: { kind: "prepaid", overdraft: "accrueDebt" },
     start: o.start.toISOString(),
+    // Day periods in a DST zone can be fixed on chain only over a term without a DST change
+    // (docs/evm.md "Billing calendar"): the demo's term is its simulated span.
+    ...(o.billing.kind === "days"
+      ? { end: new Date(o.start.getTime() + o.spanMs).toISOString() }
+      : {}),
     status: "active",
   });
   const serviceAgreement = parseServiceAgreement({

@@ -25,6 +25,7 @@ import {
   type EmbeddedLedger,
   embeddedLedger,
   type Invoice,
+  openAgreementWithConsent,
   parseAgreement,
 } from "@maaskit/settlement";
 import { filter, firstValueFrom, lastValueFrom, toArray } from "rxjs";
@@ -172,7 +173,7 @@ export async function runDemo(options: RunDemoOptions): Promise<DemoRun> {
   });
 
   const ledger = embeddedLedger({ dir: join(dir, "ledger") });
-  const { recordDomain } = await ledger.openAgreement(agreement);
+  const { recordDomain } = await openAgreementWithConsent(ledger, agreement);
   const binding: MeterRecordBinding = { agreementId: agreement.agreementId, ...recordDomain };
 
   // The register starts 2,500 m³ below its rollover, so the run also meters across a wrap.

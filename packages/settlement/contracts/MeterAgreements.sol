@@ -1,22 +1,35 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.37;
 
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+
 /// @title MeterAgreements
 /// @notice A registry of pay-per-use agreements that verifies signed meter records and period
 ///         statements on-chain (docs/meter-record.md), prices billing periods with the tariff
 ///         in fixed-point integers (docs/tariffs.md, `fixedPoint.ts` line for line) and settles
 ///         them in an ERC-20 token from a prepaid balance or as an amount due.
 ///
-/// One contract serves many agreements: each is keyed by `key = keccak256(utf8(agreementId))`,
-/// which is also the `salt` of its EIP-712 domain, so a record signed for one agreement never
-/// verifies for another, nor on another chain or contract. docs/evm.md explains the design.
+/// One contract serves many agreements. An agreement exists once both parties consented to
+/// every term (`offerAgreement` by one, `acceptAgreement` by the other); it is keyed by
+/// `key = keccak256(abi.encode(keccak256(utf8(agreementId)), provider, customer))`, so nobody
+/// can take the id of someone else's agreement. Its EIP-712 domain's `salt` is
+/// keccak256(utf8(agreementId)), so a record signed for one agreement never verifies for
+/// another, nor on another chain or contract. The billing calendar is part of the terms:
+/// periods settle one after the other, exactly as the calendar cuts them. docs/evm.md
+/// explains the design and its threat model.
 ///
 /// Records: the contract rebuilds the constant and chained fields of every record (version,
 /// machine, channel, unit, basis from the terms; seq, prevHash, periodStart from the stored
 /// head) so calldata carries only what varies; a record signed over anything else fails its
-/// signature. Only running totals are stored, at checkpoints (ends of submissions), so a
-/// batch of records costs one signature check and one event per record, plus a few slots.
-contract MeterAgreements {
+/// signature. Only running totals are stored, at the end of each billing period, so a batch
+/// of records costs one signature check and one event per record, plus a few slots.
+contract MeterAgreements is ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
     // ───────────────────────────────── types ─────────────────────────────────
 
     enum Status {
@@ -110,7 +123,23 @@ contract MeterAgreements {
         uint64 validUntil;
     }
 
-    /// @notice Terms of an agreement, as `openAgreement` takes them.
+    /// @notice The billing calendar, fixed at open (docs/evm.md "Billing calendar"). Period
+    ///         boundaries are `B(n)` for n = 0, 1, …; period 0 starts at the agreement's start
+    ///         (`B(0) <= start < B(1)`), period p ends at `B(p + 1)`, the last one at `end`.
+    ///         kind 1, calendar months in a time zone: `anchor` = year·12 + month − 1 of the
+    ///         start's local month; `B(n)` = local midnight on the 1st of month anchor + n, i.e.
+    ///         UTC midnight minus `offsets[month]` minutes (the zone's UTC offset at local
+    ///         midnight on the 1st of that month, Jan..Dec — precomputed off-chain and checked
+    ///         against the zone over the whole term). kind 2, fixed length: `B(n) = anchor +
+    ///         n·length` (ms; `days` periods in a zone without DST).
+    struct CalendarInput {
+        uint8 kind;
+        uint64 anchor;
+        uint64 length;
+        int16[12] offsets;
+    }
+
+    /// @notice Terms of an agreement, as `openAgreement` / `acceptAgreement` take them.
     struct AgreementInput {
         address provider;
         address customer;
@@ -124,6 +153,7 @@ contract MeterAgreements {
         uint64 end; // Unix ms, 0 = open-ended
         SignerInput[] signers;
         TariffInput tariff;
+        CalendarInput calendar;
     }
 
     /// @dev Terms read by every submission.
@@ -139,14 +169,26 @@ contract MeterAgreements {
         bytes8 unit;
         uint8 basis;
         bytes32 machine; // slot 3
+        bytes32 salt; // slot 4: keccak256(utf8(agreementId)), the EIP-712 domain salt
     }
 
-    /// @dev The record chain head and how far the agreement is settled: one slot.
+    /// @dev The billing calendar as stored: two slots.
+    struct Calendar {
+        uint8 kind;
+        uint64 anchor;
+        uint64 length;
+        uint192 offsets; // 12 × int16 minutes, January in the low bits
+    }
+
+    /// @dev The record chain head and the billing calendar's progress: one slot. `filled`
+    ///      periods have records up to their end (a checkpoint each); `settled` periods are
+    ///      settled, in order; `nextBoundary` is the end of period `filled` (max: none).
     struct Head {
         uint64 nextSeq;
         uint64 lastPeriodEnd; // 0 before the first record
-        uint64 firstPeriodStart; // start of the first record (or statement)
-        uint64 settledUntil; // periods settle in order: the next starts here or later
+        uint64 nextBoundary;
+        uint32 filled;
+        uint32 settled;
     }
 
     /// @dev Running totals since the first record: one slot.
@@ -156,13 +198,13 @@ contract MeterAgreements {
         uint64 actualProductionTime;
     }
 
-    /// @dev The running totals and chain position at the end of a submission (Unix ms key):
-    ///      the points a period can be settled between without storing every record.
+    /// @dev The running totals and chain position at the end of a billing period: what a
+    ///      period is settled between, without storing every record.
     struct Checkpoint {
         uint128 usage;
         uint48 plannedBusyTime;
         uint48 actualProductionTime;
-        uint32 seqPlusOne; // next seq + 1; 0 = no checkpoint here
+        uint32 seqPlusOne; // next seq + 1 at that point
         bytes32 headHash;
     }
 
@@ -228,28 +270,35 @@ contract MeterAgreements {
         "MeterOee(uint64 plannedBusyTime,uint64 actualProductionTime,bytes8 unit,uint128 produced,uint128 good)"
     );
     bytes32 private constant EMPTY_ARRAY_HASH = keccak256("");
-    uint256 private constant HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
-    bytes32 private constant S_MASK = 0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff;
+
+    uint64 private constant NONE = type(uint64).max;
 
     // ──────────────────────────────── storage ────────────────────────────────
 
     mapping(bytes32 => Terms) private terms;
+    mapping(bytes32 => Calendar) private calendars;
     mapping(bytes32 => TariffStore) private tariffs;
     mapping(bytes32 => mapping(uint256 => Tier)) private tiers;
-    mapping(bytes32 => mapping(address => uint256)) private signerValidity; // validFrom | validUntil << 64
+    /// @dev validFrom | validUntil << 64 | (revoked at seq + 1) << 128
+    mapping(bytes32 => mapping(address => uint256)) private signerValidity;
     mapping(bytes32 => Head) private heads;
     mapping(bytes32 => bytes32) private headHashes;
     mapping(bytes32 => Cum) private cums;
-    mapping(bytes32 => mapping(uint64 => Checkpoint)) private checkpoints;
-    mapping(bytes32 => Checkpoint) private settledPoints; // the checkpoint at `settledUntil`
+    mapping(bytes32 => mapping(uint256 => Checkpoint)) private checkpoints; // by period index
     mapping(bytes32 => Funds) private funds;
     mapping(bytes32 => uint256) private paid;
+    /// @dev keccak256(abi.encode(sender, ref)): a reference is scoped to whoever used it.
     mapping(bytes32 => mapping(bytes32 => bool)) private usedReferences;
-
-    bool private transient locked;
+    /// @dev Offers waiting for the other party: keccak256(abi.encode(agreementId, terms)) → opener.
+    mapping(bytes32 => address) private offers;
+    /// @dev Signer windows one party proposed and the other has not confirmed yet → proposer.
+    mapping(bytes32 => address) private signerProposals;
 
     // ───────────────────────────────── events ────────────────────────────────
 
+    event AgreementOffered(
+        bytes32 indexed key, bytes32 indexed termsHash, string agreementId, address indexed by
+    );
     event AgreementOpened(
         bytes32 indexed key,
         string agreementId,
@@ -260,7 +309,10 @@ contract MeterAgreements {
         uint64 start,
         uint64 end
     );
+    event SignerProposed(bytes32 indexed key, address indexed signer, uint64 validFrom, uint64 validUntil, address by);
     event SignerAllowed(bytes32 indexed key, address indexed signer, uint64 validFrom, uint64 validUntil);
+    /// @notice From `cutoffSeq` on, no record or statement signed by `signer` is accepted.
+    event SignerRevoked(bytes32 indexed key, address indexed signer, uint64 cutoffSeq, address by);
     event RecordAccepted(bytes32 indexed key, uint64 seq, uint64 periodStart, uint64 periodEnd, bytes32 recordHash);
     /// @param firstSeq,lastSeq both `type(uint64).max` when the period had no records
     event PeriodSettled(
@@ -294,44 +346,65 @@ contract MeterAgreements {
 
     error AgreementExists(bytes32 key);
     error UnknownAgreement(bytes32 key);
-    error InvalidTerms(string reason);
+    error NoOffer(bytes32 termsHash);
+    error InvalidTerms(bytes32 reason);
     error NotAuthorized(bytes32 key, address caller);
+    error EmptyBatch();
     error SeqMismatch(uint64 expected, uint64 actual);
     error PeriodOverlap(uint64 expectedStart, uint64 actualStart);
     error PeriodGap(uint64 expectedStart, uint64 actualStart);
     error EmptyPeriod(uint64 seq);
+    error StraddlesPeriod(uint64 seq, uint64 boundary);
     error OutsideTerm(uint64 seq);
     error UnknownSigner(uint64 seq, address recovered);
     error ExtrasRequired();
     error ExtrasMismatch(uint64 seq);
     error InvalidPeriod(uint64 start, uint64 end);
+    error PeriodNotNext(uint64 expectedStart, uint64 expectedEnd);
     error PeriodIncomplete(uint64 periodEnd, uint64 recordsUntil);
     error PeriodAlreadySettled(uint64 start, uint64 settledUntil);
-    error NoCheckpoint(uint64 instant);
-    error StatementMismatch(string field);
+    error StatementMismatch(bytes32 field);
     error StatementSigner(address recovered);
     error InvalidAmount();
     error InsufficientFunds(uint256 available, uint256 requested);
     error DuplicateReference(bytes32 ref);
-    error TokenTransferFailed(address token);
     error Overflow();
-    error Reentrancy();
-
-    modifier nonReentrant() {
-        if (locked) revert Reentrancy();
-        locked = true;
-        _;
-        locked = false;
-    }
 
     // ────────────────────────────── agreements ───────────────────────────────
 
-    /// @notice Opens an agreement. Provider or customer only; the id is bound for good.
-    function openAgreement(string calldata agreementId, AgreementInput calldata a) external {
-        bytes32 key = keccak256(bytes(agreementId));
-        if (terms[key].status != Status.None) revert AgreementExists(key);
+    /// @notice The storage key of an agreement: its id bound to both parties, so nobody else
+    ///         can take the id of theirs (the id alone is the EIP-712 domain salt).
+    function agreementKey(string calldata agreementId, address provider, address customer)
+        public
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(keccak256(bytes(agreementId)), provider, customer));
+    }
+
+    /// @dev What both parties consent to: the id and every term (`keccak256(abi.encode(agreementId, terms))`).
+    function _termsHash(string calldata agreementId, AgreementInput calldata a) private pure returns (bytes32) {
+        return keccak256(abi.encode(agreementId, a));
+    }
+
+    /// @notice Consent to an agreement, by the provider or the customer. The first party's call
+    ///         offers it (terms bound by their hash, nothing active: no records, funds or
+    ///         settlements); the other party's call with exactly the same terms opens it.
+    ///         Several offers may wait; the first accepted wins. Returns whether it opened.
+    function openAgreement(string calldata agreementId, AgreementInput calldata a) external returns (bool opened) {
+        bytes32 key = agreementKey(agreementId, a.provider, a.customer);
         if (msg.sender != a.provider && msg.sender != a.customer) revert NotAuthorized(key, msg.sender);
-        _checkTerms(a);
+        if (terms[key].status != Status.None) revert AgreementExists(key);
+        bytes32 h = _termsHash(agreementId, a);
+        address opener = offers[h];
+        if (opener == address(0)) {
+            _checkTerms(a);
+            offers[h] = msg.sender;
+            emit AgreementOffered(key, h, agreementId, msg.sender);
+            return false;
+        }
+        if (opener == msg.sender) revert NotAuthorized(key, msg.sender); // offered already
+        delete offers[h]; // its terms were checked when offered
         terms[key] = Terms({
             provider: a.provider,
             start: a.start,
@@ -343,8 +416,15 @@ contract MeterAgreements {
             token: a.token,
             unit: a.unit,
             basis: a.basis,
-            machine: a.machine
+            machine: a.machine,
+            salt: keccak256(bytes(agreementId))
         });
+        CalendarInput calldata c = a.calendar;
+        uint256 packed = 0;
+        for (uint256 i = 0; i < 12; i++) {
+            packed |= uint256(uint16(c.offsets[i])) << (16 * i);
+        }
+        calendars[key] = Calendar({kind: c.kind, anchor: c.anchor, length: c.length, offsets: uint192(packed)});
         _storeTariff(key, a.tariff, a.currencyDecimals);
         for (uint256 i = 0; i < a.signers.length; i++) {
             SignerInput calldata s = a.signers[i];
@@ -354,33 +434,48 @@ contract MeterAgreements {
             signerValidity[key][s.signer] = uint256(s.validFrom) | (uint256(s.validUntil) << 64);
             emit SignerAllowed(key, s.signer, s.validFrom, s.validUntil);
         }
+        (, uint64 firstEnd) = _period(key, 0);
+        heads[key].nextBoundary = firstEnd;
         emit AgreementOpened(key, agreementId, a.provider, a.customer, a.token, a.machine, a.start, a.end);
+        return true;
     }
 
-    /// @notice Allows another record signer (key rotation) from now on. Provider only; the
-    ///         window cannot start in the past, so no key can sign history retroactively.
+    /// @notice Allows another record signer (key rotation) from `validFrom` on, which cannot
+    ///         lie in the past. Both parties must send the same window: the first call
+    ///         proposes it, the other party's call allows it. A revoked key stays revoked.
     function allowSigner(bytes32 key, address signer, uint64 validFrom, uint64 validUntil) external {
         Terms storage t = _terms(key);
-        if (msg.sender != t.provider) revert NotAuthorized(key, msg.sender);
+        if (msg.sender != t.provider && msg.sender != t.customer) revert NotAuthorized(key, msg.sender);
         if (signer == address(0) || validFrom < block.timestamp * 1000 || (validUntil != 0 && validUntil <= validFrom)) {
             revert InvalidTerms("signer");
         }
+        if (signerValidity[key][signer] >> 128 != 0) revert InvalidTerms("revoked");
+        bytes32 id = keccak256(abi.encode(key, signer, validFrom, validUntil));
+        address proposer = signerProposals[id];
+        if (proposer == address(0)) {
+            signerProposals[id] = msg.sender;
+            emit SignerProposed(key, signer, validFrom, validUntil, msg.sender);
+            return;
+        }
+        if (proposer == msg.sender) revert InvalidTerms("proposed");
+        delete signerProposals[id];
         signerValidity[key][signer] = uint256(validFrom) | (uint256(validUntil) << 64);
         emit SignerAllowed(key, signer, validFrom, validUntil);
     }
 
-    /// @notice Ends a signer's window now (a compromised or retired key). Provider or customer.
+    /// @notice Revokes a record signer (a compromised or retired key). Provider or customer,
+    ///         alone. From the current chain head on (`cutoffSeq` = next seq) no record and no
+    ///         statement reaching that seq signed by this key is accepted, whatever times it
+    ///         carries; records it signed before stay valid.
     function revokeSigner(bytes32 key, address signer) external {
         Terms storage t = _terms(key);
         if (msg.sender != t.provider && msg.sender != t.customer) revert NotAuthorized(key, msg.sender);
         uint256 v = signerValidity[key][signer];
         if (v == 0) revert InvalidTerms("signer");
-        uint64 from = uint64(v);
-        uint64 until = uint64(v >> 64);
-        uint64 nowMs = uint64(block.timestamp * 1000);
-        if (until == 0 || until > nowMs) until = nowMs > from ? nowMs : from + 1;
-        signerValidity[key][signer] = uint256(from) | (uint256(until) << 64);
-        emit SignerAllowed(key, signer, from, until);
+        if (v >> 128 != 0) revert InvalidTerms("revoked");
+        uint64 cutoff = heads[key].nextSeq;
+        signerValidity[key][signer] = v | (uint256(cutoff) + 1) << 128;
+        emit SignerRevoked(key, signer, cutoff, msg.sender);
     }
 
     // ──────────────────────────────── records ────────────────────────────────
@@ -388,19 +483,19 @@ contract MeterAgreements {
     /// @notice Accepts a contiguous run of signed records continuing the agreement's chain
     ///         (`firstSeq` = next seq). Anyone may relay: the signatures are the authority.
     ///         `channel` is keccak256 of the records' billed channel; `firstPeriodStart` is the
-    ///         first record's `periodStart` (later ones start where the previous one ended). `checkpoint` stores the running totals at the run's
-    ///         end, so a period can be settled from the records up to there. Not for SLA
-    ///         tariffs: they need `submitRecordsWithExtras`.
+    ///         first record's `periodStart` (later ones start where the previous one ended).
+    ///         No record may straddle a billing-period end; where one ends there, the contract
+    ///         stores a checkpoint of the running totals, whoever relays. Not for SLA tariffs:
+    ///         they need `submitRecordsWithExtras`.
     function submitRecords(
         bytes32 key,
         bytes32 channel,
         uint64 firstSeq,
         uint64 firstPeriodStart,
-        RecordInput[] calldata records,
-        bool checkpoint
+        RecordInput[] calldata records
     ) external {
         if (tariffs[key].hasSla) revert ExtrasRequired();
-        _submit(key, channel, firstSeq, firstPeriodStart, records, new ExtrasInput[](0), checkpoint);
+        _submit(key, channel, firstSeq, firstPeriodStart, records, new ExtrasInput[](0));
     }
 
     /// @notice Like `submitRecords`, with the preimage of every record's `extrasHash`, so the
@@ -411,11 +506,10 @@ contract MeterAgreements {
         uint64 firstSeq,
         uint64 firstPeriodStart,
         RecordInput[] calldata records,
-        ExtrasInput[] calldata extras,
-        bool checkpoint
+        ExtrasInput[] calldata extras
     ) external {
         if (extras.length != records.length) revert ExtrasRequired();
-        _submit(key, channel, firstSeq, firstPeriodStart, records, extras, checkpoint);
+        _submit(key, channel, firstSeq, firstPeriodStart, records, extras);
     }
 
     function _submit(
@@ -424,27 +518,33 @@ contract MeterAgreements {
         uint64 firstSeq,
         uint64 periodStart,
         RecordInput[] calldata records,
-        ExtrasInput[] memory extras,
-        bool checkpoint
+        ExtrasInput[] memory extras
     ) private {
         Terms storage t = _terms(key);
+        uint256 n = records.length;
+        if (n == 0) revert EmptyBatch();
         Head memory h = heads[key];
         if (firstSeq != h.nextSeq) revert SeqMismatch(h.nextSeq, firstSeq);
+        Cum memory cum = cums[key];
+        bytes32 prevHash = headHashes[key];
+        uint64 boundary = h.nextBoundary;
         if (h.nextSeq == 0) {
             if (periodStart < t.start) revert OutsideTerm(firstSeq);
-            h.firstPeriodStart = periodStart;
+            // Billing periods that ended before the first record: empty, checkpointed at zero.
+            while (periodStart >= boundary) {
+                checkpoints[key][h.filled] = _point(cum, 0, bytes32(0));
+                h.filled++;
+                (, boundary) = _period(key, h.filled);
+            }
         } else if (periodStart < h.lastPeriodEnd) {
             revert PeriodOverlap(h.lastPeriodEnd, periodStart);
         } else if (periodStart > h.lastPeriodEnd) {
             revert PeriodGap(h.lastPeriodEnd, periodStart);
+        } else if (h.filled != 0 && checkpoints[key][h.filled - 1].seqPlusOne == 0) {
+            // A statement left the head at a period end: keep that point before the head moves.
+            checkpoints[key][h.filled - 1] = _point(cum, h.nextSeq, prevHash);
         }
-        bytes32 prevHash = headHashes[key];
-        Cum memory cum = cums[key];
-        // A statement settled up to the head: keep that point before the head moves on.
-        if (h.nextSeq != 0 && h.settledUntil == h.lastPeriodEnd) {
-            settledPoints[key] = _point(cum, h.nextSeq, prevHash);
-        }
-        bytes32 domain = _domainSeparator(key);
+        bytes32 domain = _domainSeparator(t.salt);
         // Constant fields of every record of this agreement.
         bytes32 machine = t.machine;
         bytes8 unit = t.unit;
@@ -454,12 +554,12 @@ contract MeterAgreements {
         address lastSigner;
         uint256 validity;
         uint64 seq = firstSeq;
-        uint256 n = records.length;
         for (uint256 i = 0; i < n; i++) {
             RecordInput calldata r = records[i];
             uint64 periodEnd = r.periodEnd;
             if (periodEnd <= periodStart) revert EmptyPeriod(seq);
             if (end != 0 && periodEnd > end) revert OutsideTerm(seq);
+            if (periodEnd > boundary) revert StraddlesPeriod(seq, boundary);
             bytes32 extrasHash = r.extrasHash;
             if (withExtras) {
                 ExtrasInput memory x = extras[i];
@@ -478,7 +578,7 @@ contract MeterAgreements {
                 lastSigner = signer;
                 validity = signer == address(0) ? 0 : signerValidity[key][signer];
             }
-            if (!_validAt(validity, periodEnd)) revert UnknownSigner(seq, signer);
+            if (!_validAt(validity, periodEnd, seq)) revert UnknownSigner(seq, signer);
             cum.usage += r.quantity;
             emit RecordAccepted(key, seq, periodStart, periodEnd, digest);
             prevHash = digest;
@@ -486,17 +586,19 @@ contract MeterAgreements {
             unchecked {
                 seq++;
             }
+            if (periodEnd == boundary) {
+                // A billing period is complete: keep its end's totals for settlement.
+                checkpoints[key][h.filled] = _point(cum, seq, digest);
+                h.filled++;
+                (, boundary) = _period(key, h.filled);
+            }
         }
         h.nextSeq = seq;
         h.lastPeriodEnd = periodStart;
+        h.nextBoundary = boundary;
         heads[key] = h;
         headHashes[key] = prevHash;
         cums[key] = cum;
-        if (checkpoint) _checkpoint(key, periodStart, cum, seq, prevHash);
-    }
-
-    function _checkpoint(bytes32 key, uint64 instant, Cum memory cum, uint64 nextSeq, bytes32 headHash) private {
-        checkpoints[key][instant] = _point(cum, nextSeq, headHash);
     }
 
     function _point(Cum memory cum, uint64 nextSeq, bytes32 headHash) private pure returns (Checkpoint memory) {
@@ -510,31 +612,34 @@ contract MeterAgreements {
         });
     }
 
-    /// @dev The running totals at `instant`: zero before the first record; the head itself;
-    ///      the settled point; or a stored checkpoint (end of a submission).
-    function _checkpointAt(bytes32 key, Head memory h, uint64 instant) private view returns (Checkpoint memory c) {
-        if (h.nextSeq == 0 || instant <= h.firstPeriodStart) return Checkpoint(0, 0, 0, 1, bytes32(0));
-        if (instant == h.lastPeriodEnd) return _point(cums[key], h.nextSeq, headHashes[key]);
-        if (instant == h.settledUntil) return settledPoints[key];
-        c = checkpoints[key][instant];
-        if (c.seqPlusOne == 0) revert NoCheckpoint(instant);
+    /// @dev The totals at the start of period `p`: zero for the first, else the previous end's.
+    function _pointBefore(bytes32 key, uint256 p, Head memory h) private view returns (Checkpoint memory) {
+        if (p == 0) return Checkpoint(0, 0, 0, 1, bytes32(0));
+        return _pointAt(key, p - 1, h);
+    }
+
+    /// @dev The totals at the end of filled period `p`; not stored yet only when a statement
+    ///      left the head exactly there (then they are the head's).
+    function _pointAt(bytes32 key, uint256 p, Head memory h) private view returns (Checkpoint memory c) {
+        c = checkpoints[key][p];
+        if (c.seqPlusOne == 0) return _point(cums[key], h.nextSeq, headHashes[key]);
     }
 
     // ─────────────────────────────── settlement ──────────────────────────────
 
-    /// @notice Settles `[start, end)` from the records accepted on-chain: both ends must be
-    ///         checkpoints (ends of submissions), or lie before the first record. Provider or
-    ///         customer: the contract does not know the billing calendar, the parties do.
+    /// @notice Settles the next unsettled billing period `[start, end)` from the records
+    ///         accepted on-chain. The calendar decides the period: anything but exactly the
+    ///         next one (a gap, a sub-period, a future or a settled one) is refused, and the
+    ///         records must reach its end. Anyone may call: the outcome does not depend on who.
     function settlePeriod(bytes32 key, uint64 start, uint64 end) external nonReentrant {
         Terms storage t = _terms(key);
-        if (msg.sender != t.provider && msg.sender != t.customer) revert NotAuthorized(key, msg.sender);
         Head memory h = heads[key];
-        _checkPeriod(h, start, end);
-        if (h.lastPeriodEnd < end) revert PeriodIncomplete(end, h.lastPeriodEnd);
-        Checkpoint memory a = _checkpointAt(key, h, start);
-        Checkpoint memory b = _checkpointAt(key, h, end);
-        heads[key].settledUntil = end;
-        if (end != h.lastPeriodEnd) settledPoints[key] = b;
+        uint256 p = h.settled;
+        _expectNext(key, p, start, end);
+        if (p >= h.filled) revert PeriodIncomplete(end, h.lastPeriodEnd);
+        Checkpoint memory a = _pointBefore(key, p, h);
+        Checkpoint memory b = _pointAt(key, p, h);
+        heads[key].settled = uint32(p + 1);
         bool any = b.seqPlusOne > a.seqPlusOne;
         _settle(
             key,
@@ -544,36 +649,33 @@ contract MeterAgreements {
             false,
             any ? a.seqPlusOne - 1 : type(uint64).max,
             any ? b.seqPlusOne - 2 : type(uint64).max,
-            b.headHash,
+            any ? b.headHash : bytes32(0),
             b.usage - a.usage,
             uint64(b.plannedBusyTime - a.plannedBusyTime),
             uint64(b.actualProductionTime - a.actualProductionTime)
         );
     }
 
-    /// @notice Settles a period from a signed `PeriodStatement` — one signature check for the
-    ///         whole period. The statement either continues the record chain (`firstSeq` =
-    ///         next seq, `startHash` = head; the head moves to its `headHash`), or says exactly
-    ///         what the records already accepted between two checkpoints say. Anyone may relay.
+    /// @notice Settles the next unsettled billing period from a signed `PeriodStatement` — one
+    ///         signature check for the whole period. The statement either continues the record
+    ///         chain right after the last settled period (`firstSeq` = next seq, `startHash` =
+    ///         head; the head moves to its `headHash`), or says exactly what the records already
+    ///         accepted in that period say. Anyone may relay; the outcome does not depend on who.
     function settleStatement(bytes32 key, StatementInput calldata s) external nonReentrant {
         Terms storage t = _terms(key);
         Head memory h = heads[key];
         if (s.lastSeq < s.firstSeq) revert StatementMismatch("seq");
-        address signer = _recover(_statementDigest(key, t, s), s.r, s.vs);
-        if (!_validAt(signer == address(0) ? 0 : signerValidity[key][signer], s.periodEnd)) {
+        uint256 p = h.settled;
+        _expectNext(key, p, s.periodStart, s.periodEnd);
+        address signer = _recover(_statementDigest(t, s), s.r, s.vs);
+        if (!_validAt(signer == address(0) ? 0 : signerValidity[key][signer], s.periodEnd, s.lastSeq)) {
             revert StatementSigner(signer);
         }
-        _checkPeriod(h, s.periodStart, s.periodEnd);
         if (s.firstSeq == h.nextSeq) {
-            // Continues the chain: the ledger takes the statement's head.
+            // Continues the chain from the end of the last settled period.
+            if (h.filled != p) revert StatementMismatch("records");
             if (headHashes[key] != s.startHash) revert StatementMismatch("startHash");
-            if (h.nextSeq == 0) {
-                if (s.periodStart < t.start) revert OutsideTerm(s.firstSeq);
-                h.firstPeriodStart = s.periodStart;
-            } else if (s.periodStart != h.lastPeriodEnd) {
-                revert StatementMismatch("periodStart");
-            }
-            if (t.end != 0 && s.periodEnd > t.end) revert OutsideTerm(s.lastSeq);
+            if (h.nextSeq != 0 && s.periodStart != h.lastPeriodEnd) revert StatementMismatch("periodStart");
             Cum memory cum = cums[key];
             cum.usage += s.total;
             cum.plannedBusyTime += s.plannedBusyTime;
@@ -582,11 +684,14 @@ contract MeterAgreements {
             h.lastPeriodEnd = s.periodEnd;
             cums[key] = cum;
             headHashes[key] = s.headHash;
-            // No checkpoint: the settled point is the head now (see `_checkpointAt`).
+            // The head is period p's end: its checkpoint is written only when records follow.
+            h.filled = uint32(p + 1);
+            (, h.nextBoundary) = _period(key, p + 1);
         } else if (s.lastSeq < h.nextSeq) {
-            // Covers records already accepted: every settled figure must match them.
-            Checkpoint memory a = _checkpointAt(key, h, s.periodStart);
-            Checkpoint memory b = _checkpointAt(key, h, s.periodEnd);
+            // Covers records already accepted in this period: every figure must match them.
+            if (p >= h.filled) revert PeriodIncomplete(s.periodEnd, h.lastPeriodEnd);
+            Checkpoint memory a = _pointBefore(key, p, h);
+            Checkpoint memory b = _pointAt(key, p, h);
             if (
                 a.seqPlusOne != s.firstSeq + 1 || b.seqPlusOne != s.lastSeq + 2 || a.headHash != s.startHash
                     || b.headHash != s.headHash || b.usage - a.usage != s.total
@@ -596,7 +701,7 @@ contract MeterAgreements {
         } else {
             revert StatementMismatch("seq");
         }
-        h.settledUntil = s.periodEnd;
+        h.settled = uint32(p + 1);
         heads[key] = h;
         _settle(
             key,
@@ -613,9 +718,46 @@ contract MeterAgreements {
         );
     }
 
-    function _checkPeriod(Head memory h, uint64 start, uint64 end) private pure {
+    /// @dev Reverts unless `[start, end)` is billing period `p`.
+    function _expectNext(bytes32 key, uint256 p, uint64 start, uint64 end) private view {
+        (uint64 ps, uint64 pe) = _period(key, p);
+        if (start == ps && end == pe && pe != NONE) return;
         if (end <= start) revert InvalidPeriod(start, end);
-        if (start < h.settledUntil) revert PeriodAlreadySettled(start, h.settledUntil);
+        if (start < ps) revert PeriodAlreadySettled(start, ps);
+        revert PeriodNotNext(ps, pe);
+    }
+
+    /// @dev Billing period `p` of an agreement, clipped to its term; `(NONE, NONE)` past the end.
+    function _period(bytes32 key, uint256 p) private view returns (uint64 start, uint64 end) {
+        Calendar memory c = calendars[key];
+        Terms storage t = terms[key];
+        uint256 termEnd = t.end;
+        uint256 s = p == 0 ? t.start : _boundary(c, p);
+        if (termEnd != 0 && s >= termEnd) return (NONE, NONE);
+        uint256 e = _boundary(c, p + 1);
+        if (termEnd != 0 && e > termEnd) e = termEnd;
+        if (e >= NONE) return (NONE, NONE);
+        return (uint64(s), uint64(e));
+    }
+
+    /// @dev Boundary `B(n)` of a calendar (Unix ms).
+    function _boundary(Calendar memory c, uint256 n) private pure returns (uint256) {
+        if (c.kind == 2) return uint256(c.anchor) + n * c.length;
+        uint256 m = uint256(c.anchor) + n;
+        uint256 month = m % 12;
+        int256 offsetMinutes = int256(int16(uint16(c.offsets >> (16 * month))));
+        int256 secondsAt = int256(_daysFromCivil(m / 12, month + 1) * 86_400) - offsetMinutes * 60;
+        return uint256(secondsAt) * 1000;
+    }
+
+    /// @dev Days from 1970-01-01 to the 1st of `month` in `year` (proleptic Gregorian, year >= 1970).
+    function _daysFromCivil(uint256 year, uint256 month) private pure returns (uint256) {
+        if (month <= 2) year -= 1;
+        uint256 era = year / 400;
+        uint256 yoe = year - era * 400;
+        uint256 doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5;
+        uint256 doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        return era * 146_097 + doe - 719_468;
     }
 
     function _settle(
@@ -650,14 +792,15 @@ contract MeterAgreements {
                 emit AgreementSuspended(key);
             }
         }
-        if (fromBalance > 0) _push(t.token, t.provider, fromBalance);
+        if (fromBalance > 0) IERC20(t.token).safeTransfer(t.provider, fromBalance);
     }
 
     // ───────────────────────────────── funds ─────────────────────────────────
 
     /// @notice Pays `amount` in (anyone, e.g. the customer or its treasury): it clears the
     ///         amount due first (paid on to the provider), the rest tops up the prepaid balance.
-    ///         A non-zero `ref` applies once (idempotency key).
+    ///         A non-zero `ref` applies once per sender (idempotency key): another sender's
+    ///         use of the same reference does not block it.
     function deposit(bytes32 key, uint256 amount, bytes32 ref) external nonReentrant {
         Terms storage t = _terms(key);
         if (amount == 0) revert InvalidAmount();
@@ -673,9 +816,9 @@ contract MeterAgreements {
             t.status = Status.Active;
             emit AgreementResumed(key);
         }
-        address token = t.token;
-        _pull(token, msg.sender, amount);
-        if (toDue > 0) _push(token, t.provider, toDue);
+        IERC20 token = IERC20(t.token);
+        token.safeTransferFrom(msg.sender, address(this), amount);
+        if (toDue > 0) token.safeTransfer(t.provider, toDue);
     }
 
     /// @notice Pays unused prepaid funds back to the customer. Customer only.
@@ -689,56 +832,33 @@ contract MeterAgreements {
         available -= uint128(amount);
         funds[key].available = available;
         emit FundsWithdrawn(key, msg.sender, amount, available, ref);
-        _push(t.token, msg.sender, amount);
+        IERC20(t.token).safeTransfer(msg.sender, amount);
     }
 
     function _useReference(bytes32 key, bytes32 ref) private {
         if (ref == bytes32(0)) return;
-        if (usedReferences[key][ref]) revert DuplicateReference(ref);
-        usedReferences[key][ref] = true;
+        bytes32 scoped = keccak256(abi.encode(msg.sender, ref));
+        if (usedReferences[key][scoped]) revert DuplicateReference(ref);
+        usedReferences[key][scoped] = true;
     }
 
     // ───────────────────────────────── reads ─────────────────────────────────
 
-    /// @notice The stored terms of an agreement (status `None` when unknown).
-    function agreementTerms(bytes32 key) external view returns (Terms memory) {
-        return terms[key];
-    }
-
-    /// @notice The fixed-point tariff of an agreement and its tiers.
-    function agreementTariff(bytes32 key) external view returns (TariffStore memory t, Tier[] memory ts) {
-        t = tariffs[key];
-        ts = new Tier[](t.tierCount);
-        for (uint256 i = 0; i < ts.length; i++) {
-            ts[i] = tiers[key][i];
-        }
-    }
-
-    /// @notice The record chain head and how far the agreement is settled.
+    /// @notice The record chain head and how far the agreement is recorded and settled.
     function recordsHead(bytes32 key) external view returns (Head memory head, bytes32 headHash) {
         return (heads[key], headHashes[key]);
     }
 
-    /// @notice The checkpoint at `at` (Unix ms); `seqPlusOne = 0` when there is none.
-    function checkpointAt(bytes32 key, uint64 instant) external view returns (Checkpoint memory) {
-        return checkpoints[key][instant];
+    /// @notice Billing period `p` (0 = the first) as `[start, end)` in Unix ms; `(max, max)` past the term.
+    function billingPeriod(bytes32 key, uint256 p) external view returns (uint64 start, uint64 end) {
+        _terms(key);
+        return _period(key, p);
     }
 
     /// @notice Prepaid balance, amount due and everything paid to the provider (token base units).
     function balances(bytes32 key) external view returns (uint256 available, uint256 due, uint256 paidToProvider) {
         Funds memory f = funds[key];
         return (f.available, f.due, paid[key]);
-    }
-
-    /// @notice Whether a funds reference (keccak256 of its text) was used.
-    function referenceUsed(bytes32 key, bytes32 ref) external view returns (bool) {
-        return usedReferences[key][ref];
-    }
-
-    /// @notice The signer window `(validFrom, validUntil)`; `(0, 0)` when never allowed.
-    function signerWindow(bytes32 key, address signer) external view returns (uint64 validFrom, uint64 validUntil) {
-        uint256 v = signerValidity[key][signer];
-        return (uint64(v), uint64(v >> 64));
     }
 
     /// @notice Prices usage under an agreement's tariff without settling (what a period would cost).
@@ -753,7 +873,7 @@ contract MeterAgreements {
 
     /// @notice The EIP-712 domain separator of an agreement's records and statements.
     function domainSeparator(bytes32 key) external view returns (bytes32) {
-        return _domainSeparator(key);
+        return _domainSeparator(_terms(key).salt);
     }
 
     // ──────────────────────────────── pricing ────────────────────────────────
@@ -838,44 +958,12 @@ contract MeterAgreements {
         return x * 10 ** (cd - rd);
     }
 
-    /// @dev `a·b/d` rounded half-even (or half-up), with a 512-bit product.
+    /// @dev `a·b/d` rounded half-even (or half-up) on top of OpenZeppelin's 512-bit `Math.mulDiv`.
     function _mulDivRound(uint256 a, uint256 b, uint256 d, bool halfUp) private pure returns (uint256 q) {
-        q = _mulDiv(a, b, d);
+        q = Math.mulDiv(a, b, d);
         uint256 r = mulmod(a, b, d);
         uint256 rest = d - r; // 2r > d ⇔ r > d − r
         if (r > rest || (r == rest && (halfUp || q % 2 == 1))) q += 1;
-    }
-
-    /// @dev floor(a·b/d) for a 512-bit `a·b`; reverts if the result does not fit 256 bits.
-    function _mulDiv(uint256 a, uint256 b, uint256 d) private pure returns (uint256 result) {
-        unchecked {
-            // The product as two 256-bit words: p1·2^256 + p0 (Chinese remainder trick).
-            uint256 p0 = a * b;
-            uint256 mm = mulmod(a, b, type(uint256).max);
-            uint256 p1 = mm - p0 - (mm < p0 ? 1 : 0);
-            if (p1 == 0) return p0 / d;
-            if (d <= p1) revert Overflow();
-            // Make the division exact by removing the remainder.
-            uint256 rem = mulmod(a, b, d);
-            p1 -= rem > p0 ? 1 : 0;
-            p0 -= rem;
-            // Divide out the largest power of two in d.
-            uint256 twos = d & (0 - d);
-            d /= twos;
-            p0 /= twos;
-            // Shift the high word's bits into p0: flip = 2^256 / twos.
-            uint256 flip = ((0 - twos) / twos) + 1;
-            p0 |= p1 * flip;
-            // d is odd now: its inverse mod 2^256 by Newton–Raphson (doubling correct bits).
-            uint256 inv = (3 * d) ^ 2; // correct to 4 bits
-            inv *= 2 - d * inv; // 8
-            inv *= 2 - d * inv; // 16
-            inv *= 2 - d * inv; // 32
-            inv *= 2 - d * inv; // 64
-            inv *= 2 - d * inv; // 128
-            inv *= 2 - d * inv; // 256
-            result = p0 * inv;
-        }
     }
 
     // ─────────────────────────────── internals ───────────────────────────────
@@ -894,6 +982,23 @@ contract MeterAgreements {
         if (a.end != 0 && a.end <= a.start) revert InvalidTerms("term");
         if (a.overdraft > 2) revert InvalidTerms("overdraft");
         if (a.signers.length == 0) revert InvalidTerms("signers");
+        CalendarInput calldata c = a.calendar;
+        uint256 packed = 0;
+        for (uint256 i = 0; i < 12; i++) {
+            int16 o = c.offsets[i];
+            if (o > 1080 || o < -1080) revert InvalidTerms("calendar");
+            packed |= uint256(uint16(o)) << (16 * i);
+        }
+        Calendar memory cal = Calendar({kind: c.kind, anchor: c.anchor, length: c.length, offsets: uint192(packed)});
+        if (c.kind == 1) {
+            if (c.anchor < 1970 * 12 || c.anchor > 10_000 * 12 || c.length != 0) revert InvalidTerms("calendar");
+        } else if (c.kind == 2) {
+            if (c.length == 0 || packed != 0) revert InvalidTerms("calendar");
+        } else {
+            revert InvalidTerms("calendar");
+        }
+        // The start lies in the calendar's first period: B(0) <= start < B(1).
+        if (_boundary(cal, 0) > a.start || _boundary(cal, 1) <= a.start) revert InvalidTerms("calendar");
     }
 
     function _storeTariff(bytes32 key, TariffInput calldata x, uint8 currencyDecimals) private {
@@ -929,15 +1034,18 @@ contract MeterAgreements {
         });
     }
 
-    function _validAt(uint256 validity, uint64 time) private pure returns (bool) {
+    /// @dev A signer may sign a record ending at `time` with sequence `seq`: within its window
+    ///      and before its revocation cut-off.
+    function _validAt(uint256 validity, uint64 time, uint64 seq) private pure returns (bool) {
         if (validity == 0) return false;
         uint64 from = uint64(validity);
         uint64 until = uint64(validity >> 64);
-        return time >= from && (until == 0 || time < until);
+        uint64 cut = uint64(validity >> 128);
+        return time >= from && (until == 0 || time < until) && (cut == 0 || seq < cut - 1);
     }
 
-    function _domainSeparator(bytes32 key) private view returns (bytes32) {
-        return keccak256(abi.encode(DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, block.chainid, address(this), key));
+    function _domainSeparator(bytes32 salt) private view returns (bytes32) {
+        return keccak256(abi.encode(DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, block.chainid, address(this), salt));
     }
 
     /// @dev EIP-712 digest of a record; hashes in scratch memory that is reused per record, so a
@@ -979,16 +1087,30 @@ contract MeterAgreements {
         }
     }
 
-    function _statementDigest(bytes32 key, Terms storage t, StatementInput calldata s) private view returns (bytes32) {
-        bytes32 structHash = keccak256(
-            bytes.concat(
-                abi.encode(PERIOD_STATEMENT_TYPEHASH, uint16(1), t.machine, s.channel, s.periodStart, s.periodEnd),
-                abi.encode(s.firstSeq, s.lastSeq, s.startHash, s.headHash, t.unit, t.basis, s.total),
-                abi.encode(s.registerStart, s.registerEnd, s.flags, s.plannedBusyTime, s.actualProductionTime),
-                abi.encode(s.gapRecords, s.quarantined, s.extrasHash)
-            )
-        );
-        return keccak256(abi.encodePacked("\x19\x01", _domainSeparator(key), structHash));
+    /// @dev EIP-712 digest of a statement. Every field of `StatementInput` is a static word in
+    ///      calldata, in the type's order, so the struct hash copies two runs of them around
+    ///      the agreement's constant fields (version, machine, unit, basis).
+    function _statementDigest(Terms storage t, StatementInput calldata s) private view returns (bytes32 digest) {
+        bytes32 domain = _domainSeparator(t.salt);
+        bytes32 typeHash = PERIOD_STATEMENT_TYPEHASH;
+        bytes32 machine = t.machine;
+        bytes8 unit = t.unit;
+        uint8 basis = t.basis;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, typeHash)
+            mstore(add(p, 0x20), 1) // version
+            mstore(add(p, 0x40), machine)
+            calldatacopy(add(p, 0x60), s, 0xe0) // channel … headHash (7 words)
+            mstore(add(p, 0x140), unit)
+            mstore(add(p, 0x160), basis)
+            calldatacopy(add(p, 0x180), add(s, 0xe0), 0x120) // total … extrasHash (9 words)
+            let structHash := keccak256(p, 0x2a0)
+            mstore(p, 0x1901000000000000000000000000000000000000000000000000000000000000)
+            mstore(add(p, 0x02), domain)
+            mstore(add(p, 0x22), structHash)
+            digest := keccak256(p, 0x42)
+        }
     }
 
     /// @dev hashStruct(MeterExtras) from its preimage; zero when there are no extras at all.
@@ -1004,21 +1126,10 @@ contract MeterAgreements {
         return keccak256(abi.encode(METER_EXTRAS_TYPEHASH, x.quantitiesHash, oeeArray));
     }
 
-    /// @dev ecrecover of an EIP-2098 compact signature; zero for a high-s (malleable) one.
-    function _recover(bytes32 digest, bytes32 r, bytes32 vs) private view returns (address signer) {
-        bytes32 s = vs & S_MASK;
-        if (uint256(s) > HALF_N) return address(0);
-        uint256 v = (uint256(vs) >> 255) + 27;
-        assembly ("memory-safe") {
-            let p := mload(0x40)
-            mstore(p, digest)
-            mstore(add(p, 0x20), v)
-            mstore(add(p, 0x40), r)
-            mstore(add(p, 0x60), s)
-            mstore(0x00, 0)
-            if iszero(staticcall(gas(), 0x01, p, 0x80, 0x00, 0x20)) { revert(0, 0) }
-            signer := mload(0x00)
-        }
+    /// @dev Signer of an EIP-2098 compact signature (OpenZeppelin ECDSA: high-s rejected);
+    ///      zero when it recovers to no address.
+    function _recover(bytes32 digest, bytes32 r, bytes32 vs) private pure returns (address signer) {
+        (signer,,) = ECDSA.tryRecover(digest, r, vs);
     }
 
     function _u128(uint256 x) private pure returns (uint128) {
@@ -1026,19 +1137,4 @@ contract MeterAgreements {
         return uint128(x);
     }
 
-    function _pull(address token, address from, uint256 amount) private {
-        _call(token, abi.encodeWithSelector(0x23b872dd, from, address(this), amount)); // transferFrom
-    }
-
-    function _push(address token, address to, uint256 amount) private {
-        _call(token, abi.encodeWithSelector(0xa9059cbb, to, amount)); // transfer
-    }
-
-    /// @dev Accepts tokens that return nothing (USDT-style) as well as `true`.
-    function _call(address token, bytes memory data) private {
-        (bool ok, bytes memory ret) = token.call(data);
-        if (!ok || (ret.length != 0 && (ret.length < 32 || abi.decode(ret, (uint256)) != 1))) {
-            revert TokenTransferFailed(token);
-        }
-    }
 }

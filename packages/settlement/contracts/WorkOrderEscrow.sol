@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.37;
 
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
+
 /// @title WorkOrderEscrow
 /// @notice Escrow for maintenance work orders paid in an ERC-20 token.
 ///
@@ -18,7 +24,14 @@ pragma solidity 0.8.37;
 /// an EIP-712 `ConditionCleared` signature by the machine's record signer named at opening.
 /// The payment is released in the confirming transaction. Every token transfer happens after
 /// all state changes (checks-effects-interactions) under a transient reentrancy lock.
-contract WorkOrderEscrow {
+///
+/// Work orders are stored under `key = keccak256(abi.encode(customer, id))` (`workOrderKey`):
+/// `open` binds the id to its sender as customer, so nobody can open a customer's id first.
+/// Refunds (cancel, expire, the customer's share of a resolved dispute) go back to whoever
+/// paid the escrow in: the customer, or the named funder.
+contract WorkOrderEscrow is ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
     enum Status {
         None,
         Open,
@@ -38,6 +51,7 @@ contract WorkOrderEscrow {
         Status status;
         uint40 acceptBy;
         uint40 completeBy;
+        bool paidByFunder; // the funder paid the escrow in: refunds go back to it
         address provider; // slot 1
         uint96 amount;
         address arbiter; // slot 2
@@ -69,8 +83,6 @@ contract WorkOrderEscrow {
     bytes32 public constant CONDITION_CLEARED_TYPEHASH = keccak256(
         "ConditionCleared(bytes32 workOrderId,bytes32 conditionHash,bytes32 evidenceHash,uint64 clearedAt)"
     );
-    /// @dev secp256k1n / 2: larger `s` values are the malleable twin of a valid signature.
-    uint256 private constant HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
 
     uint256 private immutable cachedChainId;
     bytes32 private immutable cachedDomainSeparator;
@@ -80,8 +92,6 @@ contract WorkOrderEscrow {
     address public immutable domainContract;
 
     mapping(bytes32 => WorkOrder) private orders;
-
-    bool private transient locked;
 
     event WorkOrderOpened(
         bytes32 indexed id,
@@ -102,7 +112,8 @@ contract WorkOrderEscrow {
     /// @param by the customer, or the machine signer whose signature was checked
     event WorkOrderConfirmed(bytes32 indexed id, address indexed by, bytes32 evidenceHash, uint64 clearedAt);
     event WorkOrderReleased(bytes32 indexed id, address indexed provider, uint96 amount);
-    event WorkOrderRefunded(bytes32 indexed id, address indexed customer, uint96 amount);
+    /// @param to whoever paid the escrow in (the customer or the funder)
+    event WorkOrderRefunded(bytes32 indexed id, address indexed to, uint96 amount);
     event WorkOrderCancelled(bytes32 indexed id, address indexed by);
     event WorkOrderDisputed(bytes32 indexed id, address indexed by, bytes32 reasonHash);
     event WorkOrderResolved(bytes32 indexed id, address indexed arbiter, uint96 toProvider, uint96 toCustomer);
@@ -117,15 +128,6 @@ contract WorkOrderEscrow {
     error InvalidSignature();
     error InvalidProof();
     error InvalidSplit(uint96 toProvider, uint96 amount);
-    error TokenTransferFailed(address token);
-    error Reentrancy();
-
-    modifier nonReentrant() {
-        if (locked) revert Reentrancy();
-        locked = true;
-        _;
-        locked = false;
-    }
 
     constructor(address domainContract_) {
         domainContract = domainContract_ == address(0) ? address(this) : domainContract_;
@@ -135,8 +137,15 @@ contract WorkOrderEscrow {
 
     // ───────────────────────────── transitions ─────────────────────────────
 
-    /// @notice Opens a work order with the caller as customer. Not yet funded.
-    function open(bytes32 id, Terms calldata t) external {
+    /// @notice The storage key of a work order: its id bound to its customer.
+    function workOrderKey(address customer, bytes32 id) public pure returns (bytes32) {
+        return keccak256(abi.encode(customer, id));
+    }
+
+    /// @notice Opens a work order with the caller as customer, stored under
+    ///         `workOrderKey(msg.sender, workOrderId)`; every later call names that key. Not yet funded.
+    function open(bytes32 workOrderId, Terms calldata t) external returns (bytes32 id) {
+        id = workOrderKey(msg.sender, workOrderId);
         if (orders[id].status != Status.None) revert WorkOrderExists(id);
         if (t.provider == address(0) || t.provider == msg.sender) revert InvalidTerms("provider");
         if (t.arbiter == address(0) || t.arbiter == msg.sender || t.arbiter == t.provider) {
@@ -150,6 +159,7 @@ contract WorkOrderEscrow {
             status: Status.Open,
             acceptBy: t.acceptBy,
             completeBy: t.completeBy,
+            paidByFunder: false,
             provider: t.provider,
             amount: t.amount,
             arbiter: t.arbiter,
@@ -183,10 +193,11 @@ contract WorkOrderEscrow {
         _expectStatus(id, o, Status.Open);
         if (block.timestamp > o.acceptBy) revert DeadlinePassed(id, o.acceptBy);
         o.status = Status.Funded;
+        o.paidByFunder = msg.sender != o.customer;
         uint96 amount = o.amount;
         address token = o.token;
         emit WorkOrderFunded(id, msg.sender, amount);
-        _pull(token, msg.sender, amount);
+        IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
     }
 
     /// @notice The provider accepts a funded work order before `acceptBy`.
@@ -223,23 +234,29 @@ contract WorkOrderEscrow {
 
     /// @notice Anyone may relay the machine's signed `ConditionCleared` for a completed work
     ///         order; the signature is the authority. The provider is paid at once.
-    function confirmByMachine(bytes32 id, bytes32 evidenceHash, uint64 clearedAt, bytes32 r, bytes32 vs)
-        external
-        nonReentrant
-    {
+    ///         The machine signs the work order's own id (`workOrderId`), not its storage key.
+    function confirmByMachine(
+        address customer,
+        bytes32 workOrderId,
+        bytes32 evidenceHash,
+        uint64 clearedAt,
+        bytes32 r,
+        bytes32 vs
+    ) external nonReentrant {
+        bytes32 id = workOrderKey(customer, workOrderId);
         WorkOrder storage o = _existing(id);
         _expectStatus(id, o, Status.Completed);
         address signer = o.machineSigner;
         if (signer == address(0)) revert NotAuthorized(id, msg.sender);
         bytes32 structHash =
-            keccak256(abi.encode(CONDITION_CLEARED_TYPEHASH, id, o.conditionHash, evidenceHash, clearedAt));
+            keccak256(abi.encode(CONDITION_CLEARED_TYPEHASH, workOrderId, o.conditionHash, evidenceHash, clearedAt));
         if (_recover(_hashTypedData(structHash), r, vs) != signer) revert InvalidSignature();
         emit WorkOrderConfirmed(id, signer, evidenceHash, clearedAt);
         _release(id, o);
     }
 
     /// @notice Cancels a work order the provider has not accepted yet (customer or provider);
-    ///         a funded one is refunded to the customer.
+    ///         a funded one is refunded to whoever paid it in.
     function cancel(bytes32 id) external nonReentrant {
         WorkOrder storage o = _existing(id);
         if (msg.sender != o.customer && msg.sender != o.provider) revert NotAuthorized(id, msg.sender);
@@ -257,7 +274,7 @@ contract WorkOrderEscrow {
     }
 
     /// @notice After a missed deadline (not accepted by `acceptBy`, or not completed by
-    ///         `completeBy`), the customer takes the escrow back. Customer or arbiter only.
+    ///         `completeBy`), the escrow goes back to whoever paid it in. Customer or arbiter only.
     function expire(bytes32 id) external nonReentrant {
         WorkOrder storage o = _existing(id);
         if (msg.sender != o.customer && msg.sender != o.arbiter) revert NotAuthorized(id, msg.sender);
@@ -299,10 +316,10 @@ contract WorkOrderEscrow {
         uint96 toCustomer = amount - toProvider;
         address token = o.token;
         address provider = o.provider;
-        address customer = o.customer;
+        address payer = o.paidByFunder ? o.funder : o.customer;
         emit WorkOrderResolved(id, msg.sender, toProvider, toCustomer);
-        if (toProvider > 0) _push(token, provider, toProvider);
-        if (toCustomer > 0) _push(token, customer, toCustomer);
+        if (toProvider > 0) IERC20(token).safeTransfer(provider, toProvider);
+        if (toCustomer > 0) IERC20(token).safeTransfer(payer, toCustomer);
     }
 
     // ─────────────────────────────── reads ────────────────────────────────
@@ -334,14 +351,14 @@ contract WorkOrderEscrow {
         uint96 amount = o.amount;
         address provider = o.provider;
         emit WorkOrderReleased(id, provider, amount);
-        _push(o.token, provider, amount);
+        IERC20(o.token).safeTransfer(provider, amount);
     }
 
     function _refund(bytes32 id, WorkOrder storage o) private {
         uint96 amount = o.amount;
-        address customer = o.customer;
-        emit WorkOrderRefunded(id, customer, amount);
-        _push(o.token, customer, amount);
+        address payer = o.paidByFunder ? o.funder : o.customer;
+        emit WorkOrderRefunded(id, payer, amount);
+        IERC20(o.token).safeTransfer(payer, amount);
     }
 
     function _domainSeparator() private view returns (bytes32) {
@@ -353,30 +370,11 @@ contract WorkOrderEscrow {
     }
 
     function _hashTypedData(bytes32 structHash) private view returns (bytes32) {
-        return keccak256(abi.encodePacked("\x19\x01", _domainSeparator(), structHash));
+        return MessageHashUtils.toTypedDataHash(_domainSeparator(), structHash);
     }
 
-    /// @dev EIP-2098 compact signature; rejects high-s (malleable) signatures.
-    function _recover(bytes32 digest, bytes32 r, bytes32 vs) private pure returns (address) {
-        bytes32 s = vs & bytes32(0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff);
-        if (uint256(s) > HALF_N) return address(0);
-        uint8 v = uint8((uint256(vs) >> 255) + 27);
-        return ecrecover(digest, v, r, s);
-    }
-
-    function _pull(address token, address from, uint256 amount) private {
-        _call(token, abi.encodeWithSelector(0x23b872dd, from, address(this), amount)); // transferFrom
-    }
-
-    function _push(address token, address to, uint256 amount) private {
-        _call(token, abi.encodeWithSelector(0xa9059cbb, to, amount)); // transfer
-    }
-
-    /// @dev Accepts tokens that return nothing (USDT-style) as well as `true`.
-    function _call(address token, bytes memory data) private {
-        (bool ok, bytes memory ret) = token.call(data);
-        if (!ok || (ret.length != 0 && (ret.length < 32 || abi.decode(ret, (uint256)) != 1))) {
-            revert TokenTransferFailed(token);
-        }
+    /// @dev EIP-2098 compact signature (OpenZeppelin ECDSA: high-s rejected); zero when invalid.
+    function _recover(bytes32 digest, bytes32 r, bytes32 vs) private pure returns (address signer) {
+        (signer,,) = ECDSA.tryRecover(digest, r, vs);
     }
 }

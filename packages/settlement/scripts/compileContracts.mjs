@@ -29,7 +29,7 @@ export const generatedDir = "src/ledgers/evm/generated";
 export const compilerSettings = {
   evmVersion: "cancun",
   viaIR: true,
-  optimizer: { enabled: true, runs: 1000 },
+  optimizer: { enabled: true, runs: 1000, details: { inliner: false } },
   metadata: { bytecodeHash: "ipfs" },
 };
 
@@ -63,11 +63,28 @@ export function compileContracts(root = packageRoot) {
     if (!relative(root, full).startsWith("..") && existsSync(full)) {
       return { contents: readFileSync(full, "utf8") };
     }
+    // Library imports (OpenZeppelin Contracts) come from node_modules, pinned in package.json.
+    if (path.startsWith("@openzeppelin/contracts/")) {
+      try {
+        return { contents: readFileSync(require.resolve(path), "utf8") };
+      } catch {
+        return { error: `File not found: ${path}` };
+      }
+    }
     return { error: `File not found: ${path}` };
   };
   const output = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports }));
   const errors = (output.errors ?? []).filter((e) => e.severity === "error");
-  const warnings = (output.errors ?? []).filter((e) => e.severity !== "error");
+  // solc warns about every `tstore` (EIP-1153); the only one is OpenZeppelin's transient
+  // reentrancy guard, which clears its slot at the end of each call (safe by design).
+  const warnings = (output.errors ?? []).filter(
+    (e) =>
+      e.severity !== "error" &&
+      !(
+        e.sourceLocation?.file === "@openzeppelin/contracts/utils/TransientSlot.sol" &&
+        e.message.startsWith("Transient storage as defined by EIP-1153")
+      ),
+  );
   if (errors.length > 0) {
     throw new Error(`solc failed:\n${errors.map((e) => e.formattedMessage).join("\n")}`);
   }

@@ -73,6 +73,82 @@ export function billingPeriodAt(
   };
 }
 
+/**
+ * The billing calendar in the form a contract evaluates cheaply (docs/evm.md "Billing
+ * calendar"): boundary `B(n)` for n = 0, 1, …, with `B(0) <= start < B(1)`.
+ * - `months`: `B(n)` = local midnight on the 1st of month `anchor + n` (`anchor` = year·12 +
+ *   month − 1 of the start's local month) = UTC midnight of that day minus `offsetsMinutes[month − 1]`
+ *   (the zone's UTC offset at that instant). Exact when the zone's offset at local midnight on
+ *   the 1st depends only on the month over the whole term: checked here instant by instant.
+ * - `fixed`: `B(n) = anchor + n·length` (ms): `days` periods in a zone whose offset never
+ *   changes (UTC, fixed offsets), checked the same way.
+ */
+export type ChainCalendar =
+  | { readonly kind: "months"; readonly anchor: number; readonly offsetsMinutes: readonly number[] }
+  | { readonly kind: "fixed"; readonly anchor: number; readonly length: number };
+
+/** Years an open-ended agreement's chain calendar is checked over. */
+const OPEN_ENDED_YEARS = 50;
+
+/**
+ * The chain form of an agreement's billing calendar, checked against `billingPeriodAt` for
+ * every boundary of the term (50 years when open-ended). Throws `settlement.agreement.invalid`
+ * when the calendar has no such form (e.g. `days` periods in a zone with DST).
+ *
+ * @example chainCalendar(agreement) // { kind: "months", anchor: 24300, offsetsMinutes: [60, 60, 60, 120, …] }
+ */
+export function chainCalendar(
+  agreement: Pick<Agreement, "billingPeriod" | "start" | "end">,
+): ChainCalendar {
+  const start = agreement.start.getTime();
+  const until = agreement.end?.getTime() ?? start + OPEN_ENDED_YEARS * 366 * DAY_MS;
+  const bp = agreement.billingPeriod;
+  const zone = zoneOf(bp.timeZone);
+  const refuse = (reason: string): never => {
+    throw new MaaskitError<"settlement.agreement.invalid">(
+      "settlement.agreement.invalid",
+      `The billing calendar cannot be fixed on chain: ${reason}`,
+      { details: { problems: [{ path: "billingPeriod", message: reason }] } },
+    );
+  };
+  if (bp.kind === "calendarMonth") {
+    const w = zone.wall(start);
+    const anchor = w.year * 12 + (w.month - 1);
+    const offsets: (number | undefined)[] = new Array(12).fill(undefined);
+    for (let n = 0; ; n++) {
+      const m = anchor + n;
+      const year = Math.floor(m / 12);
+      const month = (m % 12) + 1;
+      const b = zone.instantOf(year, month, 1, 0);
+      const offsetMs = Date.UTC(year, month - 1, 1) - b;
+      if (offsetMs % 60_000 !== 0) refuse(`${bp.timeZone} has an offset of seconds`);
+      const minutes = offsetMs / 60_000;
+      const known = offsets[month - 1];
+      if (known !== undefined && known !== minutes) {
+        refuse(`${bp.timeZone}'s offset on the 1st of month ${month} changes over the term`);
+      }
+      offsets[month - 1] = minutes;
+      if (n > 0 && b >= until) break;
+    }
+    return {
+      kind: "months",
+      anchor,
+      offsetsMinutes: offsets.map((o) => o ?? 0),
+    };
+  }
+  const first = billingPeriodAt(agreement, agreement.start);
+  const length = bp.days * DAY_MS;
+  const anchor = first.end.getTime() - length;
+  for (let t = first.end.getTime(); t < until; t += length) {
+    const p = billingPeriodAt({ ...agreement, end: undefined }, new Date(t));
+    if (p.start.getTime() !== t || p.end.getTime() !== t + length) {
+      refuse(`${bp.days}-day periods in ${bp.timeZone} do not all last ${bp.days} × 24 h`);
+    }
+    if (t - first.end.getTime() > 400 * length) break; // one full year of periods and more
+  }
+  return { kind: "fixed", anchor, length };
+}
+
 interface Wall {
   year: number;
   /** 1–12 */

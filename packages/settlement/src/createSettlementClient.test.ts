@@ -22,6 +22,7 @@ import {
 } from "./conformance/ledgerScenario.js";
 import { createSettlementClient } from "./createSettlementClient.js";
 import { embeddedLedger } from "./ledgers/embedded/embeddedLedger.js";
+import { openAgreementWithConsent } from "./openAgreementWithConsent.js";
 
 const dirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -37,7 +38,7 @@ async function setup(label: string) {
   const clock = scenarioClock("2025-01-03T00:00:00Z");
   const ledger = embeddedLedger({ dir: await tempDir(), clock });
   const agreement = scenarioAgreement(label);
-  const { recordDomain } = await ledger.openAgreement(agreement);
+  const { recordDomain } = await openAgreementWithConsent(ledger, agreement);
   const records = await scenarioRecords(agreement, recordDomain);
   const journal = await openJournal<MeterRecord>({ dir: await tempDir(), codec: meterRecordCodec });
   return { clock, ledger, agreement, records, journal, recordDomain };
@@ -79,7 +80,7 @@ describe("createSettlementClient", () => {
   it("behavior: swapping the backend needs no change on the metering side", async () => {
     const a = await setup("client/swap");
     const other = embeddedLedger({ dir: await tempDir(), clock: a.clock });
-    await other.openAgreement(a.agreement);
+    await openAgreementWithConsent(other, a.agreement);
     for (const r of a.records.slice(0, 2)) await a.journal.append(r);
     const first = createSettlementClient({ ledger: a.ledger, journal: a.journal });
     const up = next(first.delivery, "caughtUp");
@@ -107,7 +108,7 @@ describe("createSettlementClient", () => {
     const journalDir = await tempDir();
     const agreement = scenarioAgreement("client/batch");
     let ledger = embeddedLedger({ dir: ledgerDir, clock });
-    const { recordDomain } = await ledger.openAgreement(agreement);
+    const { recordDomain } = await openAgreementWithConsent(ledger, agreement);
     const records = await scenarioRecords(agreement, recordDomain);
     let journal = await openJournal<MeterRecord>({ dir: journalDir, codec: meterRecordCodec });
     for (const r of records) await journal.append(r);
@@ -166,7 +167,7 @@ describe("createSettlementClient", () => {
   it("behavior: a batch spanning two agreements goes to the ledger as one call per agreement", async () => {
     const a = await setup("client/batch-a");
     const bAgreement = scenarioAgreement("client/batch-b");
-    const { recordDomain } = await a.ledger.openAgreement(bAgreement);
+    const { recordDomain } = await openAgreementWithConsent(a.ledger, bAgreement);
     const bRecords = await scenarioRecords(bAgreement, recordDomain);
     const calls: string[][] = [];
     const observed: typeof a.ledger = Object.create(a.ledger);

@@ -117,6 +117,7 @@ export {
   type EmbeddedLedgerParameters,
   embeddedLedger,
 } from "./ledgers/embedded/embeddedLedger.js";
+export { openAgreementWithConsent } from "./openAgreementWithConsent.js";
 export {
   type PriceRecordsOptions,
   type PricingErrorCode,

@@ -40,15 +40,21 @@ export interface SettlementPeriod {
   readonly end: Date;
 }
 
-/** What `openAgreement` did. Opening the identical agreement again is a `duplicate`. */
+/**
+ * What `openAgreement` did: `offered` (waiting for the other party's `acceptAgreement`);
+ * offering the identical agreement again is a `duplicate`.
+ */
 export interface OpenAgreementResult {
-  readonly status: "opened" | "duplicate";
+  readonly status: "offered" | "duplicate";
   /** Domain the agreement's records and statements must be signed under. */
   readonly recordDomain: LedgerDomain;
 }
 
-/** Lifecycle of an agreement on a ledger. */
-export type AgreementStatus = "active" | "suspended";
+/**
+ * Lifecycle of an agreement on a ledger: `pending` until the second party accepted it (no
+ * records, funds or settlements before), then `active`, or `suspended` by an overdraft.
+ */
+export type AgreementStatus = "pending" | "active" | "suspended";
 
 /** An agreement as the ledger holds it. */
 export interface AgreementState {
@@ -205,8 +211,36 @@ export interface LedgerBackend {
   /** A short name of the backend kind: `"embedded"`, `"evm"`, `"cactus"`. */
   readonly kind: string;
 
-  /** Opens an agreement. Identical again: `duplicate`; same id, other terms: `settlement.agreement.conflict`. */
-  openAgreement(agreement: Agreement): Promise<OpenAgreementResult>;
+  /**
+   * Offers an agreement, `by` one party (default: the provider). It stays `pending` until the
+   * other party accepts it (`acceptAgreement`). Identical again: `duplicate`; same id, other
+   * terms: `settlement.agreement.conflict`; `by` not a party: `settlement.agreement.unauthorized`.
+   */
+  openAgreement(
+    agreement: Agreement,
+    options?: { readonly by?: Address },
+  ): Promise<OpenAgreementResult>;
+
+  /**
+   * The other party accepts a pending agreement: it becomes `active`. Accepting an active one
+   * again is a no-op; the offering party or a stranger: `settlement.agreement.unauthorized`.
+   */
+  acceptAgreement(params: {
+    readonly agreementId: string;
+    readonly by: Address;
+  }): Promise<AgreementState>;
+
+  /**
+   * Revokes a record signer (provider or customer alone): from the current chain head on
+   * (`cutoffSeq` = next seq) no record or statement reaching that seq signed by this key is
+   * accepted, whatever its times. A key not in the agreement, or revoked already:
+   * `settlement.agreement.invalid`; a stranger: `settlement.agreement.unauthorized`.
+   */
+  revokeSigner(params: {
+    readonly agreementId: string;
+    readonly signer: Address;
+    readonly by: Address;
+  }): Promise<AgreementState>;
 
   /**
    * Submits signed records of one agreement, applied atomically (all or none). Idempotent by
@@ -221,10 +255,11 @@ export interface LedgerBackend {
   }): Promise<SubmitRecordsResult>;
 
   /**
-   * Settles a period from the accepted records in it: prices them (`priceRecords`), draws the
-   * total from the prepaid balance and records the rest as due (overdraft per terms).
-   * Throws `settlement.period.alreadySettled`, `.incomplete` (records do not reach the end yet)
-   * or `.invalid`.
+   * Settles the next unsettled billing period from the accepted records in it: prices them
+   * (`priceRecords`), draws the total from the prepaid balance and records the rest as due
+   * (overdraft per terms). Periods settle in calendar order, each exactly once: not a billing
+   * period: `settlement.period.invalid`; before the next: `.alreadySettled`; after it:
+   * `.notNext`; records do not reach its end yet: `.incomplete`. Anyone may settle.
    */
   settlePeriod(params: {
     readonly agreementId: string;
@@ -232,9 +267,10 @@ export interface LedgerBackend {
   }): Promise<Invoice>;
 
   /**
-   * Settles a period from a signed `PeriodStatement` (one signature check for the period).
-   * The statement must continue the agreement's chain (`startHash` = head) or match the records
-   * already accepted; the records head moves to its `headHash`.
+   * Settles the next unsettled billing period from a signed `PeriodStatement` (one signature
+   * check for the period), relayed by anyone. The statement must continue the agreement's
+   * chain right after the last settled period (`startHash` = head) or match the records
+   * already accepted in that period; the records head moves to its `headHash`.
    */
   settleStatement(statement: PeriodStatement): Promise<Invoice>;
 

@@ -17,15 +17,18 @@ export const ledgerErrorCodes = [
   "settlement.record.periodGap",
   "settlement.record.wrongAgreement",
   "settlement.record.outsideTerm",
+  "settlement.record.straddlesPeriod",
   // agreements
   "settlement.agreement.notFound",
   "settlement.agreement.conflict",
   "settlement.agreement.invalid",
   "settlement.agreement.notActive",
+  "settlement.agreement.unauthorized",
   // periods and statements
   "settlement.period.invalid",
   "settlement.period.incomplete",
   "settlement.period.alreadySettled",
+  "settlement.period.notNext",
   "settlement.statement.badSignature",
   "settlement.statement.mismatch",
   // funds

@@ -5,7 +5,9 @@
  * seconds (the ledger's clock floored to the second, as a block timestamp would be).
  */
 export type LedgerEvent =
+  | AgreementOfferedEvent
   | AgreementOpenedEvent
+  | SignerRevokedEvent
   | RecordAcceptedEvent
   | PeriodSettledEvent
   | FundsDepositedEvent
@@ -27,7 +29,26 @@ export type LedgerEvent =
 /** The `type` of every ledger event. */
 export type LedgerEventType = LedgerEvent["type"];
 
-/** An agreement was opened on the ledger. */
+/** One party offered an agreement; it opens when the other party accepts it. */
+export interface AgreementOfferedEvent {
+  readonly type: "AgreementOffered";
+  readonly at: string;
+  readonly agreementId: string;
+  /** The party that offered it (provider or customer). */
+  readonly by: string;
+}
+
+/** A record signer was revoked: from `cutoffSeq` on nothing it signs is accepted. */
+export interface SignerRevokedEvent {
+  readonly type: "SignerRevoked";
+  readonly at: string;
+  readonly agreementId: string;
+  readonly signer: string;
+  readonly cutoffSeq: number;
+  readonly by: string;
+}
+
+/** Both parties consented: the agreement is open on the ledger. */
 export interface AgreementOpenedEvent {
   readonly type: "AgreementOpened";
   readonly at: string;
@@ -190,12 +211,14 @@ export interface WorkOrderReleasedEvent {
   readonly amount: string;
 }
 
-/** The escrow went back to the customer (cancelled after funding, or expired). */
+/** The escrow went back to whoever paid it in (cancelled after funding, or expired). */
 export interface WorkOrderRefundedEvent {
   readonly type: "WorkOrderRefunded";
   readonly at: string;
   readonly workOrderId: string;
   readonly customer: string;
+  /** Who paid the escrow in and gets it back: the customer or the work order's funder. */
+  readonly to: string;
   readonly amount: string;
 }
 
@@ -223,5 +246,7 @@ export interface WorkOrderResolvedEvent {
   readonly workOrderId: string;
   readonly arbiter: string;
   readonly toProvider: string;
+  /** Refunded to whoever paid the escrow in (`refundTo`: the customer or the funder). */
   readonly toCustomer: string;
+  readonly refundTo: string;
 }

@@ -13,6 +13,7 @@ import {
 } from "../src/conformance.js";
 import { evmLedger } from "../src/evm.js";
 import { testTokenAbi, testTokenBytecode } from "../src/ledgers/evm/generated/TestToken.js";
+import { openAgreementWithConsent } from "../src/openAgreementWithConsent.js";
 import { type Anvil, startAnvil } from "./anvil.js";
 import { BesuConnectorProvider, type BesuTransact } from "./besuConnectorProvider.js";
 import { deploy, send } from "./evmTestUtils.js";
@@ -28,7 +29,7 @@ async function setup(clock: ReturnType<typeof scenarioClock>) {
   });
   const deployer = anvil.wallets[0] as HDNodeWallet;
   const w = conformanceWallets();
-  for (const p of [w.provider, w.customer, w.arbiter]) {
+  for (const p of [w.provider, w.customer, w.arbiter, w.stranger]) {
     await anvil.provider.send("anvil_setBalance", [
       p.address,
       `0x${parseEther("100").toString(16)}`,
@@ -36,6 +37,7 @@ async function setup(clock: ReturnType<typeof scenarioClock>) {
   }
   const token = await deploy(deployer, testTokenAbi, testTokenBytecode, "Euro Test", "EURT", 6);
   await send(token, deployer, "mint", w.customer.address, 10n ** 12n);
+  await send(token, deployer, "mint", w.stranger.address, 10n ** 6n);
 
   // Besu connector 0.5.0 implements the 0.5 plugin interface (no onPluginInit): registry.add()
   // of cactus-core 1.0.0 refuses it, the constructor's plugin list takes it.
@@ -54,7 +56,7 @@ async function setup(clock: ReturnType<typeof scenarioClock>) {
   const backend = await evmLedger({
     provider: bridge,
     signer: deployer.connect(bridge),
-    parties: [w.provider, w.customer, w.arbiter].map((x) => x.connect(bridge)),
+    parties: [w.provider, w.customer, w.arbiter, w.stranger].map((x) => x.connect(bridge)),
     deploy: true,
     clock,
   });
@@ -81,7 +83,7 @@ describe("cactus with Hyperledger Cactus' Besu connector 0.5.0", () => {
         "org.hyperledger.cactus.consensusalgorithm.PROOF_OF_AUTHORITY",
       );
       const agreement = scenarioAgreement("cactus/besu", { token: s.token });
-      const { recordDomain } = await s.ledger.openAgreement(agreement);
+      const { recordDomain } = await openAgreementWithConsent(s.ledger, agreement);
       const records = await scenarioRecords(agreement, recordDomain);
       clock.set("2025-01-02T00:05:00Z");
       const out = await s.ledger.submitRecords({
@@ -94,9 +96,9 @@ describe("cactus with Hyperledger Cactus' Besu connector 0.5.0", () => {
         period: scenarioDay(0),
       });
       expect(invoice.total.toFixed()).toBe("32.46");
-      // The two contract deployments, then open + submit + settle (the receipts the backend
-      // keeps): each one a transaction the connector carried.
-      expect(s.backend.receipts().length).toBe(3);
+      // The two contract deployments, then offer + accept + submit + settle (the receipts the
+      // backend keeps): each one a transaction the connector carried.
+      expect(s.backend.receipts().length).toBe(4);
       expect(s.bridge.sent).toBe(2 + s.backend.receipts().length);
     } finally {
       await s.ledger.close();

@@ -30,7 +30,7 @@ async function chain(): Promise<{ anvil: Anvil; deployer: HDNodeWallet; token: s
   const anvil = await startAnvil({ args: ["--timestamp", String(Date.UTC(2024, 11, 1) / 1000)] });
   const deployer = anvil.wallets[0] as HDNodeWallet;
   const w = conformanceWallets();
-  for (const p of [w.provider, w.customer, w.arbiter]) {
+  for (const p of [w.provider, w.customer, w.arbiter, w.stranger]) {
     await anvil.provider.send("anvil_setBalance", [
       p.address,
       `0x${parseEther("100").toString(16)}`,
@@ -38,12 +38,13 @@ async function chain(): Promise<{ anvil: Anvil; deployer: HDNodeWallet; token: s
   }
   const token = await deploy(deployer, testTokenAbi, testTokenBytecode, "Euro Test", "EURT", 6);
   await send(token, deployer, "mint", w.customer.address, 10n ** 12n);
+  await send(token, deployer, "mint", w.stranger.address, 10n ** 6n);
   return { anvil, deployer, token: await (token as Contract).getAddress() };
 }
 
 function parties(anvil: Anvil) {
   const w = conformanceWallets();
-  return [w.provider, w.customer, w.arbiter].map((x) => x.connect(anvil.provider));
+  return [w.provider, w.customer, w.arbiter, w.stranger].map((x) => x.connect(anvil.provider));
 }
 
 // The conformance suite through Cactus on a real chain: cactusLedger → PluginRegistry →

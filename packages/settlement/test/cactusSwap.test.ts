@@ -21,6 +21,7 @@ import {
 import { createSettlementClient } from "../src/createSettlementClient.js";
 import type { LedgerEvent } from "../src/ledgerEvents.js";
 import { embeddedLedger } from "../src/ledgers/embedded/embeddedLedger.js";
+import { openAgreementWithConsent } from "../src/openAgreementWithConsent.js";
 
 const dirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -66,7 +67,7 @@ describe("cactusLedger in a running settlement client", () => {
       );
 
     const agreement = scenarioAgreement("cactus/swap");
-    const { recordDomain } = await ledger.openAgreement(agreement);
+    const { recordDomain } = await openAgreementWithConsent(ledger, agreement);
     const records = await scenarioRecords(agreement, recordDomain);
     const id = agreement.agreementId;
     client.start();
@@ -121,14 +122,14 @@ describe("cactusLedger in a running settlement client", () => {
     const clock = scenarioClock("2025-01-01T00:00:00Z");
     const backendA = embeddedLedger({ dir: await tempDir(), clock });
     const backendB = embeddedLedger({ dir: await tempDir(), clock });
-    await backendB.openAgreement(scenarioAgreement("cactus/other-ledger"));
+    await openAgreementWithConsent(backendB, scenarioAgreement("cactus/other-ledger"));
     const registry = new PluginRegistry({
       plugins: [ledgerConnectorPlugin(backendA, { instanceId: INSTANCE })],
     });
     const ledger = cactusLedger({ registry, connector: INSTANCE, pollInterval: 0 });
     const seen: LedgerEvent[] = [];
     ledger.events$.subscribe((e) => seen.push(e));
-    await ledger.openAgreement(scenarioAgreement("cactus/first-ledger"));
+    await openAgreementWithConsent(ledger, scenarioAgreement("cactus/first-ledger"));
     registry.add(ledgerConnectorPlugin(backendB, { instanceId: INSTANCE }), true);
     await ledger.deposit({
       agreementId: scenarioAgreement("cactus/other-ledger").agreementId,

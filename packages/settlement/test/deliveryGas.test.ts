@@ -21,6 +21,7 @@ import {
 import { createSettlementClient } from "../src/createSettlementClient.js";
 import { evmLedger } from "../src/evm.js";
 import { testTokenAbi, testTokenBytecode } from "../src/ledgers/evm/generated/TestToken.js";
+import { openAgreementWithConsent } from "../src/openAgreementWithConsent.js";
 import { startAnvil } from "./anvil.js";
 import { deploy } from "./evmTestUtils.js";
 
@@ -59,7 +60,7 @@ test(
           invoiced: true,
           token: await token.getAddress(),
         });
-        const { recordDomain } = await ledger.openAgreement(agreement);
+        const { recordDomain } = await openAgreementWithConsent(ledger, agreement);
         // Quarter-hour windows (exact in binary), each signed with the key valid for it.
         const records: MeterRecord[] = [];
         let prevHash = `0x${"0".repeat(64)}`;

@@ -23,6 +23,8 @@ export function agreementJson(options: {
   token: string;
   tariff?: Record<string, unknown>;
   paymentTerms?: Record<string, unknown>;
+  billingPeriod?: Record<string, unknown>;
+  signers?: { address: string; validFrom: string; validUntil?: string }[];
   end?: string;
 }): Agreement {
   return parseAgreement({
@@ -30,7 +32,9 @@ export function agreementJson(options: {
     name: "Compressor 7 — pay per m³",
     parties: { provider: options.provider, customer: options.customer },
     machineId: "compressor-7",
-    signers: [{ address: options.signer, validFrom: "2024-12-01T00:00:00.000Z" }],
+    signers: options.signers ?? [
+      { address: options.signer, validFrom: "2024-12-01T00:00:00.000Z" },
+    ],
     tariff: options.tariff ?? {
       version: 1,
       metered: { unit: "MTQ", basis: "ISO1217-FAD" },
@@ -44,7 +48,7 @@ export function agreementJson(options: {
       rounding: { mode: "halfEven", decimals: 2 },
     },
     currency: { symbol: "tEUR", decimals: 6, address: options.token },
-    billingPeriod: { kind: "calendarMonth", timeZone: "Europe/Berlin" },
+    billingPeriod: options.billingPeriod ?? { kind: "calendarMonth", timeZone: "Europe/Berlin" },
     paymentTerms: options.paymentTerms ?? { kind: "prepaid", overdraft: "accrueDebt" },
     start: "2025-01-01T00:00:00.000Z",
     ...(options.end === undefined ? {} : { end: options.end }),

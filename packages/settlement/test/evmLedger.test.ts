@@ -10,7 +10,7 @@ import {
   workOrderId,
 } from "../src/conformance.js";
 import { evmLedger, meterAgreementsAbi, workOrderEscrowAbi } from "../src/evm.js";
-import { hashText } from "../src/ledgers/evm/evmEncoding.js";
+import { agreementKey, workOrderKey } from "../src/ledgers/evm/evmEncoding.js";
 import { testTokenAbi, testTokenBytecode } from "../src/ledgers/evm/generated/TestToken.js";
 import { startAnvil } from "./anvil.js";
 import { deploy, send } from "./evmTestUtils.js";
@@ -23,7 +23,9 @@ describeLedgerBackend(
     const anvil = await startAnvil({ args: ["--timestamp", String(Date.UTC(2024, 11, 1) / 1000)] });
     const deployer = anvil.wallets[0] as HDNodeWallet;
     const w = conformanceWallets();
-    const parties = [w.provider, w.customer, w.arbiter].map((x) => x.connect(anvil.provider));
+    const parties = [w.provider, w.customer, w.arbiter, w.stranger].map((x) =>
+      x.connect(anvil.provider),
+    );
     for (const p of parties) {
       await anvil.provider.send("anvil_setBalance", [
         p.address,
@@ -32,6 +34,7 @@ describeLedgerBackend(
     }
     const token = await deploy(deployer, testTokenAbi, testTokenBytecode, "Euro Test", "EURT", 6);
     await send(token, deployer, "mint", w.customer.address, 10n ** 12n);
+    await send(token, deployer, "mint", w.stranger.address, 10n ** 6n);
     const ledger = await evmLedger({
       provider: anvil.provider,
       signer: deployer,
@@ -86,15 +89,16 @@ describe("evmLedger: the chain holds what the ledger reports", () => {
       const scale = (d: { toFixed(): string }) => BigInt(dec(d.toFixed()).mul(1e6).toFixed(0));
       for (const label of ["scenario/a1", "scenario/a2"]) {
         const id = scenarioId(label);
+        const key = agreementKey(id, w.provider.address, w.customer.address);
         const b = await ledger.getBalance(id);
-        const [available, due, paid] = await registry.getFunction("balances")(hashText(id));
+        const [available, due, paid] = await registry.getFunction("balances")(key);
         expect([available, due, paid]).toEqual([
           scale(b.available),
           scale(b.due),
           scale(b.paidToProvider),
         ]);
         const head = await ledger.getRecordsHead(id);
-        const [chainHead, headHash] = await registry.getFunction("recordsHead")(hashText(id));
+        const [chainHead, headHash] = await registry.getFunction("recordsHead")(key);
         expect([Number(chainHead.nextSeq), headHash]).toEqual([head.nextSeq, head.headHash]);
       }
       const statuses = [
@@ -111,7 +115,7 @@ describe("evmLedger: the chain holds what the ledger reports", () => {
       ];
       for (const label of ["scenario/wo1", "scenario/wo2", "scenario/wo3"]) {
         const id = workOrderId(label);
-        const onChain = await escrow.getFunction("workOrder")(id);
+        const onChain = await escrow.getFunction("workOrder")(workOrderKey(w.customer.address, id));
         expect(statuses[Number(onChain.status)]).toBe((await ledger.getWorkOrder(id)).status);
       }
       // Every token the customer paid is with the provider, the escrow or the registry.

@@ -5,7 +5,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { parseAgreement } from "../src/agreement.js";
 import { priceUsageFixed } from "../src/fixedPoint.js";
-import { hashText, toAgreementInput, toChainTariff } from "../src/ledgers/evm/evmEncoding.js";
+import { agreementKey, toAgreementInput, toChainTariff } from "../src/ledgers/evm/evmEncoding.js";
 import {
   meterAgreementsAbi,
   meterAgreementsBytecode,
@@ -130,18 +130,21 @@ describe("differential: on-chain charge ≡ Decimal pricing", () => {
         start: "2025-01-01T00:00:00Z",
         status: "active",
       });
-      await send(
-        registry,
-        provider,
-        "openAgreement",
-        agreementId,
-        toAgreementInput(agreement, token),
-      );
+      // Both parties consent: the provider offers, the customer accepts the same terms.
+      for (const party of [provider, customer]) {
+        await send(
+          registry,
+          party,
+          "openAgreement",
+          agreementId,
+          toAgreementInput(agreement, token),
+        );
+      }
       const { fixed } = toChainTariff(agreement.tariff, agreement.currency);
       for (const u of usages) {
         const apt = (u.pbt * u.aptPermille) / 1000n;
         const onChain = await registry.getFunction("quote")(
-          hashText(agreementId),
+          agreementKey(agreementId, provider.address, customer.address),
           u.quantity,
           u.pbt,
           apt,

@@ -1,3 +1,4 @@
+import { dec } from "@maaskit/metering";
 import { Contract, type HDNodeWallet, parseEther, ZeroHash } from "ethers";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { scenarioAgreement, snapshotText } from "../src/conformance/ledgerScenario.js";
@@ -11,8 +12,10 @@ import {
 import { type EvmLedger, evmLedger, meterAgreementsAbi } from "../src/evm.js";
 import { invoiceToJson } from "../src/invoice.js";
 import type { LedgerBackend } from "../src/ledger.js";
-import { hashText } from "../src/ledgers/evm/evmEncoding.js";
+import { appendCallNote } from "../src/ledgers/evm/evmCallNote.js";
+import { agreementKey } from "../src/ledgers/evm/evmEncoding.js";
 import { testTokenAbi, testTokenBytecode } from "../src/ledgers/evm/generated/TestToken.js";
+import { openAgreementWithConsent } from "../src/openAgreementWithConsent.js";
 import { type Anvil, startAnvil } from "./anvil.js";
 import { deploy, send } from "./evmTestUtils.js";
 
@@ -177,32 +180,74 @@ describe("evmLedger: resume on existing contracts", () => {
     await resumed.close();
   });
 
-  test("error: a call made to the contracts by another tool (no note) stops the rebuild", async () => {
+  test("adversary: foreign calls are never trusted nor fatal — a forged note rebuilds as what the chain did", async () => {
     const other = await chain();
     try {
       const first = await other.open();
       const w = conformanceWallets();
       const agreement = scenarioAgreement("resume/foreign", { token: other.token });
-      await first.openAgreement(agreement);
+      await openAgreementWithConsent(first, agreement);
+      const key = agreementKey(agreement.agreementId, w.provider.address, w.customer.address);
+      other.clock.set("2025-01-01T01:00:00Z");
+      await first.deposit({
+        agreementId: agreement.agreementId,
+        amount: dec("100"),
+        by: w.customer.address,
+      });
+      await first.close();
+      const deployer = other.anvil.wallets[0] as HDNodeWallet;
+      const token = new Contract(other.token, testTokenAbi, deployer);
+      // A party paying in with another tool (no note) …
       const customer = w.customer.connect(other.anvil.provider);
-      const token = new Contract(other.token, testTokenAbi, customer);
-      await send(token, customer, "approve", first.addresses.meterAgreements, 10n ** 9n);
-      const registry = new Contract(first.addresses.meterAgreements, meterAgreementsAbi, customer);
       await send(
-        registry,
+        new Contract(first.addresses.meterAgreements, meterAgreementsAbi, customer),
         customer,
         "deposit",
-        hashText(agreement.agreementId),
-        10n ** 6n,
+        key,
+        2n * 10n ** 6n,
         ZeroHash,
       );
-      let error: unknown;
-      try {
-        await other.open(first.addresses);
-      } catch (err) {
-        error = err;
-      }
-      expect((error as { code?: string }).code).toBe("settlement.ledger.unavailable");
+      // … and a stranger paying 1 base unit with a note that claims a deposit of 1,000,000.
+      const stranger = w.stranger.connect(other.anvil.provider);
+      await other.anvil.provider.send("anvil_setBalance", [
+        stranger.address,
+        `0x${parseEther("1").toString(16)}`,
+      ]);
+      await send(token, deployer, "mint", stranger.address, 10n);
+      await send(
+        token.connect(stranger) as Contract,
+        stranger,
+        "approve",
+        first.addresses.meterAgreements,
+        10n,
+      );
+      const registry = new Contract(first.addresses.meterAgreements, meterAgreementsAbi, stranger);
+      const req = await registry.getFunction("deposit").populateTransaction(key, 1n, ZeroHash);
+      req.data = appendCallNote(req.data, {
+        v: 1,
+        at: "2025-01-01T02:00:00.000Z",
+        c: {
+          t: "deposit",
+          agreementId: agreement.agreementId,
+          amount: "1000000",
+          by: w.customer.address,
+        },
+      });
+      await (await stranger.sendTransaction(req)).wait();
+
+      const resumed = await other.open(first.addresses);
+      const balance = await resumed.getBalance(agreement.agreementId);
+      const [onChain] = await registry.getFunction("balances")(key);
+      expect(balance.available.toFixed()).toBe("102.000001");
+      expect(onChain).toBe(102_000_001n);
+      const deposits = (await resumed.getEvents()).filter((e) => e.type === "FundsDeposited");
+      expect(deposits.map((e) => (e as { amount: string }).amount)).toEqual([
+        "100",
+        "2",
+        "0.000001",
+      ]);
+      expect(resumed.foreignTransactions()).toEqual([]);
+      await resumed.close();
     } finally {
       await other.anvil.stop();
     }

@@ -12,10 +12,12 @@ import {
 } from "ethers";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
+  agreementKey,
   hashText,
   toAgreementInput,
   toRecordInput,
   toStatementInput,
+  workOrderKey,
 } from "../src/ledgers/evm/evmEncoding.js";
 import {
   meterAgreementsAbi,
@@ -97,7 +99,8 @@ async function calldataGas(receipt: TransactionReceipt): Promise<number> {
   return gas;
 }
 
-async function openAgreement() {
+/** An agreement-month of 30 days (2,880 quarter hours), or daily periods; both parties consent. */
+async function openAgreement(days = 30) {
   counter += 1;
   const agreementId = `0x${(0xa000 + counter).toString(16).padStart(64, "0")}`;
   const agreement = agreementJson({
@@ -106,20 +109,22 @@ async function openAgreement() {
     customer: customer.address,
     signer: gateway.address,
     token: await token.getAddress(),
+    billingPeriod: { kind: "days", days, timeZone: "UTC" },
   });
-  const receipt = await send(
-    registry,
-    provider,
-    "openAgreement",
-    agreementId,
-    toAgreementInput(agreement, await token.getAddress()),
-  );
+  const input = toAgreementInput(agreement, await token.getAddress());
+  const offer = await send(registry, provider, "openAgreement", agreementId, input);
+  const receipt = await send(registry, customer, "openAgreement", agreementId, input);
   const binding = {
     agreementId,
     chainId: Number(anvil.chainId),
     verifyingContract: await registry.getAddress(),
   };
-  return { key: hashText(agreementId), binding, receipt };
+  return {
+    key: agreementKey(agreementId, provider.address, customer.address),
+    binding,
+    offer,
+    receipt,
+  };
 }
 
 const AIR = hashText("air");
@@ -134,42 +139,35 @@ async function submit(key: string, records: Awaited<ReturnType<typeof signRecord
     records[0]!.seq,
     records[0]!.periodStart.getTime(),
     records.map(toRecordInput),
-    true,
   );
 }
 
 describe("gas", () => {
   test("behavior: records singly and in batches of 10 and 100", async () => {
-    const { key, binding, receipt } = await openAgreement();
-    rows.push({ figure: "open agreement (2-tier tariff, 1 signer)", gas: Number(receipt.gasUsed) });
+    const { key, binding, offer, receipt } = await openAgreement();
+    rows.push({ figure: "offer an agreement (one party)", gas: Number(offer.gasUsed) });
+    rows.push({
+      figure: "accept the agreement (other party: stores terms, 2-tier tariff, 1 signer, calendar)",
+      gas: Number(receipt.gasUsed),
+    });
     const { records } = await signRecords(1 + 1 + 1 + 10 + 100, { binding, signer: gateway });
     const first = await submit(key, records.slice(0, 1));
     rows.push({
-      figure: "record, single, with checkpoint (the agreement's first)",
+      figure: "record, single (the agreement's first)",
       gas: Number(first.gasUsed),
       perRecord: Number(first.gasUsed),
       calldataGas: await calldataGas(first),
     });
     const single = await submit(key, records.slice(1, 2));
     rows.push({
-      figure: "record, single, with checkpoint",
+      figure: "record, single",
       gas: Number(single.gasUsed),
       perRecord: Number(single.gasUsed),
       calldataGas: await calldataGas(single),
     });
-    const plain = await send(
-      registry,
-      relayer,
-      "submitRecords",
-      key,
-      AIR,
-      records[2]!.seq,
-      records[2]!.periodStart.getTime(),
-      [toRecordInput(records[2]!)],
-      false,
-    );
+    const plain = await submit(key, records.slice(2, 3));
     rows.push({
-      figure: "record, single, no checkpoint (not at a billing-period end)",
+      figure: "record, single (again)",
       gas: Number(plain.gasUsed),
       perRecord: Number(plain.gasUsed),
       calldataGas: await calldataGas(plain),
@@ -269,7 +267,7 @@ describe("gas", () => {
   }, 300_000);
 
   test("behavior: settling a period from records on chain", async () => {
-    const { key, binding } = await openAgreement();
+    const { key, binding } = await openAgreement(1);
     const { records } = await signRecords(96, { binding, signer: gateway });
     await submit(key, records);
     await send(registry, customer, "deposit", key, 10n ** 12n, keccakId("prepay"));
@@ -304,8 +302,10 @@ describe("gas", () => {
     const step = async (figure: string, receipt: Promise<TransactionReceipt>) => {
       rows.push({ figure: `work order: ${figure}`, gas: Number((await receipt).gasUsed) });
     };
-    const a = keccakId("wo-a");
-    await step("open", send(escrow, customer, "open", a, terms));
+    const keyOf = (id: string) => workOrderKey(customer.address, id);
+    const rawA = keccakId("wo-a");
+    const a = keyOf(rawA);
+    await step("open", send(escrow, customer, "open", rawA, terms));
     await step("fund", send(escrow, customer, "fund", a));
     await step("accept", send(escrow, provider, "accept", a));
     await step("complete (proof hash)", send(escrow, provider, "complete", a, keccakId("report")));
@@ -314,8 +314,9 @@ describe("gas", () => {
       send(escrow, customer, "confirm", a, keccakId("ok")),
     );
 
-    const b = keccakId("wo-b");
-    await send(escrow, customer, "open", b, terms);
+    const rawB = keccakId("wo-b");
+    const b = keyOf(rawB);
+    await send(escrow, customer, "open", rawB, terms);
     await send(escrow, customer, "fund", b);
     await send(escrow, provider, "accept", b);
     await send(escrow, provider, "complete", b, keccakId("report"));
@@ -334,7 +335,7 @@ describe("gas", () => {
       ],
     };
     const msg = {
-      workOrderId: b,
+      workOrderId: rawB,
       conditionHash: terms.conditionHash,
       evidenceHash: keccakId("rec"),
       clearedAt: now,
@@ -346,7 +347,8 @@ describe("gas", () => {
         escrow,
         relayer,
         "confirmByMachine",
-        b,
+        customer.address,
+        rawB,
         msg.evidenceHash,
         msg.clearedAt,
         sig.r,
@@ -354,20 +356,20 @@ describe("gas", () => {
       ),
     );
 
-    const c = keccakId("wo-c");
-    await send(escrow, customer, "open", c, terms);
+    const c = keyOf(keccakId("wo-c"));
+    await send(escrow, customer, "open", keccakId("wo-c"), terms);
     await send(escrow, customer, "fund", c);
     await step("cancel funded (refund)", send(escrow, customer, "cancel", c));
 
-    const d = keccakId("wo-d");
-    await send(escrow, customer, "open", d, terms);
+    const d = keyOf(keccakId("wo-d"));
+    await send(escrow, customer, "open", keccakId("wo-d"), terms);
     await send(escrow, customer, "fund", d);
     await send(escrow, provider, "accept", d);
     await step("dispute", send(escrow, customer, "dispute", d, keccakId("still clogged")));
     await step("resolve (split)", send(escrow, arbiter, "resolve", d, 100_000_000n));
 
-    const e = keccakId("wo-e");
-    await send(escrow, customer, "open", e, { ...terms, acceptBy: now + 7200 });
+    const e = keyOf(keccakId("wo-e"));
+    await send(escrow, customer, "open", keccakId("wo-e"), { ...terms, acceptBy: now + 7200 });
     await send(escrow, customer, "fund", e);
     await anvil.increaseTime(7201);
     await step("expire (refund)", send(escrow, customer, "expire", e));

@@ -10,6 +10,7 @@ import {
   ZeroHash,
 } from "ethers";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { workOrderKey } from "../src/ledgers/evm/evmEncoding.js";
 import { testTokenAbi, testTokenBytecode } from "../src/ledgers/evm/generated/TestToken.js";
 import {
   workOrderEscrowAbi,
@@ -76,6 +77,16 @@ function nextId(): string {
   return keccakId(`work-order-${counter}`);
 }
 
+/** Raw work-order id of each storage key `openUntil` returned (the machine signs the id). */
+const rawIds = new Map<string, string>();
+
+/** The escrow's key of a work order opened by `by` (default: the customer). */
+function keyOf(id: string, by: string = customer.address): string {
+  const key = workOrderKey(by, id);
+  rawIds.set(key, id);
+  return key;
+}
+
 async function terms(overrides: Record<string, unknown> = {}) {
   const t = await now();
   return {
@@ -101,10 +112,11 @@ async function balance(address: string): Promise<bigint> {
   return (await token.getFunction("balanceOf")(address)) as bigint;
 }
 
-/** Drives a new work order up to `until`. */
+/** Drives a new work order up to `until`; returns its storage key. */
 async function openUntil(until: bigint, overrides: Record<string, unknown> = {}): Promise<string> {
-  const id = nextId();
-  await send(escrow, customer, "open", id, await terms(overrides));
+  const raw = nextId();
+  await send(escrow, customer, "open", raw, await terms(overrides));
+  const id = keyOf(raw);
   if (until >= Status.Funded) await send(escrow, customer, "fund", id);
   if (until >= Status.Accepted) await send(escrow, provider, "accept", id);
   if (until >= Status.Completed) await send(escrow, provider, "complete", id, keccakId("report"));
@@ -131,7 +143,7 @@ async function machineConfirmation(
     ],
   };
   const message = {
-    workOrderId: id,
+    workOrderId: rawIds.get(id) ?? id,
     conditionHash: keccakId("filter dp > 0.8 bar"),
     evidenceHash: keccakId("record 42"),
     clearedAt: (await now()) - 60,
@@ -143,9 +155,10 @@ async function machineConfirmation(
 
 describe("WorkOrderEscrow", () => {
   test("default: open → fund → accept → complete → customer confirms → provider paid", async () => {
-    const id = nextId();
+    const raw = nextId();
     const t = await terms();
-    let r = await send(escrow, customer, "open", id, t);
+    let r = await send(escrow, customer, "open", raw, t);
+    const id = keyOf(raw);
     expect(eventsOf(escrow, r).map((e) => e.name)).toEqual(["WorkOrderOpened"]);
     expect(eventsOf(escrow, r)[0]!.args).toMatchObject({
       id,
@@ -197,7 +210,8 @@ describe("WorkOrderEscrow", () => {
       escrow,
       stranger,
       "confirmByMachine",
-      id,
+      customer.address,
+      rawIds.get(id),
       c.message.evidenceHash,
       c.message.clearedAt,
       c.r,
@@ -220,6 +234,43 @@ describe("WorkOrderEscrow", () => {
     const r = await send(escrow, funder, "fund", id);
     expect(eventsOf(escrow, r)[0]?.args.from).toBe(funder.address);
     expect(await balance(funder.address)).toBe(before - AMOUNT);
+  });
+
+  test("adversary: a stranger opening a customer's work-order id first takes nothing from it", async () => {
+    const raw = keccakId("service-request-4711"); // predictable
+    await send(escrow, stranger, "open", raw, await terms({ funder: ZeroAddress }));
+    // The customer's own work order with that id opens all the same, under its own key.
+    await send(escrow, customer, "open", raw, await terms());
+    const mine = await escrow.getFunction("workOrder")(keyOf(raw));
+    const theirs = await escrow.getFunction("workOrder")(keyOf(raw, stranger.address));
+    expect(mine.customer).toBe(customer.address);
+    expect(theirs.customer).toBe(stranger.address);
+    await send(escrow, customer, "fund", keyOf(raw));
+    expect(await status(keyOf(raw))).toBe(Status.Funded);
+  });
+
+  test("adversary: money the funder paid in is refunded to the funder, not the customer", async () => {
+    const cancelled = await openUntil(Status.Open);
+    await send(escrow, funder, "fund", cancelled);
+    const funderBefore = await balance(funder.address);
+    const customerBefore = await balance(customer.address);
+    const r = await send(escrow, customer, "cancel", cancelled);
+    expect(eventsOf(escrow, r)[1]).toMatchObject({
+      name: "WorkOrderRefunded",
+      args: { to: funder.address, amount: AMOUNT },
+    });
+    expect(await balance(funder.address)).toBe(funderBefore + AMOUNT);
+    expect(await balance(customer.address)).toBe(customerBefore);
+
+    // A disputed one: the arbiter's customer share goes back to the funder too.
+    const disputed = await openUntil(Status.Open);
+    await send(escrow, funder, "fund", disputed);
+    await send(escrow, provider, "accept", disputed);
+    await send(escrow, customer, "dispute", disputed, keccakId("no"));
+    const before = await balance(funder.address);
+    await send(escrow, arbiter, "resolve", disputed, AMOUNT / 4n);
+    expect(await balance(funder.address)).toBe(before + AMOUNT - AMOUNT / 4n);
+    expect(await balance(customer.address)).toBe(customerBefore);
   });
 
   test("behavior: cancel before acceptance — unfunded is cancelled, funded is refunded", async () => {
@@ -274,7 +325,7 @@ describe("WorkOrderEscrow", () => {
     r = await send(escrow, customer, "expire", notCompleted);
     expect(eventsOf(escrow, r)[0]).toMatchObject({
       name: "WorkOrderRefunded",
-      args: { id: notCompleted, customer: customer.address, amount: AMOUNT },
+      args: { id: notCompleted, to: customer.address, amount: AMOUNT },
     });
     expect(await status(notCompleted)).toBe(Status.Refunded);
     await expectRevert(
@@ -372,7 +423,7 @@ describe("WorkOrderEscrow", () => {
       const id = nextId();
       const as = escrow.connect(customer) as Contract;
       await send(escrow, customer, "open", id, await terms());
-      await expectRevert(as.getFunction("open")(id, await terms()), "WorkOrderExists", [id]);
+      await expectRevert(as.getFunction("open")(id, await terms()), "WorkOrderExists", [keyOf(id)]);
       const bad = async (o: Record<string, unknown>, reason: string) =>
         expectRevert(as.getFunction("open")(nextId(), await terms(o)), "InvalidTerms", [reason]);
       await bad({ provider: ZeroAddress }, "provider");
@@ -388,7 +439,8 @@ describe("WorkOrderEscrow", () => {
       const id = await openUntil(Status.Completed);
       const call = (c: Awaited<ReturnType<typeof machineConfirmation>>, forId = id) =>
         escrow.connect(stranger).getFunction("confirmByMachine")(
-          forId,
+          customer.address,
+          rawIds.get(forId),
           c.message.evidenceHash,
           c.message.clearedAt,
           c.r,
@@ -420,30 +472,34 @@ describe("WorkOrderEscrow", () => {
     });
 
     test("error: a failing token transfer reverts the transition", async () => {
-      const id = nextId();
-      await send(escrow, stranger, "open", id, await terms({ funder: ZeroAddress }));
-      // The stranger has no tokens and no allowance.
-      await expectRevert(escrow.connect(stranger).getFunction("fund")(id), "TokenTransferFailed");
+      const raw = nextId();
+      await send(escrow, stranger, "open", raw, await terms({ funder: ZeroAddress }));
+      const id = keyOf(raw, stranger.address);
+      // The stranger has no tokens and no allowance: the token's own error surfaces.
+      await expectRevert(escrow.connect(stranger).getFunction("fund")(id), "InsufficientAllowance");
       expect(await status(id)).toBe(Status.Open);
     });
 
     test("error: a token calling back into the escrow hits the reentrancy lock", async () => {
       const reentrant = await deployReentrantToken();
-      const id = nextId();
+      const raw = nextId();
       await send(
         escrow,
         customer,
         "open",
-        id,
+        raw,
         await terms({ token: await reentrant.getAddress() }),
       );
+      const id = keyOf(raw);
       await send(reentrant, customer, "mint", customer.address, AMOUNT);
       await send(escrow, customer, "fund", id);
       await send(reentrant, customer, "arm", await escrow.getAddress(), id);
       // The refund transfer re-enters `cancel`; the lock refuses it, the refund happens once.
       await send(escrow, customer, "cancel", id);
       const reentryError = (await reentrant.getFunction("lastError")()) as string;
-      expect(reentryError).toBe(escrow.interface.getError("Reentrancy")!.selector);
+      expect(reentryError).toBe(
+        escrow.interface.getError("ReentrancyGuardReentrantCall")!.selector,
+      );
       expect(await reentrant.getFunction("balanceOf")(customer.address)).toBe(AMOUNT);
       expect(await status(id)).toBe(Status.Refunded);
     });

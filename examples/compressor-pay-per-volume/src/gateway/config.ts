@@ -13,9 +13,24 @@ export interface NodeMapping {
   readonly rollover?: string;
 }
 
+/**
+ * Where an EVM party's private key comes from: a key file (one `0x…` hex key, mode 0600),
+ * or an environment variable holding it. Never a public mnemonic.
+ */
+export type EvmKeySource = { readonly keyFile: string } | { readonly env: string };
+
+/** The keys the gateway acts with on a real node (`ledger.rpcUrl`). */
+export interface EvmKeys {
+  /** Deploys the contracts and relays records and statements. */
+  readonly relayer: EvmKeySource;
+  readonly customer: EvmKeySource;
+  readonly provider: EvmKeySource;
+  readonly arbiter: EvmKeySource;
+}
+
 export type LedgerChoice =
   | { readonly type: "embedded"; readonly dir: string }
-  | { readonly type: "evm"; readonly rpcUrl?: string }
+  | { readonly type: "evm"; readonly rpcUrl?: string; readonly keys?: EvmKeys }
   | { readonly type: "cactus" };
 
 /** The gateway's configuration, validated: paths are absolute. */
@@ -147,7 +162,33 @@ export function parseGatewayConfig(raw: unknown, baseDir: string): GatewayConfig
       };
     } else if (l.type === "evm") {
       const rpcUrl = str("ledger.rpcUrl", l.rpcUrl, false);
-      ledger = rpcUrl === undefined ? { type: "evm" } : { type: "evm", rpcUrl };
+      let keys: EvmKeys | undefined;
+      if (l.keys !== undefined) {
+        const k = isRecord(l.keys) ? l.keys : {};
+        const source = (role: string): EvmKeySource => {
+          const v = isRecord(k[role]) ? (k[role] as Record<string, unknown>) : {};
+          if (typeof v.keyFile === "string") return { keyFile: abs(v.keyFile) };
+          if (typeof v.env === "string" && /^[A-Z_][A-Z0-9_]*$/.test(v.env)) return { env: v.env };
+          problem(`ledger.keys.${role}`, 'must be { "keyFile": "…" } or { "env": "VARIABLE" }');
+          return { env: "" };
+        };
+        keys = {
+          relayer: source("relayer"),
+          customer: source("customer"),
+          provider: source("provider"),
+          arbiter: source("arbiter"),
+        };
+      }
+      if (rpcUrl !== undefined && keys === undefined) {
+        problem(
+          "ledger.keys",
+          "with ledger.rpcUrl the parties' keys must come from the config (key files or env variables): a real node never gets anvil's public dev keys",
+        );
+      }
+      ledger =
+        rpcUrl === undefined
+          ? { type: "evm" }
+          : { type: "evm", rpcUrl, ...(keys === undefined ? {} : { keys }) };
     } else if (l.type === "cactus") ledger = { type: "cactus" };
     else problem("ledger.type", 'must be "embedded", "evm" or "cactus"');
   }

@@ -1,9 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { dec } from "@maaskit/metering";
 import { startAnvil } from "@maaskit/settlement/anvil";
-import { keccak256, toUtf8Bytes } from "ethers";
+import { type HDNodeWallet, keccak256, toUtf8Bytes } from "ethers";
 import { describe, expect, test } from "vitest";
 import { startEvmLedger } from "./evm.js";
 
@@ -16,7 +16,20 @@ describe("startEvmLedger", () => {
     try {
       const stateFile = join(dir, "data", "evm-contracts.json");
       const clock = { now: () => new Date("2025-01-01T00:00:00.000Z") };
-      const first = await startEvmLedger({ rpcUrl: anvil.rpcUrl, clock, stateFile });
+      // This node was started by the test, not by the example: the keys come from key files
+      // (the node's funded accounts, written as an operator would).
+      const keyFile = (i: number) => {
+        const path = join(dir, `key-${i}`);
+        writeFileSync(path, `${(anvil.wallets[i] as HDNodeWallet).privateKey}\n`, { mode: 0o600 });
+        return { keyFile: path };
+      };
+      const keys = {
+        relayer: keyFile(0),
+        customer: keyFile(1),
+        provider: keyFile(2),
+        arbiter: keyFile(3),
+      };
+      const first = await startEvmLedger({ rpcUrl: anvil.rpcUrl, keys, clock, stateFile });
       const workOrderId = keccak256(toUtf8Bytes("example/restart"));
       const opened = await first.ledger.openWorkOrder({
         workOrderId,
@@ -33,7 +46,7 @@ describe("startEvmLedger", () => {
       await first.stop();
       expect(JSON.parse(readFileSync(stateFile, "utf8")).addresses).toEqual(first.addresses);
 
-      const second = await startEvmLedger({ rpcUrl: anvil.rpcUrl, clock, stateFile });
+      const second = await startEvmLedger({ rpcUrl: anvil.rpcUrl, keys, clock, stateFile });
       expect(second.addresses).toEqual(first.addresses);
       expect(second.currency).toEqual(first.currency);
       expect(await second.ledger.getWorkOrder(workOrderId)).toEqual(opened.workOrder);
@@ -43,5 +56,24 @@ describe("startEvmLedger", () => {
       rmSync(dir, { recursive: true, force: true });
       await anvil.stop();
     }
+  });
+
+  test("error: with rpcUrl and no keys in the config it refuses to start (never anvil's public mnemonic)", async () => {
+    const clock = { now: () => new Date("2025-01-01T00:00:00.000Z") };
+    await expect(startEvmLedger({ rpcUrl: "http://127.0.0.1:1", clock })).rejects.toMatchObject({
+      code: "example.config.invalid",
+    });
+    await expect(
+      startEvmLedger({
+        rpcUrl: "http://127.0.0.1:1",
+        keys: {
+          relayer: { env: "MAASKIT_TEST_NO_SUCH_KEY" },
+          customer: { env: "MAASKIT_TEST_NO_SUCH_KEY" },
+          provider: { env: "MAASKIT_TEST_NO_SUCH_KEY" },
+          arbiter: { env: "MAASKIT_TEST_NO_SUCH_KEY" },
+        },
+        clock,
+      }),
+    ).rejects.toMatchObject({ code: "example.config.invalid" });
   });
 });

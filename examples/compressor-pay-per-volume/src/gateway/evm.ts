@@ -1,14 +1,33 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
+import { MaaskitError } from "@maaskit/metering";
 import type { Currency, LedgerBackend, LedgerClock } from "@maaskit/settlement";
-import { anvilMnemonic, startAnvil } from "@maaskit/settlement/anvil";
+import { startAnvil } from "@maaskit/settlement/anvil";
 import {
   type EvmLedgerAddresses,
   evmLedger,
   testTokenAbi,
   testTokenBytecode,
 } from "@maaskit/settlement/evm";
-import { ContractFactory, HDNodeWallet, JsonRpcProvider, Mnemonic, type Signer } from "ethers";
+import { ContractFactory, JsonRpcProvider, type Signer, Wallet } from "ethers";
+import type { EvmKeySource, EvmKeys } from "./config.js";
+
+/** A party's key from its key file or environment variable (a `0x…` 32-byte hex key). */
+export function loadEvmKey(source: EvmKeySource): Wallet {
+  const raw =
+    "keyFile" in source ? readFileSync(source.keyFile, "utf8").trim() : process.env[source.env];
+  const where = "keyFile" in source ? source.keyFile : `$${source.env}`;
+  if (raw === undefined || !/^0x[0-9a-fA-F]{64}$/.test(raw)) {
+    throw new MaaskitError(
+      "example.config.invalid",
+      `No private key (0x + 64 hex digits) in ${where}`,
+      {
+        details: { source: where },
+      },
+    );
+  }
+  return new Wallet(raw);
+}
 
 /** An EVM ledger for the gateway: the parties' addresses and the settlement token. */
 export interface GatewayEvm {
@@ -37,10 +56,19 @@ export interface GatewayEvm {
  */
 export async function startEvmLedger(p: {
   rpcUrl?: string;
+  /** Required with `rpcUrl`: the relayer's and the parties' keys (key files or env variables). */
+  keys?: EvmKeys;
   clock: LedgerClock;
   agreementCurrency?: Currency;
   stateFile?: string;
 }): Promise<GatewayEvm> {
+  if (p.rpcUrl !== undefined && p.keys === undefined) {
+    throw new MaaskitError(
+      "example.config.invalid",
+      "With rpcUrl the gateway needs the parties' keys (ledger.keys: key files or env variables); it never signs with anvil's public dev mnemonic on a node it did not start",
+      { details: { rpcUrl: p.rpcUrl } },
+    );
+  }
   const anvil = p.rpcUrl === undefined ? await startAnvil() : undefined;
   const provider =
     anvil?.provider ??
@@ -50,14 +78,12 @@ export async function startEvmLedger(p: {
       batchMaxCount: 1,
       pollingInterval: 20,
     });
+  // The anvil this function started may keep its dev accounts; any other node gets only the
+  // keys the config names.
   const wallets: Signer[] =
     anvil?.wallets.slice(0, 4) ??
-    // anvil's default accounts are m/44'/60'/0'/0/i of its mnemonic (`Wallet.fromPhrase(…)
-    // .deriveChild(i)` would be m/…/0/0/i: unfunded accounts, and every deployment fails).
-    [0, 1, 2, 3].map((i) =>
-      HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(anvilMnemonic), `m/44'/60'/0'/0/${i}`).connect(
-        provider,
-      ),
+    [p.keys!.relayer, p.keys!.customer, p.keys!.provider, p.keys!.arbiter].map((k) =>
+      loadEvmKey(k).connect(provider),
     );
   const [deployer, customer, provider_, arbiter] = wallets as [Signer, Signer, Signer, Signer];
   const chainId = (await provider.getNetwork()).chainId.toString();

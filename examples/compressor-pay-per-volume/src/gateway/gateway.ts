@@ -31,6 +31,7 @@ import {
   type Invoice,
   invoiceToJson,
   type LedgerBackend,
+  openAgreementWithConsent,
   type SettlementClient,
 } from "@maaskit/settlement";
 import type { Wallet } from "ethers";
@@ -124,8 +125,10 @@ export async function startGateway(p: StartGatewayParameters): Promise<Gateway> 
   mkdirSync(config.dataDir, { recursive: true });
   mkdirSync(join(config.outDir, "invoices"), { recursive: true });
 
+  // Both parties consent before anything is metered (an EVM agreement stays pending until
+  // the customer accepts); createGateway's own open is then a duplicate.
+  await openAgreementWithConsent(ledger, agreement);
   if (p.initialDeposit && agreement.paymentTerms.kind === "prepaid") {
-    await ledger.openAgreement(agreement);
     const r = await ledger.deposit({
       agreementId: agreement.agreementId,
       amount: dec(p.initialDeposit),

@@ -99,6 +99,7 @@ export function describeLedgerBackend(
       clock.set("2025-01-01T00:00:00Z");
       const agreement = scenarioAgreement(`case/${name}/${label}`, { ...opts, ...tokenOpt() });
       const opened = await ledger.openAgreement(agreement);
+      await ledger.acceptAgreement({ agreementId: agreement.agreementId, by: w.customer.address });
       domain = opened.recordDomain;
       const records = await scenarioRecords(agreement, domain);
       return { agreement, id: agreement.agreementId, records };
@@ -407,11 +408,172 @@ export function describeLedgerBackend(
           signer: w.stranger,
         });
         await rejects(ledger.settleStatement(byStranger), "settlement.record.unknownSigner");
+        // Day 1 while day 0 is unsettled: the calendar settles day 0 next, whoever relays.
         const skipping = await signPeriodStatement(buildPeriodStatement(records.slice(4, 8)), {
           signer: w.machineB,
         });
-        await rejects(ledger.settleStatement(skipping), "settlement.statement.mismatch");
+        await rejects(ledger.settleStatement(skipping), "settlement.period.notNext");
         expect((await ledger.getInvoices(id)).length).toBe(0);
+      },
+      timeout,
+    );
+
+    it(
+      "adversary: nothing before both parties consent; strangers can neither offer nor accept",
+      async () => {
+        clock.set("2025-01-01T00:00:00Z");
+        const agreement = scenarioAgreement(`case/${name}/consent`, tokenOpt());
+        const id = agreement.agreementId;
+        await rejects(
+          ledger.openAgreement(agreement, { by: w.stranger.address }),
+          "settlement.agreement.unauthorized",
+        );
+        const offered = await ledger.openAgreement(agreement, { by: w.provider.address });
+        expect(offered.status).toBe("offered");
+        expect((await ledger.getAgreement(id)).status).toBe("pending");
+        const records = await scenarioRecords(agreement, offered.recordDomain);
+        clock.set("2025-01-02T00:05:00Z");
+        await rejects(
+          ledger.submitRecords({ agreementId: id, records: records.slice(0, 1) }),
+          "settlement.agreement.notActive",
+        );
+        await rejects(
+          ledger.deposit({ agreementId: id, amount: dec("1"), by: w.customer.address }),
+          "settlement.agreement.notActive",
+        );
+        await rejects(
+          ledger.acceptAgreement({ agreementId: id, by: w.provider.address }),
+          "settlement.agreement.unauthorized",
+        );
+        await rejects(
+          ledger.acceptAgreement({ agreementId: id, by: w.stranger.address }),
+          "settlement.agreement.unauthorized",
+        );
+        expect(
+          (await ledger.acceptAgreement({ agreementId: id, by: w.customer.address })).status,
+        ).toBe("active");
+        expect(
+          (await ledger.submitRecords({ agreementId: id, records: records.slice(0, 1) })).accepted,
+        ).toBe(1);
+      },
+      timeout,
+    );
+
+    it(
+      "adversary: periods settle once each, in calendar order; empty batches are refused",
+      async () => {
+        const { id, records } = await fresh("calendar");
+        clock.set("2025-01-03T00:05:00Z");
+        await rejects(
+          ledger.submitRecords({ agreementId: id, records: [] }),
+          "settlement.record.invalid",
+        );
+        await ledger.submitRecords({ agreementId: id, records });
+        // Day 1 before day 0 (the customer skipping a period), a sub-period, a future day.
+        await rejects(
+          ledger.settlePeriod({ agreementId: id, period: scenarioDay(1) }),
+          "settlement.period.notNext",
+        );
+        const day0 = scenarioDay(0);
+        await rejects(
+          ledger.settlePeriod({
+            agreementId: id,
+            period: { start: day0.start, end: new Date(day0.start.getTime() + 1) },
+          }),
+          "settlement.period.invalid",
+        );
+        await rejects(
+          ledger.settlePeriod({ agreementId: id, period: scenarioDay(2) }),
+          "settlement.period.notNext",
+        );
+        await ledger.settlePeriod({ agreementId: id, period: day0 });
+        await rejects(
+          ledger.settlePeriod({ agreementId: id, period: day0 }),
+          "settlement.period.alreadySettled",
+        );
+        await ledger.settlePeriod({ agreementId: id, period: scenarioDay(1) });
+        await rejects(
+          ledger.settlePeriod({ agreementId: id, period: scenarioDay(2) }),
+          "settlement.period.incomplete",
+        );
+        const invoices = await ledger.getInvoices(id);
+        expect(invoices.map((i) => i.period.start.toISOString())).toEqual([
+          day0.start.toISOString(),
+          scenarioDay(1).start.toISOString(),
+        ]);
+        // Every accepted record is in exactly one settled period.
+        const settled = invoices.reduce((n, i) => n + (i.records?.count ?? 0), 0);
+        expect(settled).toBe(records.length);
+      },
+      timeout,
+    );
+
+    it(
+      "adversary: a revoked key signs nothing more, whatever its timestamps; strangers cannot revoke",
+      async () => {
+        const { id, records } = await fresh("revoked");
+        clock.set("2025-01-02T00:05:00Z");
+        await ledger.submitRecords({ agreementId: id, records: records.slice(0, 2) });
+        const next = records[2]!;
+        expect(next.signer.toLowerCase()).toBe(w.machineB.address.toLowerCase());
+        await rejects(
+          ledger.revokeSigner({
+            agreementId: id,
+            signer: w.machineB.address,
+            by: w.stranger.address,
+          }),
+          "settlement.agreement.unauthorized",
+        );
+        await ledger.revokeSigner({
+          agreementId: id,
+          signer: w.machineB.address,
+          by: w.customer.address,
+        });
+        await rejects(
+          ledger.revokeSigner({
+            agreementId: id,
+            signer: w.machineB.address,
+            by: w.provider.address,
+          }),
+          "settlement.agreement.invalid",
+        );
+        // Record 2 was signed inside key B's window; after the revocation it is refused all the same.
+        await rejects(
+          ledger.submitRecords({ agreementId: id, records: [next] }),
+          "settlement.record.unknownSigner",
+        );
+        expect((await ledger.getRecordsHead(id)).nextSeq).toBe(2);
+      },
+      timeout,
+    );
+
+    it(
+      "adversary: a stranger's deposit reference does not block the customer's",
+      async () => {
+        const { id } = await fresh("references");
+        clock.set("2025-01-01T01:00:00Z");
+        const squat = await ledger.deposit({
+          agreementId: id,
+          amount: dec("0.000001"),
+          by: w.stranger.address,
+          reference: "initial-deposit",
+        });
+        expect(squat.status).toBe("applied");
+        const real = await ledger.deposit({
+          agreementId: id,
+          amount: dec("20"),
+          by: w.customer.address,
+          reference: "initial-deposit",
+        });
+        expect(real.status).toBe("applied");
+        expect(real.balance.available.toFixed()).toBe("20.000001");
+        const again = await ledger.deposit({
+          agreementId: id,
+          amount: dec("20"),
+          by: w.customer.address,
+          reference: "initial-deposit",
+        });
+        expect(again.status).toBe("duplicate");
       },
       timeout,
     );

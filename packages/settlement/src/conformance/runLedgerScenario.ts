@@ -83,6 +83,10 @@ export async function runLedgerScenario(
   const domain: LedgerDomain = opened.recordDomain;
   results.open1 = opened.status;
   results.open1Again = (await ledger.openAgreement(a1)).status;
+  results.status1Offered = (await ledger.getAgreement(id1)).status;
+  results.accept1 = (
+    await ledger.acceptAgreement({ agreementId: id1, by: w.customer.address })
+  ).status;
   const r1 = await scenarioRecords(a1, domain);
   for (const [i, r] of r1.entries()) names.set(meterRecordDigest(r).toLowerCase(), `a1#${i}`);
 
@@ -150,7 +154,8 @@ export async function runLedgerScenario(
   clock.set("2025-01-01T00:00:00Z");
   const a2 = scenarioAgreement("scenario/a2", { ...options, overdraft: "accrueDebt" });
   const id2 = a2.agreementId;
-  await ledger.openAgreement(a2);
+  await ledger.openAgreement(a2, { by: w.customer.address });
+  await ledger.acceptAgreement({ agreementId: id2, by: w.provider.address });
   const r2 = await scenarioRecords(a2, domain);
   for (const [i, r] of r2.entries()) names.set(meterRecordDigest(r).toLowerCase(), `a2#${i}`);
   const statement = await signPeriodStatement(buildPeriodStatement(r2.slice(0, 4)), {

@@ -13,6 +13,7 @@ import {
   scenarioRecords,
 } from "../../conformance/ledgerScenario.js";
 import { runLedgerScenario } from "../../conformance/runLedgerScenario.js";
+import { openAgreementWithConsent } from "../../openAgreementWithConsent.js";
 import { embeddedLedger } from "../embedded/embeddedLedger.js";
 import { cactusLedger } from "./cactusLedger.js";
 import { ledgerConnectorPlugin } from "./ledgerConnectorPlugin.js";
@@ -74,9 +75,9 @@ describe("cactusLedger", () => {
     const agreement = scenarioAgreement("cactus/poll");
     const got = firstValueFrom(ledger.events$.pipe(take(1), toArray()));
     // Written straight to the backend, as another Cactus application would.
-    await backend.openAgreement(agreement);
+    await openAgreementWithConsent(backend, agreement);
     expect((await got)[0]).toMatchObject({
-      type: "AgreementOpened",
+      type: "AgreementOffered",
       agreementId: agreement.agreementId,
     });
     await ledger.close();
@@ -99,7 +100,7 @@ describe("cactusLedger", () => {
     });
     const agreement = scenarioAgreement("cactus/select");
     const byName = cactusLedger({ registry, connector: "@example/ledger" });
-    await byName.openAgreement(agreement);
+    await openAgreementWithConsent(byName, agreement);
     const byPredicate = cactusLedger({
       registry,
       connector: (p) => p.getInstanceId() === "a",
@@ -151,7 +152,7 @@ describe("cactusLedger", () => {
     });
     const ledger = cactusLedger({ registry, connector: "a" });
     const agreement = scenarioAgreement("cactus/errors");
-    const { recordDomain } = await ledger.openAgreement(agreement);
+    const { recordDomain } = await openAgreementWithConsent(ledger, agreement);
     const records = await scenarioRecords(agreement, recordDomain);
     await ledger.submitRecords({ agreementId: agreement.agreementId, records: [records[0]!] });
     let direct: unknown;

@@ -231,7 +231,13 @@ export function cactusLedger(params: CactusLedgerParameters): CactusLedger {
       }
     },
 
-    openAgreement: (agreement) => write("openAgreement", agreement),
+    openAgreement: (agreement, options) =>
+      write("openAgreement", {
+        agreement,
+        ...(options?.by === undefined ? {} : { by: options.by }),
+      }),
+    acceptAgreement: (p) => write("acceptAgreement", p),
+    revokeSigner: (p) => write("revokeSigner", p),
     submitRecords: (p) => write("submitRecords", p),
     settlePeriod: (p) => write("settlePeriod", p),
     settleStatement: (st) => write("settleStatement", st),

@@ -48,6 +48,8 @@ export type JsonValue =
 /** Every `LedgerBackend` call that travels as a `transact` request. */
 export type LedgerMethod =
   | "openAgreement"
+  | "acceptAgreement"
+  | "revokeSigner"
   | "submitRecords"
   | "settlePeriod"
   | "settleStatement"
@@ -72,6 +74,8 @@ export type LedgerMethod =
 /** Methods that change the ledger (after them a `cactusLedger` fetches new events). */
 export const ledgerWriteMethods: ReadonlySet<LedgerMethod> = new Set<LedgerMethod>([
   "openAgreement",
+  "acceptAgreement",
+  "revokeSigner",
   "submitRecords",
   "settlePeriod",
   "settleStatement",
@@ -133,6 +137,8 @@ type JsonObject = { readonly [key: string]: JsonValue | undefined };
 /** The ledger error code a malformed request of each method is refused with. */
 const invalidCode: Record<LedgerMethod, LedgerErrorCode> = {
   openAgreement: "settlement.agreement.invalid",
+  acceptAgreement: "settlement.agreement.invalid",
+  revokeSigner: "settlement.agreement.invalid",
   submitRecords: "settlement.record.invalid",
   settlePeriod: "settlement.period.invalid",
   settleStatement: "settlement.period.invalid",
@@ -157,7 +163,9 @@ const invalidCode: Record<LedgerMethod, LedgerErrorCode> = {
 
 /** Arguments of each method, in the port's (in-process) types. */
 export interface LedgerMethodArgs {
-  openAgreement: Agreement;
+  openAgreement: { readonly agreement: Agreement; readonly by?: string };
+  acceptAgreement: Parameters<LedgerBackend["acceptAgreement"]>[0];
+  revokeSigner: Parameters<LedgerBackend["revokeSigner"]>[0];
   submitRecords: { readonly agreementId: string; readonly records: readonly MeterRecord[] };
   settlePeriod: Parameters<LedgerBackend["settlePeriod"]>[0];
   settleStatement: PeriodStatement;
@@ -183,6 +191,8 @@ export interface LedgerMethodArgs {
 /** Results of each method, in the port's types. */
 export interface LedgerMethodResults {
   openAgreement: Awaited<ReturnType<LedgerBackend["openAgreement"]>>;
+  acceptAgreement: AgreementState;
+  revokeSigner: AgreementState;
   submitRecords: Awaited<ReturnType<LedgerBackend["submitRecords"]>>;
   settlePeriod: Invoice;
   settleStatement: Invoice;
@@ -230,8 +240,13 @@ export function encodeLedgerRequest<M extends LedgerMethod>(
 function encodeArgs(method: LedgerMethod, a: never, code: LedgerErrorCode): Json {
   const any = a as Record<string, unknown> & string;
   switch (method) {
-    case "openAgreement":
-      return agreementToJson(a as Agreement) as unknown as Json;
+    case "openAgreement": {
+      const p = a as LedgerMethodArgs["openAgreement"];
+      return {
+        agreement: agreementToJson(p.agreement) as unknown as Json,
+        ...(p.by === undefined ? {} : { by: p.by }),
+      };
+    }
     case "submitRecords": {
       const p = a as LedgerMethodArgs["submitRecords"];
       return {
@@ -344,6 +359,8 @@ function decodeResult(method: LedgerMethod, j: Json): unknown {
     case "withdraw":
       return { status: o.status, balance: balanceFromJson(o.balance as JsonObject) };
     case "getAgreement":
+    case "acceptAgreement":
+    case "revokeSigner":
       return {
         agreement: parseAgreement(o.agreement),
         status: o.status,
@@ -412,8 +429,25 @@ async function call(b: LedgerBackend, m: LedgerMethod, j: Json, code: LedgerErro
   const str = (k: string) => guard(code, () => stringOf(p[k], k));
   switch (m) {
     case "openAgreement": {
-      const agreement = guard(code, () => parseAgreement(p));
-      return (await b.openAgreement(agreement)) as unknown as Json;
+      const agreement = guard(code, () => parseAgreement(p.agreement));
+      const by = p.by === undefined ? undefined : str("by");
+      return (await b.openAgreement(agreement, by === undefined ? {} : { by })) as unknown as Json;
+    }
+    case "acceptAgreement":
+    case "revokeSigner": {
+      const s =
+        m === "acceptAgreement"
+          ? await b.acceptAgreement({ agreementId: str("agreementId"), by: str("by") })
+          : await b.revokeSigner({
+              agreementId: str("agreementId"),
+              signer: str("signer"),
+              by: str("by"),
+            });
+      return {
+        agreement: agreementToJson(s.agreement) as unknown as Json,
+        status: s.status,
+        recordDomain: { ...s.recordDomain },
+      };
     }
     case "submitRecords": {
       const records = guard(code, () => (p.records as Json[]).map((r) => meterRecordFromJson(r)));

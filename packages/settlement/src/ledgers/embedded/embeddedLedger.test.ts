@@ -14,6 +14,7 @@ import {
 } from "../../conformance/ledgerScenario.js";
 import { runLedgerScenario } from "../../conformance/runLedgerScenario.js";
 import { invoiceToJson } from "../../invoice.js";
+import { openAgreementWithConsent } from "../../openAgreementWithConsent.js";
 import { embeddedLedger } from "./embeddedLedger.js";
 
 describeLedgerBackend("embedded", async ({ clock }) => {
@@ -51,7 +52,7 @@ describe("embeddedLedger", () => {
     clock.set("2025-01-01T00:00:00Z");
     const agreement = scenarioAgreement(`prop/${label}`);
     const id = agreement.agreementId;
-    const { recordDomain } = await ledger.openAgreement(agreement);
+    const { recordDomain } = await openAgreementWithConsent(ledger, agreement);
     const records = await scenarioRecords(agreement, recordDomain);
     await deliver(id, records);
     clock.set("2025-01-03T00:00:00Z");
@@ -104,7 +105,7 @@ describe("embeddedLedger", () => {
       clock.set("2025-01-03T00:00:00Z");
       const agreement = scenarioAgreement(`prop/resubmit/${runs++}`);
       const id = agreement.agreementId;
-      const { recordDomain } = await ledger.openAgreement(agreement);
+      const { recordDomain } = await openAgreementWithConsent(ledger, agreement);
       const records = await scenarioRecords(agreement, recordDomain);
       await ledger.submitRecords({ agreementId: id, records });
       const before = {
@@ -188,7 +189,7 @@ describe("embeddedLedger", () => {
     const d = await mkdtemp(join(tmpdir(), "maaskit-ledger-"));
     const l = embeddedLedger({ dir: d });
     const agreement = scenarioAgreement("garbage");
-    await l.openAgreement(agreement);
+    await openAgreementWithConsent(l, agreement);
     for (const records of [[null], ["x"], [{}], [[]], "nope"]) {
       await expect(
         l.submitRecords({ agreementId: agreement.agreementId, records: records as never }),

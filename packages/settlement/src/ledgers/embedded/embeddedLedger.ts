@@ -25,6 +25,7 @@ import { from, Observable, Subject, switchMap } from "rxjs";
 import { type Agreement, agreementToJson } from "../../agreement.js";
 import type { Invoice } from "../../invoice.js";
 import type {
+  AgreementState,
   FundsResult,
   LedgerBackend,
   LedgerClock,
@@ -292,11 +293,18 @@ export function embeddedLedger(params: EmbeddedLedgerParameters): EmbeddedLedger
     verify: () => read((c, s) => verifyAll(s, c, params.dir)),
     events$,
 
-    openAgreement: (agreement: Agreement) =>
+    openAgreement: (agreement: Agreement, options?: { by?: string }) =>
       run<OpenAgreementResult>(() => ({
         t: "openAgreement",
         agreement: agreementToJson(agreement),
+        by: options?.by ?? agreement.parties.provider,
       })),
+
+    acceptAgreement: ({ agreementId, by }) =>
+      run<AgreementState>({ t: "acceptAgreement", agreementId, by }),
+
+    revokeSigner: ({ agreementId, signer, by }) =>
+      run<AgreementState>({ t: "revokeSigner", agreementId, signer, by }),
 
     submitRecords: ({ agreementId, records }) =>
       run<SubmitRecordsResult>(() => ({

@@ -44,7 +44,9 @@ import type { Tariff } from "../../tariff.js";
  * Replaying the logged commands with their logged instants rebuilds the state exactly.
  */
 export type Command =
-  | { t: "openAgreement"; agreement: unknown }
+  | { t: "openAgreement"; agreement: unknown; by?: string }
+  | { t: "acceptAgreement"; agreementId: string; by: string }
+  | { t: "revokeSigner"; agreementId: string; signer: string; by: string }
   | { t: "submitRecords"; agreementId: string; records: unknown[] }
   | { t: "settlePeriod"; agreementId: string; start: string; end: string }
   | { t: "settleStatement"; statement: unknown }
@@ -127,6 +129,12 @@ interface AgreementEntry {
   readonly view: AgreementView;
   readonly canonical: string;
   status: AgreementStatus;
+  /** The party that offered the agreement (lower-case); the other one accepts it. */
+  readonly offeredBy: string;
+  /** Revoked signers (lower-case) → the first seq they may no longer sign. */
+  readonly revoked: Map<string, number>;
+  /** The billing period the last accepted record ended in (straddle checks without recomputing). */
+  period: { start: number; end: number } | null;
   /** Accepted records by seq (absent where a statement settled the seq range). */
   readonly records: AcceptedRecords;
   /** Seq ranges settled from a statement without records on the ledger. */
@@ -179,6 +187,8 @@ interface WorkOrderEntry {
   canonical: string;
   status: WorkOrder["status"];
   proofHash: string | null;
+  /** Who paid the escrow in (customer or funder): refunds go back to it. */
+  paidBy: string | null;
 }
 
 const ZERO_HASH = GENESIS_HASH;
@@ -239,7 +249,11 @@ export class LedgerCore {
   private dispatch(cmd: Command, at: Date, stamp: string, trusted: boolean): Outcome {
     switch (cmd.t) {
       case "openAgreement":
-        return this.openAgreement(cmd.agreement, stamp);
+        return this.openAgreement(cmd.agreement, cmd.by, stamp);
+      case "acceptAgreement":
+        return this.acceptAgreement(cmd.agreementId, cmd.by, stamp);
+      case "revokeSigner":
+        return this.revokeSigner(cmd, stamp);
       case "submitRecords":
         return this.submitRecords(cmd.agreementId, cmd.records, stamp, trusted);
       case "settlePeriod":
@@ -259,7 +273,11 @@ export class LedgerCore {
 
   // ───────────────────────────── agreements ─────────────────────────────
 
-  private openAgreement(json: unknown, stamp: string): Outcome {
+  /**
+   * One party offers the agreement; it is `pending` until the other accepts. A command without
+   * `by` (logs written before two-party consent) opens it at once, as it did then.
+   */
+  private openAgreement(json: unknown, by: string | undefined, stamp: string): Outcome {
     let agreement: Agreement;
     try {
       agreement = parseAgreement(json);
@@ -284,6 +302,14 @@ export class LedgerCore {
         changed: false,
       };
     }
+    const view = agreementView(agreement);
+    if (by !== undefined && !sameAddress(by, view.provider) && !sameAddress(by, view.customer)) {
+      throw ledgerError(
+        "settlement.agreement.unauthorized",
+        "Only the provider or the customer may offer an agreement",
+        { agreementId: agreement.agreementId, by },
+      );
+    }
     if (agreement.status === "terminated") {
       throw ledgerError(
         "settlement.agreement.notActive",
@@ -293,12 +319,15 @@ export class LedgerCore {
         },
       );
     }
-    const view = agreementView(agreement);
+    const active = agreement.status === "suspended" ? "suspended" : "active";
     this.agreements.set(agreement.agreementId, {
       agreement,
       view,
       canonical,
-      status: agreement.status === "suspended" ? "suspended" : "active",
+      status: by === undefined ? active : "pending",
+      offeredBy: (by ?? "").toLowerCase(),
+      revoked: new Map(),
+      period: null,
       records: this.recordsFor(agreement.agreementId),
       statementRanges: [],
       nextSeq: 0,
@@ -311,21 +340,123 @@ export class LedgerCore {
       paid: toDecimal(0),
       references: new Set(),
     });
+    const opened: LedgerEvent = {
+      type: "AgreementOpened",
+      at: stamp,
+      agreementId: agreement.agreementId,
+      machineId: view.machineId,
+      provider: view.provider,
+      customer: view.customer,
+      currency: view.currency.symbol,
+    };
     return {
-      result: { status: "opened", recordDomain: this.domain },
+      result: { status: "offered", recordDomain: this.domain },
+      events:
+        by === undefined
+          ? [opened]
+          : [
+              {
+                type: "AgreementOffered",
+                at: stamp,
+                agreementId: agreement.agreementId,
+                by: party(by),
+              },
+            ],
+      changed: true,
+    };
+  }
+
+  /** The other party accepts a pending agreement. */
+  private acceptAgreement(agreementId: string, by: string, stamp: string): Outcome {
+    const e = this.agreement(agreementId);
+    const v = e.view;
+    const isParty = sameAddress(by, v.provider) || sameAddress(by, v.customer);
+    if (e.status !== "pending") {
+      if (!isParty) throw this.unauthorized(agreementId, by, "accept");
+      return { result: this.agreementState(agreementId), events: [], changed: false };
+    }
+    if (!isParty || sameAddress(by, e.offeredBy))
+      throw this.unauthorized(agreementId, by, "accept");
+    e.status = e.agreement.status === "suspended" ? "suspended" : "active";
+    return {
+      result: this.agreementState(agreementId),
       events: [
         {
           type: "AgreementOpened",
           at: stamp,
-          agreementId: agreement.agreementId,
-          machineId: view.machineId,
-          provider: view.provider,
-          customer: view.customer,
-          currency: view.currency.symbol,
+          agreementId,
+          machineId: v.machineId,
+          provider: v.provider,
+          customer: v.customer,
+          currency: v.currency.symbol,
         },
       ],
       changed: true,
     };
+  }
+
+  /** Provider or customer revokes a record signer from the current chain head on. */
+  private revokeSigner(
+    cmd: { agreementId: string; signer: string; by: string },
+    stamp: string,
+  ): Outcome {
+    const e = this.active(cmd.agreementId);
+    const v = e.view;
+    if (!sameAddress(cmd.by, v.provider) && !sameAddress(cmd.by, v.customer)) {
+      throw this.unauthorized(cmd.agreementId, cmd.by, "revoke a signer of");
+    }
+    const signer = cmd.signer.toLowerCase();
+    if (!e.agreement.signers.some((s) => sameAddress(s.address, signer)) || e.revoked.has(signer)) {
+      throw ledgerError(
+        "settlement.agreement.invalid",
+        e.revoked.has(signer)
+          ? "The signer is revoked already"
+          : "The signer is not a signer of this agreement",
+        { agreementId: cmd.agreementId, signer: cmd.signer },
+      );
+    }
+    e.revoked.set(signer, e.nextSeq);
+    return {
+      result: this.agreementState(cmd.agreementId),
+      events: [
+        {
+          type: "SignerRevoked",
+          at: stamp,
+          agreementId: cmd.agreementId,
+          signer: party(cmd.signer),
+          cutoffSeq: e.nextSeq,
+          by: party(cmd.by),
+        },
+      ],
+      changed: true,
+    };
+  }
+
+  private unauthorized(agreementId: string, by: string, what: string) {
+    return ledgerError(
+      "settlement.agreement.unauthorized",
+      `This party may not ${what} the agreement`,
+      { agreementId, by },
+    );
+  }
+
+  /** An agreement both parties consented to (active or suspended); pending: `notActive`. */
+  private active(agreementId: string): AgreementEntry {
+    const e = this.agreement(agreementId);
+    if (e.status === "pending") {
+      throw ledgerError(
+        "settlement.agreement.notActive",
+        "The agreement waits for the other party's acceptance",
+        { agreementId },
+      );
+    }
+    return e;
+  }
+
+  /** Whether `signer` may sign the record with `seq` ending at `at`. */
+  private signerAllowed(e: AgreementEntry, signer: string, at: Date, seq: number): boolean {
+    const cutoff = e.revoked.get(signer.toLowerCase());
+    return (cutoff === undefined || seq < cutoff) && e.view.signerAllowedAt(signer, at);
   }
 
   agreement(agreementId: string): AgreementEntry {
@@ -367,8 +498,12 @@ export class LedgerCore {
     stamp: string,
     trusted: boolean,
   ): Outcome {
-    const e = this.agreement(agreementId);
+    const e = this.active(agreementId);
     const v = e.view;
+    if (raw.length === 0) {
+      throw ledgerError("settlement.record.invalid", "An empty batch of records", { agreementId });
+    }
+    let period = e.period;
     // Expectations move through the batch as if each record were applied; nothing is
     // written to `e` until every record passed.
     let nextSeq = e.nextSeq;
@@ -491,11 +626,15 @@ export class LedgerCore {
           });
         }
       }
-      if (!v.signerAllowedAt(record.signer, record.periodEnd)) {
-        throw fail("settlement.record.unknownSigner", "the signer is not allowed at this time", {
-          signer: record.signer,
-          at: record.periodEnd.toISOString(),
-        });
+      if (!this.signerAllowed(e, record.signer, record.periodEnd, seq)) {
+        throw fail(
+          "settlement.record.unknownSigner",
+          "the signer is not allowed (time or revocation)",
+          {
+            signer: record.signer,
+            at: record.periodEnd.toISOString(),
+          },
+        );
       }
       if (record.prevHash !== headHash) {
         throw fail("settlement.record.brokenChain", "prevHash is not the head of the chain", {
@@ -533,6 +672,18 @@ export class LedgerCore {
           },
         );
       }
+      const rs = record.periodStart.getTime();
+      if (period === null || rs < period.start || rs >= period.end) {
+        const p = billingPeriodAt(e.agreement, record.periodStart);
+        period = { start: p.start.getTime(), end: p.end.getTime() };
+      }
+      if (record.periodEnd.getTime() > period.end) {
+        throw fail(
+          "settlement.record.straddlesPeriod",
+          "the record straddles the end of its billing period",
+          { periodEnd: new Date(period.end).toISOString() },
+        );
+      }
       accepted.push({ record, digest });
       results.push({ seq, status: "accepted", recordHash: digest });
       nextSeq = seq + 1;
@@ -555,6 +706,7 @@ export class LedgerCore {
     e.nextSeq = nextSeq;
     e.headHash = headHash;
     e.periodEnd = periodEnd;
+    e.period = period;
     const result: SubmitRecordsResult = {
       agreementId,
       results,
@@ -600,20 +752,34 @@ export class LedgerCore {
         },
       );
     }
-    const clash = e.settled.find((s) => s.start < end.getTime() && start.getTime() < s.end);
-    if (clash !== undefined) {
+    // Periods settle in calendar order, each once: exactly the next unsettled one.
+    const last = e.settled[e.settled.length - 1];
+    const nextStart = last === undefined ? e.agreement.start.getTime() : last.end;
+    if (start.getTime() < nextStart) {
       throw ledgerError("settlement.period.alreadySettled", "The period is already settled", {
         agreementId,
         start: start.toISOString(),
         end: end.toISOString(),
-        settledStart: new Date(clash.start).toISOString(),
-        settledEnd: new Date(clash.end).toISOString(),
+        settledUntil: new Date(nextStart).toISOString(),
       });
+    }
+    if (start.getTime() > nextStart) {
+      const next = billingPeriodAt(e.agreement, new Date(nextStart));
+      throw ledgerError(
+        "settlement.period.notNext",
+        "An earlier billing period is not settled yet: periods settle in order",
+        {
+          agreementId,
+          start: start.toISOString(),
+          end: end.toISOString(),
+          next: { start: next.start.toISOString(), end: next.end.toISOString() },
+        },
+      );
     }
   }
 
   private settlePeriod(agreementId: string, start: Date, end: Date, stamp: string): Outcome {
-    const e = this.agreement(agreementId);
+    const e = this.active(agreementId);
     this.checkPeriod(e, start, end);
     if (e.periodEnd === null || e.periodEnd.getTime() < end.getTime()) {
       throw ledgerError(
@@ -662,7 +828,7 @@ export class LedgerCore {
         problems: (err as { details?: { problems?: unknown } }).details?.problems ?? String(err),
       });
     }
-    const e = this.agreement(st.agreementId);
+    const e = this.active(st.agreementId);
     const v = e.view;
     const agreementId = st.agreementId;
     if (
@@ -687,7 +853,7 @@ export class LedgerCore {
         );
       }
     }
-    if (!v.signerAllowedAt(st.signer, st.periodEnd)) {
+    if (!this.signerAllowed(e, st.signer, st.periodEnd, st.lastSeq)) {
       throw ledgerError(
         "settlement.record.unknownSigner",
         "The statement's signer is not allowed",
@@ -850,12 +1016,13 @@ export class LedgerCore {
     return d;
   }
 
+  /** A funds reference is scoped to its sender: another sender's use does not block it. */
   private funds(
-    cmd: { agreementId: string; reference?: string },
+    cmd: { agreementId: string; by: string; reference?: string },
     e: AgreementEntry,
   ): { duplicate: boolean; key?: string } {
     if (cmd.reference === undefined) return { duplicate: false };
-    const key = cmd.reference;
+    const key = `${cmd.by.toLowerCase()}|${cmd.reference}`;
     return { duplicate: e.references.has(key), key };
   }
 
@@ -863,7 +1030,7 @@ export class LedgerCore {
     cmd: { agreementId: string; amount: string; by: string; reference?: string },
     stamp: string,
   ): Outcome {
-    const e = this.agreement(cmd.agreementId);
+    const e = this.active(cmd.agreementId);
     const amount = this.amount(e, cmd.amount);
     address(cmd.by, "by", "settlement.funds.unauthorized");
     const ref = this.funds(cmd, e);
@@ -906,7 +1073,7 @@ export class LedgerCore {
     cmd: { agreementId: string; amount: string; by: string; reference?: string },
     stamp: string,
   ): Outcome {
-    const e = this.agreement(cmd.agreementId);
+    const e = this.active(cmd.agreementId);
     const amount = this.amount(e, cmd.amount);
     const ref = this.funds(cmd, e);
     if (ref.duplicate) {
@@ -996,7 +1163,13 @@ export class LedgerCore {
         },
       );
     }
-    this.workOrders.set(terms.workOrderId, { terms, canonical, status: "open", proofHash: null });
+    this.workOrders.set(terms.workOrderId, {
+      terms,
+      canonical,
+      status: "open",
+      proofHash: null,
+      paidBy: null,
+    });
     const j = workOrderTermsToJson(terms);
     return {
       result: { status: "opened", workOrder: this.workOrder(terms.workOrderId) },
@@ -1070,6 +1243,7 @@ export class LedgerCore {
         if (w.status !== "open") throw wrongState();
         if (now > t.acceptBy.getTime()) throw passed(t.acceptBy);
         w.status = "funded";
+        w.paidBy = checksum(cmd.by);
         return done([
           { type: "WorkOrderFunded", at: stamp, workOrderId: id, from: checksum(cmd.by), amount },
         ]);
@@ -1180,6 +1354,7 @@ export class LedgerCore {
               at: stamp,
               workOrderId: id,
               customer: checksum(t.customer),
+              to: w.paidBy ?? checksum(t.customer),
               amount,
             },
           ]);
@@ -1215,6 +1390,7 @@ export class LedgerCore {
             at: stamp,
             workOrderId: id,
             customer: checksum(t.customer),
+            to: w.paidBy ?? checksum(t.customer),
             amount,
           },
         ]);
@@ -1271,6 +1447,7 @@ export class LedgerCore {
             arbiter: checksum(t.arbiter),
             toProvider: decimalToString(toProvider),
             toCustomer: decimalToString(t.amount.minus(toProvider)),
+            refundTo: w.paidBy ?? checksum(t.customer),
           },
         ]);
       }
@@ -1287,6 +1464,11 @@ export function iso(at: Date): string {
 
 function secondsFloor(at: Date): number {
   return Math.floor(at.getTime() / 1000) * 1000;
+}
+
+/** An address EIP-55 checksummed; another party id as it is. */
+function party(p: string): string {
+  return isAddress(p) ? getAddress(p) : p;
 }
 
 function sameAddress(a: string, b: string): boolean {

@@ -8,6 +8,7 @@ import {
   VOLUME_BASIS_CODES,
 } from "@maaskit/metering";
 import {
+  AbiCoder,
   concat,
   getAddress,
   isAddress,
@@ -18,6 +19,7 @@ import {
   toUtf8Bytes,
 } from "ethers";
 import type { Agreement } from "../../agreement.js";
+import { type ChainCalendar, chainCalendar } from "../../billingPeriodAt.js";
 import type { Currency } from "../../currency.js";
 import { type FixedTariff, toFixedTariff } from "../../fixedPoint.js";
 import { ledgerError } from "../../ledgerErrors.js";
@@ -117,6 +119,38 @@ export interface AgreementInput {
   end: bigint;
   signers: { signer: string; validFrom: bigint; validUntil: bigint }[];
   tariff: TariffInput;
+  calendar: CalendarInput;
+}
+
+/** The billing calendar as the contract takes it (kind 1 months, kind 2 fixed length). */
+export interface CalendarInput {
+  kind: number;
+  anchor: bigint;
+  length: bigint;
+  offsets: number[];
+}
+
+/** The contract's calendar input of an agreement (`chainCalendar`). */
+export function toCalendarInput(agreement: Agreement): CalendarInput {
+  let c: ChainCalendar;
+  try {
+    c = chainCalendar(agreement);
+  } catch (cause) {
+    throw ledgerError(
+      "settlement.agreement.invalid",
+      (cause as Error).message,
+      { problems: (cause as { details?: { problems?: unknown } }).details?.problems ?? [] },
+      cause,
+    );
+  }
+  return c.kind === "months"
+    ? { kind: 1, anchor: BigInt(c.anchor), length: 0n, offsets: [...c.offsetsMinutes] }
+    : {
+        kind: 2,
+        anchor: BigInt(c.anchor),
+        length: BigInt(c.length),
+        offsets: new Array<number>(12).fill(0),
+      };
 }
 
 function compact(signature: string): { r: string; vs: string } {
@@ -290,5 +324,23 @@ export function toAgreementInput(agreement: Agreement, token: string): Agreement
       validUntil: s.validUntil === undefined ? 0n : BigInt(s.validUntil.getTime()),
     })),
     tariff: toChainTariff(agreement.tariff, agreement.currency).input,
+    calendar: toCalendarInput(agreement),
   };
+}
+
+/** The contract's storage key of an agreement: its id bound to both parties. */
+export function agreementKey(agreementId: string, provider: string, customer: string): string {
+  return keccak256(
+    AbiCoder.defaultAbiCoder().encode(
+      ["bytes32", "address", "address"],
+      [hashText(agreementId), provider, customer],
+    ),
+  );
+}
+
+/** The escrow's storage key of a work order: its id bound to its customer. */
+export function workOrderKey(customer: string, workOrderId: string): string {
+  return keccak256(
+    AbiCoder.defaultAbiCoder().encode(["address", "bytes32"], [customer, workOrderId]),
+  );
 }

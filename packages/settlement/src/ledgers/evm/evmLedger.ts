@@ -30,10 +30,10 @@ import {
   ZeroHash,
 } from "ethers";
 import { from, Observable, Subject, switchMap } from "rxjs";
-import { type Agreement, agreementToJson } from "../../agreement.js";
-import { billingPeriodAt } from "../../billingPeriodAt.js";
+import { type Agreement, agreementToJson, parseAgreement } from "../../agreement.js";
 import type { Invoice } from "../../invoice.js";
 import type {
+  AgreementState,
   FundsResult,
   LedgerBackend,
   LedgerClock,
@@ -50,11 +50,13 @@ import { recordsToJson } from "../../recordsToJson.js";
 import { type Command, LedgerCore, workOrderTermsToJson } from "../embedded/ledgerCore.js";
 import { appendCallNote, type EvmCallNote, readCallNote } from "./evmCallNote.js";
 import {
+  agreementKey,
   hashText,
   toAgreementInput,
   toExtrasInput,
   toRecordInput,
   toStatementInput,
+  workOrderKey,
 } from "./evmEncoding.js";
 import { meterAgreementsAbi, meterAgreementsBytecode } from "./generated/MeterAgreements.js";
 import { workOrderEscrowAbi, workOrderEscrowBytecode } from "./generated/WorkOrderEscrow.js";
@@ -102,6 +104,12 @@ export interface EvmLedger extends LedgerBackend {
   readonly chainId: bigint;
   /** Receipts of every transaction sent, in order (gas accounting, audits). */
   readonly receipts: () => readonly TransactionReceipt[];
+  /**
+   * Transactions on the contracts found when resuming that this ledger did not send (or whose
+   * note did not match their calldata) and could not mirror from what the chain proves by
+   * itself: reported, never trusted. The contracts' own state stays authoritative.
+   */
+  readonly foreignTransactions: () => readonly { readonly hash: string; readonly reason: string }[];
 }
 
 /**
@@ -306,21 +314,33 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
     return core.agreementState(agreementId).agreement;
   }
 
+  /** The contract's key of an agreement: its id bound to both parties. */
+  function keyOf(agreement: Agreement): string {
+    return agreementKey(
+      agreement.agreementId,
+      getAddress(agreement.parties.provider),
+      getAddress(agreement.parties.customer),
+    );
+  }
+
+  /** The escrow's key of a work order: its id bound to its customer. */
+  function escrowKeyOf(workOrderId: string): string {
+    return workOrderKey(getAddress(core.workOrder(workOrderId).customer), workOrderId);
+  }
+
   async function submitChain(agreementId: string, records: readonly MeterRecord[], at: Date) {
     const agreement = agreementOf(agreementId);
-    const key = hashText(agreementId);
+    const key = keyOf(agreement);
     const withExtras = agreement.tariff.sla !== undefined;
     let i = 0;
     while (i < records.length) {
-      // One transaction per run of contiguous records of one channel, at most maxBatch, and
-      // ending at a billing-period end when it reaches one: the contract then stores a
-      // checkpoint there (the only points a period is settled between), and nowhere else.
+      // One transaction per run of contiguous records of one channel, at most maxBatch. The
+      // contract checkpoints every billing-period end the records reach by itself.
       let j = i + 1;
       while (
         j < records.length &&
         j - i < maxBatch &&
-        records[j]!.channel === records[i]!.channel &&
-        !endsPeriod(agreement, records[j - 1]!)
+        records[j]!.channel === records[i]!.channel
       ) {
         j++;
       }
@@ -333,7 +353,6 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
         run.map(toRecordInput),
       ];
       if (withExtras) args.push(run.map(toExtrasInput));
-      args.push(endsPeriod(agreement, run[run.length - 1]!));
       const extras = run.map((r) => meterRecordToJson(r).extras ?? null);
       const note: EvmCallNote = {
         v: 1,
@@ -372,11 +391,6 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
     }
   }
 
-  function settler(agreement: Agreement): Signer {
-    const { provider: p, customer: c } = agreement.parties;
-    return signers.get(p.toLowerCase()) ?? partySigner(c);
-  }
-
   async function workOrderStep(
     id: string,
     by: string,
@@ -385,7 +399,7 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
     at: Date,
     note: EvmCallNote,
   ) {
-    await send(escrow, partySigner(by), method, [id, ...args], at, note);
+    await send(escrow, partySigner(by), method, [escrowKeyOf(id), ...args], at, note);
   }
 
   /**
@@ -418,51 +432,271 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
       byTx.set(log.transactionHash, list);
     }
     const ids = new Map<string, string>();
+    const channels = new Map<string, string>();
     for (const [hash, txLogs] of byTx) {
       const tx = await provider.getTransaction(hash);
-      const { data, note } = readCallNote(tx?.data ?? "0x");
-      if (tx === null || note === undefined) {
-        throw ledgerError(
-          "settlement.ledger.unavailable",
-          "A transaction on the contracts was not sent by an evmLedger (no note): the ledger cannot be rebuilt from this block",
-          { hash, fromBlock },
-        );
+      if (tx === null) {
+        foreign.push({ hash, reason: "transaction not found" });
+        continue;
       }
-      const at = new Date(note.at);
-      const cmd =
-        note.r === undefined ? (note.c as Command) : recordsCommand(data, note.r, ids, txLogs);
-      const out = core.execute(cmd, at, true);
-      if (cmd.t === "openAgreement") {
-        const id = (cmd.agreement as { agreementId: string }).agreementId;
-        ids.set(hashText(id), id);
-      }
-      if (cmd.t === "submitRecords") {
-        const onChain = txLogs
-          .map((l) => registry.interface.parseLog(l))
-          .filter((p) => p?.name === "RecordAccepted")
-          .map((p) => p!.args.recordHash as string);
-        const mirrored = out.events.flatMap((e) =>
-          e.type === "RecordAccepted" ? [e.recordHash] : [],
-        );
-        if (onChain.join() !== mirrored.join()) {
-          throw ledgerError(
-            "settlement.ledger.corrupt",
-            "Rebuilt records differ from the chain's",
-            {
-              hash,
-            },
+      const { data, note } = readCallNote(tx.data);
+      const own = signers.has(tx.from.toLowerCase());
+      let cmd: Command | undefined;
+      let at: Date;
+      try {
+        if (own && note !== undefined) {
+          at = new Date(note.at);
+          cmd =
+            note.r === undefined
+              ? (note.c as Command)
+              : recordsCommand(data, note.r.ch, note.r.x, ids, txLogs);
+          // A note counts only when it describes the calldata it rides on.
+          checkNote(cmd, data, tx.from, tx.to ?? "");
+        } else {
+          // Not sent by this ledger: never trusted. What the contracts prove by themselves
+          // (signed records, deposits) is read from the calldata and checked against the
+          // logs; anything else is reported (`foreignTransactions()`).
+          const block = await provider.getBlock(tx.blockNumber ?? 0);
+          at = new Date(Number(block?.timestamp ?? 0) * 1000);
+          cmd = foreignCommand(data, tx.from, tx.to ?? "", ids, channels, txLogs);
+          if (cmd === undefined) {
+            foreign.push({ hash, reason: "not sent by this ledger; not mirrored" });
+            continue;
+          }
+        }
+        const out = core.execute(cmd, at, cmd.t === "submitRecords");
+        checkLogs(cmd, out, txLogs, hash);
+        if (cmd.t === "openAgreement") {
+          const a = cmd.agreement as {
+            agreementId: string;
+            parties: { provider: string; customer: string };
+          };
+          ids.set(
+            agreementKey(
+              a.agreementId,
+              getAddress(a.parties.provider),
+              getAddress(a.parties.customer),
+            ),
+            a.agreementId,
           );
         }
+        if (cmd.t === "submitRecords") {
+          const last = cmd.records[cmd.records.length - 1] as { channel?: string } | undefined;
+          if (last?.channel !== undefined) channels.set(cmd.agreementId, last.channel);
+        }
+        applied.push({ cmd, at });
+        history.push(...out.events);
+      } catch (err) {
+        // A transaction the mirror cannot apply exactly is reported, never fatal: the chain
+        // state stays the contracts' (read it there); the mirror goes on without it.
+        foreign.push({ hash, reason: (err as Error).message });
       }
-      applied.push({ cmd, at });
-      history.push(...out.events);
+    }
+  }
+
+  /** Throws unless `cmd` is what the calldata `data` sent by `from` to `to` does. */
+  function checkNote(cmd: Command, data: string, from: string, to: string): void {
+    const bad = (why: string): never => {
+      throw ledgerError(
+        "settlement.ledger.corrupt",
+        `The call note does not match its calldata: ${why}`,
+        {},
+      );
+    };
+    const onRegistry = to.toLowerCase() === addresses!.meterAgreements.toLowerCase();
+    const contract = onRegistry ? registry : escrow;
+    const parsed = contract.interface.parseTransaction({ data });
+    if (parsed === null) {
+      bad("unknown function");
+      return;
+    }
+    const args = parsed.args;
+    const by = "by" in cmd && typeof cmd.by === "string" ? cmd.by : undefined;
+    if (by !== undefined && by.toLowerCase() !== from.toLowerCase()) bad("sender");
+    const method: Record<string, string> = {
+      openAgreement: "openAgreement",
+      acceptAgreement: "openAgreement",
+      revokeSigner: "revokeSigner",
+      submitRecords: parsed.name,
+      settlePeriod: "settlePeriod",
+      settleStatement: "settleStatement",
+      deposit: "deposit",
+      withdraw: "withdraw",
+      openWorkOrder: "open",
+      fundWorkOrder: "fund",
+      acceptWorkOrder: "accept",
+      completeWorkOrder: "complete",
+      confirmWorkOrder:
+        "signature" in cmd && cmd.signature !== undefined ? "confirmByMachine" : "confirm",
+      cancelWorkOrder: "cancel",
+      disputeWorkOrder: "dispute",
+      resolveDispute: "resolve",
+      expireWorkOrder: "expire",
+    };
+    if (method[cmd.t] !== parsed.name) bad("function");
+    const keyOfId = (id: string) => keyOf(agreementOf(id));
+    switch (cmd.t) {
+      case "openAgreement": {
+        const a = parseAgreement(cmd.agreement);
+        if (args[0] !== a.agreementId) bad("agreement id");
+        const expected = registry.interface.encodeFunctionData("openAgreement", [
+          a.agreementId,
+          toAgreementInput(a, tokenOf(a.currency, "agreement's")),
+        ]);
+        if (expected !== data) bad("terms");
+        if (!onRegistry) bad("contract");
+        return;
+      }
+      case "acceptAgreement":
+        if (args[0] !== cmd.agreementId || !onRegistry) bad("agreement");
+        return;
+      case "revokeSigner":
+      case "settlePeriod":
+      case "withdraw":
+      case "deposit":
+        if (args[0] !== keyOfId(cmd.agreementId) || !onRegistry) bad("agreement");
+        if (
+          cmd.t === "settlePeriod" &&
+          (Number(args[1]) !== Date.parse(cmd.start) || Number(args[2]) !== Date.parse(cmd.end))
+        ) {
+          bad("period");
+        }
+        if (cmd.t === "deposit" || cmd.t === "withdraw") {
+          const decimals = core.balance(cmd.agreementId).currency.decimals;
+          if (args[1] !== units(toDecimal(cmd.amount), decimals)) bad("amount");
+          const ref = cmd.reference === undefined ? ZeroHash : hashText(cmd.reference);
+          if (args[2] !== ref) bad("reference");
+        }
+        if (cmd.t === "revokeSigner" && getAddress(args[1] as string) !== getAddress(cmd.signer))
+          bad("signer");
+        return;
+      case "settleStatement": {
+        const st = cmd.statement as { agreementId: string };
+        if (args[0] !== keyOfId(st.agreementId) || !onRegistry) bad("agreement");
+        return;
+      }
+      case "submitRecords":
+        if (!onRegistry) bad("contract");
+        return;
+      case "openWorkOrder":
+        if (args[0] !== cmd.terms.workOrderId || onRegistry) bad("work order");
+        if (from.toLowerCase() !== cmd.terms.customer.toLowerCase()) bad("sender");
+        return;
+      default: {
+        if (onRegistry || !("workOrderId" in cmd)) {
+          bad("contract");
+          return;
+        }
+        const customer = core.workOrder(cmd.workOrderId).customer;
+        const key =
+          cmd.t === "confirmWorkOrder" && cmd.signature !== undefined
+            ? workOrderKey(getAddress(args[0] as string), args[1] as string)
+            : (args[0] as string);
+        if (key !== workOrderKey(getAddress(customer), cmd.workOrderId)) bad("work order");
+      }
+    }
+  }
+
+  /** What a transaction not sent by this ledger did, when the contracts prove it by themselves. */
+  function foreignCommand(
+    data: string,
+    from: string,
+    to: string,
+    ids: ReadonlyMap<string, string>,
+    channels: ReadonlyMap<string, string>,
+    txLogs: readonly Log[],
+  ): Command | undefined {
+    if (to.toLowerCase() !== addresses!.meterAgreements.toLowerCase()) return undefined;
+    const parsed = registry.interface.parseTransaction({ data });
+    if (parsed === null) return undefined;
+    const agreementId = ids.get(parsed.args[0] as string);
+    if (agreementId === undefined) return undefined;
+    if (parsed.name === "deposit") {
+      const [ev] = txLogs
+        .map((l) => registry.interface.parseLog(l))
+        .filter((x) => x?.name === "FundsDeposited");
+      if (ev === undefined || ev === null) return undefined;
+      const decimals = core.balance(agreementId).currency.decimals;
+      const ref = ev.args.ref as string;
+      return {
+        t: "deposit",
+        agreementId,
+        amount: formatUnits(ev.args.amount as bigint, decimals),
+        by: getAddress(from),
+        ...(ref === ZeroHash ? {} : { reference: ref }),
+      };
+    }
+    if (parsed.name === "submitRecords" || parsed.name === "submitRecordsWithExtras") {
+      // Signed records relayed by someone else: the signatures are the authority. The channel
+      // name is the one the agreement's records carried so far (checked by the digests).
+      const channel = channels.get(agreementId);
+      if (channel === undefined || parsed.name !== "submitRecords") return undefined;
+      return recordsCommand(data, channel, undefined, ids, txLogs);
+    }
+    if (parsed.name === "settlePeriod") {
+      return {
+        t: "settlePeriod",
+        agreementId,
+        start: new Date(Number(parsed.args[1])).toISOString(),
+        end: new Date(Number(parsed.args[2])).toISOString(),
+      };
+    }
+    return undefined;
+  }
+
+  /** The chain's logs of a replayed transaction must be what the mirror did. */
+  function checkLogs(
+    cmd: Command,
+    out: { events: readonly LedgerEvent[] },
+    txLogs: readonly Log[],
+    hash: string,
+  ) {
+    const parsed = txLogs
+      .filter((l) => l.address.toLowerCase() === addresses!.meterAgreements.toLowerCase())
+      .map((l) => registry.interface.parseLog(l));
+    if (cmd.t === "submitRecords") {
+      const onChain = parsed
+        .filter((p) => p?.name === "RecordAccepted")
+        .map((p) => p!.args.recordHash as string);
+      const mirrored = out.events.flatMap((e) =>
+        e.type === "RecordAccepted" ? [e.recordHash] : [],
+      );
+      if (onChain.join() !== mirrored.join()) {
+        throw ledgerError("settlement.ledger.corrupt", "Rebuilt records differ from the chain's", {
+          hash,
+        });
+      }
+    }
+    if (cmd.t === "deposit") {
+      const ev = parsed.find((p) => p?.name === "FundsDeposited");
+      const mirrored = out.events.find((e) => e.type === "FundsDeposited");
+      if (ev === undefined || mirrored === undefined) {
+        throw ledgerError("settlement.ledger.corrupt", "A deposit the chain did not make", {
+          hash,
+        });
+      }
+    }
+    if (cmd.t === "settlePeriod" || cmd.t === "settleStatement") {
+      const ev = parsed.find((p) => p?.name === "PeriodSettled");
+      const mirrored = out.events.find((e) => e.type === "PeriodSettled");
+      if (
+        ev === undefined ||
+        ev === null ||
+        mirrored === undefined ||
+        mirrored.type !== "PeriodSettled"
+      ) {
+        throw ledgerError("settlement.ledger.corrupt", "A settlement the chain did not make", {
+          hash,
+        });
+      }
     }
   }
 
   /** A record submission rebuilt from its calldata, the agreement and the call's note. */
   function recordsCommand(
     data: string,
-    r: NonNullable<EvmCallNote["r"]>,
+    channel: string,
+    extrasJson: readonly unknown[] | undefined,
     ids: ReadonlyMap<string, string>,
     txLogs: readonly Log[],
   ): Command {
@@ -495,7 +729,7 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
       for (const name of RECORD_FLAG_NAMES) {
         if ((bits & (1 << RECORD_FLAG_BITS[name])) !== 0) flags[name] = true;
       }
-      const extras = r.x?.[i] ?? null;
+      const extras = extrasJson?.[i] ?? null;
       const json = {
         kind: "meterRecord",
         version: 1,
@@ -503,7 +737,7 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
         chainId: domain.chainId,
         verifyingContract: domain.verifyingContract,
         machineId: agreement.machineId,
-        channel: r.ch,
+        channel,
         seq: firstSeq + i,
         periodStart: new Date(start).toISOString(),
         periodEnd: new Date(Number(x.periodEnd)).toISOString(),
@@ -538,6 +772,7 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
     return { t: "submitRecords", agreementId, records };
   }
 
+  const foreign: { hash: string; reason: string }[] = [];
   if (params.addresses !== undefined) await resume(params.fromBlock ?? 0);
 
   const events$ = from(Promise.resolve()).pipe(
@@ -555,23 +790,52 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
     addresses,
     chainId,
     receipts: () => receipts.slice(),
+    foreignTransactions: () => foreign.slice(),
     events$,
 
-    openAgreement(agreement) {
+    openAgreement(agreement, options) {
       let input: ReturnType<typeof toAgreementInput>;
+      const by = options?.by ?? agreement.parties.provider;
       try {
         input = toAgreementInput(agreement, tokenOf(agreement.currency, "agreement's"));
       } catch (err) {
         return Promise.reject(err);
       }
       return run<OpenAgreementResult>(
-        { t: "openAgreement", agreement: agreementToJson(agreement) },
+        { t: "openAgreement", agreement: agreementToJson(agreement), by },
         async (_r, at, note) => {
           await send(
             registry,
-            settler(agreement),
+            partySigner(by),
             "openAgreement",
             [agreement.agreementId, input],
+            at,
+            note,
+          );
+        },
+      );
+    },
+
+    acceptAgreement({ agreementId, by }) {
+      return run<AgreementState>(
+        { t: "acceptAgreement", agreementId, by },
+        async (_r, at, note) => {
+          const agreement = agreementOf(agreementId);
+          const input = toAgreementInput(agreement, tokenOf(agreement.currency, "agreement's"));
+          await send(registry, partySigner(by), "openAgreement", [agreementId, input], at, note);
+        },
+      );
+    },
+
+    revokeSigner({ agreementId, signer, by }) {
+      return run<AgreementState>(
+        { t: "revokeSigner", agreementId, signer, by },
+        async (_r, at, note) => {
+          await send(
+            registry,
+            partySigner(by),
+            "revokeSigner",
+            [keyOf(agreementOf(agreementId)), getAddress(signer)],
             at,
             note,
           );
@@ -612,9 +876,9 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
         async (invoice, at, note) => {
           const receipt = await send(
             registry,
-            settler(agreementOf(agreementId)),
+            runner,
             "settlePeriod",
-            [hashText(agreementId), period.start.getTime(), period.end.getTime()],
+            [keyOf(agreementOf(agreementId)), period.start.getTime(), period.end.getTime()],
             at,
             note,
           );
@@ -631,7 +895,7 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
             registry,
             runner,
             "settleStatement",
-            [hashText(statement.agreementId), toStatementInput(statement)],
+            [keyOf(agreementOf(statement.agreementId)), toStatementInput(statement)],
             at,
             note,
           );
@@ -664,7 +928,7 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
             payer,
             "deposit",
             [
-              hashText(agreementId),
+              keyOf(agreementOf(agreementId)),
               value,
               reference === undefined ? ZeroHash : hashText(reference),
             ],
@@ -690,7 +954,7 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
             partySigner(by),
             "withdraw",
             [
-              hashText(agreementId),
+              keyOf(agreementOf(agreementId)),
               units(amount, result.balance.currency.decimals),
               reference === undefined ? ZeroHash : hashText(reference),
             ],
@@ -787,6 +1051,7 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
               runner,
               "confirmByMachine",
               [
+                getAddress(core.workOrder(p.workOrderId).customer),
                 p.workOrderId,
                 a.evidenceHash,
                 Math.floor(a.clearedAt.getTime() / 1000),
@@ -859,12 +1124,6 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
 
 /** Blocks per `eth_getLogs` call when rebuilding from the chain. */
 const LOG_RANGE = 10_000;
-
-/** True when the record's window ends exactly at the end of its billing period. */
-function endsPeriod(agreement: Agreement, record: MeterRecord): boolean {
-  const end = record.periodEnd.getTime();
-  return billingPeriodAt(agreement, new Date(end - 1)).end.getTime() === end;
-}
 
 /** An amount as the ledger's commands carry it (the embedded ledger's form). */
 function amountString(amount: Decimal): string {
