@@ -51,6 +51,7 @@ async function start(
     profile: testProfile,
     window: { size: { hours: 1 }, allowedLatenessMs: 0 },
     scheduler,
+    acceptAsCustomer: true,
     delivery: { backoff: { initialMs: 1000, maxMs: 60_000 }, random: () => 0 },
     settleRetry: { initialMs: 1000, maxMs: 60_000 },
     ...extra,
@@ -76,10 +77,16 @@ const dayOne = () => volumeSeries(T0, T0 + DAY + HOUR, 15 * 60_000, "1000", "2.5
 describe("createGateway", () => {
   test("default: one day of readings gives 24 hourly records and one invoice for the exact register difference", async () => {
     const { ledger } = switchableLedger(realLedger());
-    const { gateway, invoices, records } = await start(ledger);
+    const { gateway, invoices, records, events } = await start(ledger);
     const source = feed(gateway, records);
     for (const r of dayOne()) source.next(r);
-    expect(await runUntil(scheduler, () => invoices.length === 1)).toBe(true);
+    const ok = await runUntil(scheduler, () => invoices.length === 1);
+    if (!ok)
+      console.log(
+        "DEBUG",
+        JSON.stringify(events.filter((e) => e.type !== "record")).slice(0, 3000),
+      );
+    expect(ok).toBe(true);
     const day = records.filter((r) => r.periodEnd.getTime() <= T0 + DAY);
     expect(day).toHaveLength(24);
     // 96 steps of 2.5 m³ between 00:00 and 24:00, baseline = the reading at the agreement start.
@@ -253,6 +260,45 @@ describe("createGateway", () => {
     await gateway.stop();
   });
 
+  test("behavior: without acceptAsCustomer the gateway only offers the agreement — nothing is accepted or settled until the customer accepts, then everything is, once", async () => {
+    const real = realLedger();
+    const { ledger } = switchableLedger(real);
+    const gateway = await createGateway({
+      agreement: testAgreement(),
+      ledger,
+      signer: testSigner,
+      dataDir: join(dir, "data"),
+      profile: testProfile,
+      window: { size: { hours: 1 }, allowedLatenessMs: 0 },
+      scheduler,
+      delivery: { backoff: { initialMs: 1000, maxMs: 60_000 }, random: () => 0 },
+      settleRetry: { initialMs: 1000, maxMs: 60_000 },
+    });
+    const invoices: Invoice[] = [];
+    const events: GatewayEvent[] = [];
+    gateway.invoices$.subscribe((i) => invoices.push(i));
+    gateway.events$.subscribe((e) => events.push(e));
+    const records: MeterRecord[] = [];
+    const source = feed(gateway, records);
+    for (const r of dayOne()) source.next(r);
+    const refused = () =>
+      events.filter(
+        (e) => e.type === "delivery.retrying" && e.error.includes("settlement.agreement.notActive"),
+      ).length;
+    expect(await runUntil(scheduler, () => refused() >= 5)).toBe(true);
+    expect(invoices).toHaveLength(0);
+    expect(gateway.health().ackedThrough).toBe(-1);
+    await real.acceptAgreement({
+      agreementId: testAgreement().agreementId,
+      by: testAgreement().parties.customer,
+    });
+    expect(await runUntil(scheduler, () => invoices.length === 1)).toBe(true);
+    expect(invoices[0]!.usage.value.toFixed()).toBe("240");
+    source.complete();
+    await gateway.stop();
+    expect(invoices).toHaveLength(1);
+  });
+
   test("behavior: a configured baseline (register read at the agreement start) bills the usage before the first reading", async () => {
     const { ledger } = switchableLedger(realLedger());
     const gateway = await createGateway({
@@ -263,6 +309,7 @@ describe("createGateway", () => {
       profile: testProfile,
       window: { size: { hours: 1 }, allowedLatenessMs: 0 },
       scheduler,
+      acceptAsCustomer: true,
       baseline: { register: "400", at: new Date(T0) },
     });
     const invoices: Invoice[] = [];

@@ -95,6 +95,14 @@ export interface CreateGatewayParameters {
    * record carries flag `insecureSource`. Default false.
    */
   readonly insecureSource?: boolean;
+  /**
+   * Also accept the agreement as its customer right after offering it (`acceptAgreement` by
+   * `agreement.parties.customer`). Only for a single-operator setup whose ledger acts for the
+   * customer too (a local embedded ledger, a demo). Default false: the gateway offers the
+   * agreement as the provider and delivery retries (`settlement.agreement.notActive`) until the
+   * customer has accepted it on the ledger; records wait safely in the journal.
+   */
+  readonly acceptAsCustomer?: boolean;
   /** Clock status written in records. Default `"informative"`. */
   readonly clock?: ClockStatus | (() => ClockStatus);
   /** Timers of delivery backoff and settlement retries; a `VirtualTimeScheduler` in tests. */
@@ -224,6 +232,12 @@ export async function createGateway(p: CreateGatewayParameters): Promise<Gateway
   };
 
   const opened = await ledger.openAgreement(agreement);
+  if (p.acceptAsCustomer === true) {
+    await ledger.acceptAgreement({
+      agreementId: agreement.agreementId,
+      by: agreement.parties.customer,
+    });
+  }
   // What opening the storage recovered or migrated is reported, never silent.
   const ledgerRecovery = (ledger as { recovery?: () => Record<string, unknown> }).recovery?.();
   if (ledgerRecovery !== undefined && Object.keys(ledgerRecovery).length > 0) {

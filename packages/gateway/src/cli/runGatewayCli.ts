@@ -335,6 +335,8 @@ async function run(args: string[], io: GatewayCliIo): Promise<number> {
   const ledger = embeddedLedger({ dir: config.ledger.dir, clock: { now: () => machineNow } });
   const gateway = await createGateway({
     agreement,
+    // The CLI's ledger is the local embedded one, holding both parties' consent.
+    acceptAsCustomer: true,
     ledger,
     signer,
     dataDir: config.dataDir,

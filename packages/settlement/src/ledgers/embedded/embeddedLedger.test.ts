@@ -171,7 +171,7 @@ describe("embeddedLedger", () => {
       ...agreementToJson(scenarioAgreement("capacity")),
       capacity: { value: "1", per: "min" },
     });
-    const { recordDomain } = await l.openAgreement(agreement);
+    const { recordDomain } = await openAgreementWithConsent(l, agreement);
     const records = await scenarioRecords(agreement, recordDomain);
     await l.submitRecords({ agreementId: agreement.agreementId, records: [records[0]!] });
     await expect(
