@@ -29,6 +29,7 @@ const modules: Record<string, () => Promise<ModuleResult>> = {
   settlement: async () => (await import("./settlement.bench.js")).settlementBench(quick),
   opcua: async () => (await import("./opcua.bench.js")).opcuaBench(quick),
   importCost: async () => (await import("./importCost.bench.js")).importCostBench(quick),
+  storage: async () => (await import("./storage.bench.js")).storageBench(quick),
 };
 
 export interface Results {
