@@ -1,3 +1,5 @@
+import { copyFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import * as path from "node:path";
 import { build } from "tsup";
 
@@ -45,5 +47,14 @@ export async function bundleChild(entry: string, name: string): Promise<string> 
     },
     outExtension: () => ({ js: ".mjs" }),
   });
+  // tiny-secp256k1 (signature checks in @maaskit/metering) loads secp256k1.wasm from beside
+  // its module, i.e. beside the bundle.
+  const metering = createRequire(
+    path.join(import.meta.dirname, "..", "..", "packages", "metering", "package.json"),
+  );
+  await copyFile(
+    path.join(metering.resolve("tiny-secp256k1"), "..", "..", "secp256k1.wasm"),
+    path.join(outDir, "secp256k1.wasm"),
+  );
   return path.join(outDir, `${name}.mjs`);
 }
