@@ -41,7 +41,14 @@ function runPipeline(data: FleetReadings): MeterWindow<OeeResult>[] {
   let other = 0;
   from(data.readings)
     .pipe(
-      counterDelta({ channel: "air", unit: "MTQ", basis: "ISO1217-FAD", rollover: AIR_ROLLOVER }),
+      counterDelta({
+        channel: "air",
+        unit: "MTQ",
+        basis: "ISO1217-FAD",
+        rollover: AIR_ROLLOVER,
+        // The simulated fleet delivers at most 12 m³/min (0.2 m³ a second).
+        capacity: { value: 12, per: "min" },
+      }),
       counterDelta({ channel: "energy", unit: "KWH" }),
       integrateRate({ channel: "flow", unit: "G53", basis: "ISO1217-FAD", maxGapMs: MAX_GAP_MS }),
       machineState({ channel: "state", mapping: compressorStates }),

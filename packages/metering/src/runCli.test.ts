@@ -80,6 +80,34 @@ const reasonsOf = (r: Report) =>
 const jsonl = (ls: readonly string[]) => `${ls.join("\n")}\n`;
 
 describe("runCli verify", () => {
+  test("args: --capacity — a record above capacity × its duration is invalid", async () => {
+    // The sample windows are 15 minutes of 12–17 m³: within 2 m³/min (30), not within 1 (15).
+    const file = `${lines.join("\n")}\n`;
+    const ok = await cli(
+      ["verify", "export.jsonl", "--signer", SIGNER, "--capacity", "2/min"],
+      file,
+    );
+    expect(ok.code).toBe(EXIT.valid);
+    const tight = await cli(
+      ["verify", "export.jsonl", "--signer", SIGNER, "--capacity", "1/min", "--json"],
+      file,
+    );
+    expect(tight.code).toBe(EXIT.invalid);
+    const results = JSON.parse(tight.stdout).results as { valid: boolean; reasons: string[] }[];
+    const over = records.map((r) => r.quantity.value.gt(15));
+    expect(over).toContain(true);
+    expect(results.map((r) => !r.valid)).toEqual(over);
+    for (const r of results.filter((x) => !x.valid)) {
+      expect(r.reasons).toEqual(["metering.record.exceedsCapacity"]);
+    }
+    const bad = await cli(
+      ["verify", "export.jsonl", "--signer", SIGNER, "--capacity", "12.5"],
+      file,
+    );
+    expect(bad.code).toBe(EXIT.usage);
+    expect(bad.stderr).toMatch(/--capacity must be <value>\/<s\|min\|h>/);
+  });
+
   test("default: every record valid and signed by the expected key exits 0", async () => {
     const { code, stdout } = await cli(
       ["verify", "export.jsonl", "--signer", SIGNER],
@@ -129,6 +157,23 @@ describe("runCli verify", () => {
     expect(reasonsOf(strict.json())).toEqual([
       [7, ["metering.cli.multipleAgreements", "metering.cli.multipleSigners"]],
       [8, ["metering.cli.multipleAgreements", "metering.cli.multipleSigners"]],
+    ]);
+    // A statement of the second agreement, with its records, is named too.
+    const otherRecords = await sampleChain(2, {
+      key: OTHER_TEST_KEY,
+      binding: { ...TEST_BINDING, agreementId: "agr-b" },
+    });
+    const otherStatement = await signPeriodStatement(buildPeriodStatement(otherRecords), {
+      signer: new Wallet(OTHER_TEST_KEY),
+    });
+    const withStatement = await cli(
+      ["verify", "export.jsonl", "--signer", SIGNER, "--signer", ATTACKER, "--json"],
+      jsonl([...lines, ...otherKeyChain, JSON.stringify(periodStatementToJson(otherStatement))]),
+    );
+    expect(reasonsOf(withStatement.json())).toEqual([
+      [7, ["metering.cli.multipleAgreements"]],
+      [8, ["metering.cli.multipleAgreements"]],
+      [9, ["metering.cli.multipleAgreements"]],
     ]);
     const allowed = await cli(["verify", "export.jsonl", "--allow-multiple", "--json"], file);
     expect(allowed.code).toBe(EXIT.unpinned);

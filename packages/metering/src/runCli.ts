@@ -14,6 +14,7 @@ import {
 import type { MeterRecordChainState } from "./records/meterRecordChain.js";
 import {
   createMeterRecordVerifier,
+  type MeterRecordCapacity,
   type MeterRecordVerifier,
 } from "./records/meterRecordVerifier.js";
 import {
@@ -128,6 +129,8 @@ Options:
   --statement <file>   the records must be exactly those this signed period statement covers
   --invoice <file>     the records must be exactly those this invoice covers
                        (count, seq range, head hash, usage total)
+  --capacity <v>/<per> the machine's capacity, e.g. 12.5/min (per s, min or h, in the
+                       records' unit): a record above capacity × its duration is invalid
   --quiet              print only invalid lines and the summary
   --json               machine-readable output
   -h, --help           this text
@@ -154,6 +157,8 @@ export interface VerifyExportOptions {
   readonly statement?: PeriodStatement;
   /** The records must be exactly those this invoice covers. */
   readonly invoice?: InvoiceAnchor;
+  /** The machine's capacity: a record above capacity × its duration is invalid. */
+  readonly capacity?: MeterRecordCapacity;
 }
 
 /** What an invoice (`@maaskit/settlement` `invoiceToJson`) says about its records. */
@@ -188,6 +193,12 @@ export interface ChainSummary {
   readonly total: string;
   /** How the end was anchored; `"none"`: a deleted last record would go unnoticed. */
   readonly endAnchor: "none" | "head" | "statement" | "invoice";
+  /**
+   * How the start was anchored: at seq 0 with the genesis hash, after `--after`, at a
+   * statement's `firstSeq`/`startHash`, or — `"invoiceSeq"` — at an invoice's first seq
+   * only (an invoice names no hash before its first record; pass `--after` to pin it).
+   */
+  readonly startAnchor: "genesis" | "after" | "statement" | "invoiceSeq";
 }
 
 /** Everything {@link verifyExportReport} found. */
@@ -259,6 +270,15 @@ export async function runCli(
       return EXIT.usage;
     }
   }
+  let capacity: MeterRecordCapacity | undefined;
+  if (v.capacity !== undefined) {
+    const m = /^(\d+(?:\.\d+)?)\/(s|min|h)$/.exec(v.capacity);
+    if (m === null || !(Number(m[1]) > 0)) {
+      io.stderr("--capacity must be <value>/<s|min|h>, e.g. 12.5/min\n");
+      return EXIT.usage;
+    }
+    capacity = { value: m[1]!, per: m[2] as MeterRecordCapacity["per"] };
+  }
   for (const s of v.signer ?? []) {
     if (!/^0x[0-9a-fA-F]{40}$/.test(s)) {
       io.stderr(`--signer ${s} is not an address\n`);
@@ -310,6 +330,7 @@ export async function runCli(
     ...(v.head === undefined ? {} : { head: v.head }),
     ...(statement === undefined ? {} : { statement }),
     ...(invoice === undefined ? {} : { invoice }),
+    ...(capacity === undefined ? {} : { capacity }),
   });
   const { verdicts } = report;
   const invalid = verdicts.filter((x) => !x.valid).length;
@@ -330,25 +351,24 @@ export async function runCli(
       })}\n`,
     );
   } else {
-    const out: string[] = [];
+    // One io.stdout call per output line: callers filter line by line.
+    const say = io.stdout;
     for (const x of verdicts) {
       const head = `line ${x.line}  ${x.label}`;
       if (x.valid) {
-        if (v.quiet !== true) out.push(`${head}  valid\n`);
-      } else for (const m of x.messages) out.push(`${head}  INVALID  ${m}\n`);
-      if (out.length >= 4096) io.stdout(out.splice(0).join(""));
+        if (v.quiet !== true) say(`${head}  valid\n`);
+      } else for (const m of x.messages) say(`${head}  INVALID  ${m}\n`);
     }
     for (const a of report.anchors) {
-      if (a.valid) out.push(`anchor --${a.anchor}  met\n`);
-      else for (const m of a.messages) out.push(`anchor --${a.anchor}  NOT MET  ${m}\n`);
+      if (a.valid) say(`anchor --${a.anchor}  met\n`);
+      else for (const m of a.messages) say(`anchor --${a.anchor}  NOT MET  ${m}\n`);
     }
-    out.push(
+    say(
       verdicts.length === 0
         ? `${file}: no records\n`
         : `${file}: ${verdicts.length} lines, ${verdicts.length - invalid} valid, ${invalid} invalid\n`,
     );
-    for (const n of notes) out.push(`${n}\n`);
-    io.stdout(out.join(""));
+    for (const n of notes) say(`${n}\n`);
   }
   return report.exitCode;
 }
@@ -368,6 +388,11 @@ function reportNotes(report: ExportReport): string[] {
     notes.push(
       `agreement ${c.agreementId} (chain ${c.chainId}, contract ${c.verifyingContract}): ${c.records} records, seq ${c.firstSeq}..${c.lastSeq}, head ${c.head}, total ${c.total}`,
     );
+    if (c.startAnchor === "invoiceSeq") {
+      notes.push(
+        `  start anchored by seq only: the invoice names no hash before seq ${c.firstSeq}; pass --after <hash> to pin it`,
+      );
+    }
     if (c.endAnchor === "none") {
       notes.push(
         `  end not anchored: a deleted last record is detectable only against --head ${c.head}, --statement or --invoice`,
@@ -402,6 +427,7 @@ function parseVerifyArgs(args: readonly string[]) {
       head: { type: "string" },
       statement: { type: "string" },
       invoice: { type: "string" },
+      capacity: { type: "string" },
       quiet: { type: "boolean" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -522,6 +548,7 @@ export function verifyExportReport(
     ...(options.after === undefined ? {} : { after: options.after }),
     ...(options.statement === undefined ? {} : { statement: options.statement }),
     ...(options.invoice === undefined ? {} : { invoice: options.invoice }),
+    ...(options.capacity === undefined ? {} : { capacity: options.capacity }),
   });
   const byLine: (LineVerdict | undefined)[] = [];
   const groups = new Map<string, ExportLine[]>();
@@ -714,6 +741,7 @@ interface Chain {
   mixedUnits: boolean;
   /** Records in file order, when statements need them. */
   readonly kept: MeterRecord[];
+  readonly startAnchor: ChainSummary["startAnchor"];
   /** Kept records by seq (first occurrence). */
   readonly bySeq: Map<number, MeterRecord>;
 }
@@ -735,25 +763,28 @@ class RecordRun {
       after?: string;
       statement?: PeriodStatement;
       invoice?: InvoiceAnchor;
+      capacity?: MeterRecordCapacity;
     },
   ) {}
 
-  /** Where the chain of the first record `r` of an agreement must start. */
-  private start(r: MeterRecord): MeterRecordChainState {
+  /** Where the chain of the first record `r` of an agreement must start, and by what anchor. */
+  private start(r: MeterRecord): [MeterRecordChainState, ChainSummary["startAnchor"]] {
     const st = this.opts.statement;
     if (st !== undefined && bindingKey(st) === bindingKey(r)) {
-      return { seq: st.firstSeq, prevHash: st.startHash };
+      return [{ seq: st.firstSeq, prevHash: st.startHash }, "statement"];
     }
     const inv = this.opts.invoice;
     if (this.opts.after !== undefined) {
-      return { seq: inv?.firstSeq ?? r.seq, prevHash: this.opts.after };
+      return [{ seq: inv?.firstSeq ?? r.seq, prevHash: this.opts.after }, "after"];
     }
     if (inv !== undefined && (inv.agreementId === undefined || inv.agreementId === r.agreementId)) {
       // An invoice names the first seq but not the hash before it: from seq 0 that is
-      // genesis; later, only --after pins it (the note says so).
-      return { seq: inv.firstSeq, prevHash: inv.firstSeq === 0 ? GENESIS_HASH : r.prevHash };
+      // genesis; later, only --after pins it (the output says so).
+      return inv.firstSeq === 0
+        ? [{ seq: 0, prevHash: GENESIS_HASH }, "genesis"]
+        : [{ seq: inv.firstSeq, prevHash: r.prevHash }, "invoiceSeq"];
     }
-    return { seq: 0, prevHash: GENESIS_HASH };
+    return [{ seq: 0, prevHash: GENESIS_HASH }, "genesis"];
   }
 
   check(lineNo: number, json: Record<string, unknown>): LineVerdict {
@@ -780,13 +811,16 @@ class RecordRun {
     const key = this.opts.agreement === undefined ? bindingKey(record) : "expected";
     let chain = this.chains.get(key);
     if (chain === undefined) {
+      const [expectedStart, startAnchor] = this.start(record);
       chain = {
         binding: this.opts.agreement ?? record,
         verifier: createMeterRecordVerifier({
           signers: this.opts.signers,
           ...(this.opts.agreement === undefined ? {} : { agreement: this.opts.agreement }),
-          expectedStart: this.start(record),
+          ...(this.opts.capacity === undefined ? {} : { capacity: this.opts.capacity }),
+          expectedStart,
         }),
+        startAnchor,
         records: 0,
         firstSeq: record.seq,
         lastSeq: record.seq,
@@ -830,6 +864,16 @@ class RecordRun {
       );
     }
     return verdict;
+  }
+
+  /**
+   * The file's first agreement when `b` is another one and several are not allowed (and no
+   * agreement is expected: then `wrongAgreement` names it), else undefined.
+   */
+  otherAgreementThan(b: MeterRecordBinding): MeterRecordBinding | undefined {
+    if (this.opts.allowMultiple === true || this.opts.agreement !== undefined) return undefined;
+    const first = this.firstKey === undefined ? undefined : this.chains.get(this.firstKey)?.binding;
+    return first !== undefined && bindingKey(first) !== bindingKey(b) ? first : undefined;
   }
 
   /** Kept records of the statement's agreement with seq in its range, in seq order. */
@@ -966,6 +1010,7 @@ class RecordRun {
         head: c.head,
         total: c.mixedUnits ? "mixed units" : `${c.total.toFixed()} ${c.unit}`,
         endAnchor,
+        startAnchor: c.startAnchor,
       });
     }
     return out;
@@ -1019,6 +1064,14 @@ export function verifyStatementLines(
     });
     const reasons: string[] = [...result.reasons];
     const messages = result.errors.map((e) => `${e.code}: ${e.shortMessage}`);
+    const first = records().otherAgreementThan(statement);
+    if (first !== undefined) {
+      const code = "metering.cli.multipleAgreements";
+      reasons.push(code);
+      messages.push(
+        `${code}: statement of agreement ${statement.agreementId}, the file's first record is of ${first.agreementId}: pass --agreement, or --allow-multiple`,
+      );
+    }
     if (missing > 0) {
       const code = "metering.statement.recordsMissing";
       reasons.push(code);

@@ -139,6 +139,24 @@ describe("parseAgreement", () => {
     );
   });
 
+  it("args: capacity — the machine's maximum delivery round-trips; invalid ones are reported", () => {
+    const a = parseAgreement({ ...agreementJson, capacity: { value: "12.5", per: "min" } });
+    expect(a.capacity?.value.toFixed()).toBe("12.5");
+    expect(a.capacity?.per).toBe("min");
+    const json = agreementToJson(a);
+    expect(json.capacity).toEqual({ value: "12.5", per: "min" });
+    expect(Object.keys(json).indexOf("capacity")).toBe(
+      Object.keys(json).indexOf("paymentTerms") + 1,
+    );
+    expect(agreementToJson(parseAgreement(json))).toEqual(json);
+    expect(agreementToJson(parseAgreement(agreementJson)).capacity).toBeUndefined();
+    expect(problemsOf({ ...agreementJson, capacity: { value: "0", per: "day", x: 1 } })).toEqual([
+      "capacity.x",
+      "capacity.value",
+      "capacity.per",
+    ]);
+  });
+
   it("error: the end must follow the start; days and net days are bounded", () => {
     expect(
       problemsOf({

@@ -1,4 +1,5 @@
-import { MaaskitError } from "@maaskit/metering";
+import { decimalToString, MaaskitError } from "@maaskit/metering";
+import type { Decimal } from "decimal.js";
 import { getAddress, isAddress } from "ethers/address";
 import { type Currency, readCurrency } from "./currency.js";
 import { join, type Problem, ProblemList } from "./problems.js";
@@ -42,6 +43,16 @@ export type PaymentTerms =
   | { readonly kind: "invoiced"; readonly netDays: number };
 
 /**
+ * The most the machine can deliver of the metered quantity (in the tariff's metered unit)
+ * per `per`: e.g. `{ value: 12.5, per: "min" }` for a compressor rated at 12.5 m³/min. A
+ * record claiming more than `value × its duration` is rejected, whatever its flags say.
+ */
+export interface AgreementCapacity {
+  readonly value: Decimal;
+  readonly per: "s" | "min" | "h";
+}
+
+/**
  * Who pays whom for which machine's usage, signed by which keys, under which tariff and
  * terms. `agreementId` is `0x` + 64 lower-case hex digits (a bytes32 on chain); records
  * carry the same string.
@@ -61,6 +72,11 @@ export interface Agreement {
   readonly currency: Currency;
   readonly billingPeriod: BillingPeriod;
   readonly paymentTerms: PaymentTerms;
+  /**
+   * The machine's maximum delivery; ledgers then reject records above it. Absent = no
+   * bound is checked (records are trusted up to their signature and chain).
+   */
+  readonly capacity?: AgreementCapacity;
   readonly start: Date;
   /** Exclusive end; absent = open-ended. */
   readonly end?: Date;
@@ -82,6 +98,7 @@ export interface AgreementJson {
   paymentTerms:
     | { kind: "prepaid"; overdraft: "suspend" | "accrueDebt" }
     | { kind: "invoiced"; netDays: number };
+  capacity?: { value: string; per: "s" | "min" | "h" };
   start: string;
   end?: string;
   status: "active" | "suspended" | "terminated";
@@ -157,6 +174,9 @@ export function agreementToJson(a: Agreement): AgreementJson {
       a.paymentTerms.kind === "prepaid"
         ? { kind: "prepaid", overdraft: a.paymentTerms.overdraft }
         : { kind: "invoiced", netDays: a.paymentTerms.netDays },
+    ...(a.capacity === undefined
+      ? {}
+      : { capacity: { value: decimalToString(a.capacity.value), per: a.capacity.per } }),
     start: a.start.toISOString(),
     ...(a.end === undefined ? {} : { end: a.end.toISOString() }),
     status: a.status,
@@ -176,6 +196,7 @@ function readAgreement(json: unknown, p: ProblemList): Agreement | undefined {
     "currency",
     "billingPeriod",
     "paymentTerms",
+    "capacity",
     "start",
     "end",
     "status",
@@ -204,6 +225,7 @@ function readAgreement(json: unknown, p: ProblemList): Agreement | undefined {
   }
   const billingPeriod = readBillingPeriod(o.billingPeriod, p);
   const paymentTerms = readPaymentTerms(o.paymentTerms, p);
+  const capacity = o.capacity === undefined ? undefined : readCapacity(o.capacity, p);
   const start = p.instant(o.start, "start");
   const end = o.end === undefined ? undefined : p.instant(o.end, "end");
   if (start !== undefined && end !== undefined && !(end.getTime() > start.getTime())) {
@@ -236,10 +258,20 @@ function readAgreement(json: unknown, p: ProblemList): Agreement | undefined {
     currency,
     billingPeriod,
     paymentTerms,
+    ...(capacity === undefined ? {} : { capacity }),
     start,
     ...(end === undefined ? {} : { end }),
     status,
   };
+}
+
+function readCapacity(value: unknown, p: ProblemList): AgreementCapacity | undefined {
+  const o = p.object(value, "capacity");
+  if (o === undefined) return undefined;
+  p.unknownKeys(o, "capacity", ["value", "per"]);
+  const v = p.decimal(o.value, "capacity.value", { positive: true });
+  const per = p.oneOf(o.per, "capacity.per", ["s", "min", "h"] as const);
+  return v === undefined || per === undefined ? undefined : { value: v, per };
 }
 
 function readParties(value: unknown, p: ProblemList): Agreement["parties"] | undefined {

@@ -1,6 +1,7 @@
 // @maaskit/settlement — public entry point. Explicit named re-exports only.
 export {
   type Agreement,
+  type AgreementCapacity,
   type AgreementErrorCode,
   type AgreementJson,
   type AgreementSigner,

@@ -339,6 +339,21 @@ describe("counterDelta with capacity", () => {
     ]);
   });
 
+  it("args: resetCounterChannel — a register reading older than the change is not the restart", () => {
+    // The change is stamped 08:01:30; the reading of 08:01:00 still shows the old register.
+    const out = run({ ...cap, resetCounterChannel: "resets" }, [
+      C("3", 0),
+      R("100", 0),
+      C("4", 90),
+      R("112.5", 60),
+      R("5", 120),
+    ]).filter((e) => e.kind === "usage");
+    expect(out).toEqual([
+      U(0, 60, ["100", "112.5"], "12.5"),
+      U(60, 120, ["112.5", "5"], "5", { reset: true }),
+    ]);
+  });
+
   it("args: resetCounterChannel — a change with a value the capacity cannot explain is a replacement", () => {
     const c1 = C("4", 60);
     expect(

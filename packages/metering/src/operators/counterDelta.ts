@@ -234,7 +234,7 @@ export function counterDelta(
     const start = base.at;
     const end = r.sourceTime;
 
-    if (s.restartAt !== undefined) {
+    if (s.restartAt !== undefined && end.getTime() >= s.restartAt.getTime()) {
       // The reset counter changed since the baseline: this reading is on a restarted register.
       s.restartAt = undefined;
       s.candidate = undefined;
@@ -280,9 +280,9 @@ export function counterDelta(
         return;
       }
       if (
-        cfg.rollover !== undefined &&
-        cfg.capacity !== undefined &&
-        fits(delta.plus(cfg.rollover), start, end)
+        cfg.fullWrapMs !== undefined &&
+        end.getTime() - start.getTime() >= cfg.fullWrapMs &&
+        fits(delta.plus(cfg.rollover!), start, end)
       ) {
         // The register may also have wrapped around once or more: only `delta` is certain.
         emit(
@@ -303,16 +303,12 @@ export function counterDelta(
     }
 
     const wrap = cfg.rollover === undefined ? undefined : cfg.rollover.minus(last).plus(current);
-    const wrapFits =
-      wrap !== undefined &&
-      (cfg.capacity === undefined
-        ? cfg.maxWrapIncrement !== undefined && wrap.lte(cfg.maxWrapIncrement)
-        : fits(wrap, start, end) &&
-          (cfg.maxWrapIncrement === undefined || wrap.lte(cfg.maxWrapIncrement)));
-    if (wrapFits) {
+    if (wrap !== undefined && wrapFits(wrap, start, end)) {
       if (
         cfg.capacity !== undefined &&
-        (s.bridged || fits(wrap!.plus(cfg.rollover!), start, end))
+        (s.bridged ||
+          (end.getTime() - start.getTime() >= cfg.fullWrapMs! &&
+            fits(wrap.plus(cfg.rollover!), start, end)))
       ) {
         // A reset (or more than one wrap) fits as well: bill what both agree on.
         const gap: GapEvent = {
@@ -322,7 +318,7 @@ export function counterDelta(
           start,
           end,
           reason: "counter.ambiguous",
-          detail: `register dropped from ${last.toFixed()} to ${current.toFixed()}: a rollover (${wrap!.toFixed()}) and a reset both fit the capacity (${budgetText(start, end)}); up to ${wrap!.minus(current).toFixed()} more than billed may have been delivered`,
+          detail: `register dropped from ${last.toFixed()} to ${current.toFixed()}: a rollover (${wrap.toFixed()}) and a reset both fit the capacity (${budgetText(start, end)}); up to ${wrap.minus(current).toFixed()} more than billed may have been delivered`,
         };
         emit(gap);
         emit(
@@ -331,12 +327,12 @@ export function counterDelta(
             last,
             current,
             current,
-            `a rollover (${wrap!.toFixed()}) and a reset both fit the capacity (${budgetText(start, end)}); billed the ${current.toFixed()} counted since 0, ${wrap!.minus(current).toFixed()} disputed`,
+            `a rollover (${wrap.toFixed()}) and a reset both fit the capacity (${budgetText(start, end)}); billed the ${current.toFixed()} counted since 0, ${wrap.minus(current).toFixed()} disputed`,
           ),
         );
         emit(usage(id, start, end, last, current, current, s, AMBIGUOUS));
       } else {
-        emit(usage(id, start, end, last, current, wrap!, s, ROLLOVER));
+        emit(usage(id, start, end, last, current, wrap, s, ROLLOVER));
       }
     } else if (
       cfg.capacity === undefined ? current.lte(cfg.resetThreshold) : fits(current, start, end)
@@ -705,6 +701,11 @@ interface Config {
   maxWrapIncrement: Decimal | undefined;
   capacity: { value: Decimal; perMs: number; per: CounterCapacity["per"] } | undefined;
   resetCounterChannel: string | undefined;
+  /**
+   * With capacity and rollover: a lower bound of the time (ms) in which the register can
+   * count a full modulus. Below it no change can hide a further wrap (a cheap pre-check).
+   */
+  fullWrapMs: number | undefined;
   resetThreshold: Decimal;
   initial: Map<string | undefined, { register: Decimal; at: Date }>;
   onState: ((state: CounterDeltaState) => void) | undefined;
@@ -815,6 +816,11 @@ function parseOptions(options: CounterDeltaOptions): Config {
     maxWrapIncrement,
     capacity,
     resetCounterChannel: options.resetCounterChannel,
+    fullWrapMs:
+      capacity === undefined || rollover === undefined
+        ? undefined
+        : // value × ms >= rollover × perMs needs ms >= rollover × perMs / value (floored: a lower bound).
+          Math.floor(rollover.times(capacity.perMs).div(capacity.value).toNumber()),
     resetThreshold,
     initial,
     onState: options.onState,

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { fc, test } from "@fast-check/vitest";
 import type { MeterRecord } from "@maaskit/metering";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { agreementToJson, parseAgreement } from "../../agreement.js";
 import { describeLedgerBackend } from "../../conformance/describeLedgerBackend.js";
 import {
   scenarioAgreement,
@@ -159,6 +160,28 @@ describe("embeddedLedger", () => {
     const other = embeddedLedger({ dir });
     await expect(other.ready).rejects.toMatchObject({ code: "settlement.ledger.locked" });
     await expect(other.getEvents()).rejects.toMatchObject({ code: "settlement.ledger.locked" });
+  });
+
+  it("error: a record above the agreement's capacity is settlement.record.invalid and changes nothing", async () => {
+    const d = await mkdtemp(join(tmpdir(), "maaskit-ledger-"));
+    const l = embeddedLedger({ dir: d });
+    // 1 m³/min: at most 360 m³ in a 6-hour record; the second scenario record claims 412.25.
+    const agreement = parseAgreement({
+      ...agreementToJson(scenarioAgreement("capacity")),
+      capacity: { value: "1", per: "min" },
+    });
+    const { recordDomain } = await l.openAgreement(agreement);
+    const records = await scenarioRecords(agreement, recordDomain);
+    await l.submitRecords({ agreementId: agreement.agreementId, records: [records[0]!] });
+    await expect(
+      l.submitRecords({ agreementId: agreement.agreementId, records: [records[1]!] }),
+    ).rejects.toMatchObject({
+      code: "settlement.record.invalid",
+      details: { reasons: ["metering.record.exceedsCapacity"], quantity: "412.25" },
+    });
+    expect((await l.getRecordsHead(agreement.agreementId)).nextSeq).toBe(1);
+    await l.close();
+    await rm(d, { recursive: true, force: true });
   });
 
   it("error: garbage instead of records is settlement.record.invalid and changes nothing", async () => {

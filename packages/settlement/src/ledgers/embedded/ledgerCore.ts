@@ -378,6 +378,16 @@ export class LedgerCore {
       ? undefined
       : createMeterRecordVerifier({
           agreement: { agreementId, ...this.domain },
+          // The machine's capacity bounds every record's quantity (docs/meter-record.md §2.4).
+          ...(e.agreement.capacity === undefined
+            ? {}
+            : {
+                capacity: {
+                  value: e.agreement.capacity.value,
+                  per: e.agreement.capacity.per,
+                  unit: v.tariff.metered.unit,
+                },
+              }),
           expectedStart: {
             seq: e.nextSeq,
             prevHash: e.headHash,
@@ -472,6 +482,12 @@ export class LedgerCore {
         if (has("metering.record.badSignature")) {
           throw fail("settlement.record.badSignature", "the signature does not match the record", {
             signer: record.signer,
+          });
+        }
+        if (has("metering.record.exceedsCapacity")) {
+          throw fail("settlement.record.invalid", "the quantity exceeds the agreement's capacity", {
+            reasons: check.reasons,
+            quantity: record.quantity.value.toFixed(),
           });
         }
       }
