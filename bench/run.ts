@@ -30,6 +30,7 @@ const modules: Record<string, () => Promise<ModuleResult>> = {
   opcua: async () => (await import("./opcua.bench.js")).opcuaBench(quick),
   verify: async () => (await import("./verify.bench.js")).verifyBench(quick),
   importCost: async () => (await import("./importCost.bench.js")).importCostBench(quick),
+  storage: async () => (await import("./storage.bench.js")).storageBench(quick),
 };
 
 export interface Results {

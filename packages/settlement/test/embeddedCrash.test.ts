@@ -3,12 +3,11 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { dec, meterRecordDigest } from "@maaskit/metering";
-import { build } from "tsup";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { embeddedLedger } from "../src/ledgers/embedded/embeddedLedger.js";
 import { crashAgreement, crashRecords } from "./fixtures/crashScenario.js";
+import { bundleChild } from "./support/bundleChild.js";
 
 // The fault harness raises this; 25 keeps the default run short on two cores.
 const KILLS = Number(process.env.MAASKIT_CRASH_KILLS ?? "25");
@@ -20,22 +19,10 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "maaskit-crash-"));
   // Bundle the child from the TypeScript sources (the "source" condition) into one CJS file,
   // so it runs on plain Node 20 without a build of the packages or a TS loader.
-  await build({
-    config: false,
-    entry: { child: fileURLToPath(new URL("./fixtures/embeddedCrashChild.ts", import.meta.url)) },
-    outDir: work,
-    format: ["cjs"],
-    platform: "node",
-    target: "node20",
-    dts: false,
-    sourcemap: false,
-    silent: true,
-    noExternal: [/.*/],
-    esbuildOptions(options) {
-      options.conditions = ["source"];
-    },
-  });
-  childScript = join(work, "child.cjs");
+  childScript = await bundleChild(
+    new URL("./fixtures/embeddedCrashChild.ts", import.meta.url),
+    work,
+  );
 }, 120_000);
 
 afterAll(async () => {

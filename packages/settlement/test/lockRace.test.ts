@@ -3,11 +3,10 @@ import { writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { build } from "tsup";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { embeddedLedger } from "../src/ledgers/embedded/embeddedLedger.js";
 import { crashAgreement } from "./fixtures/crashScenario.js";
+import { bundleChild } from "./support/bundleChild.js";
 
 // Real processes racing for one ledger directory; the fault harness may raise the count.
 const RUNS = Number(process.env.MAASKIT_LOCK_RACES ?? "50");
@@ -18,22 +17,7 @@ let childScript: string;
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "maaskit-lockrace-"));
-  await build({
-    config: false,
-    entry: { child: fileURLToPath(new URL("./fixtures/lockRaceChild.ts", import.meta.url)) },
-    outDir: work,
-    format: ["cjs"],
-    platform: "node",
-    target: "node20",
-    dts: false,
-    sourcemap: false,
-    silent: true,
-    noExternal: [/.*/],
-    esbuildOptions(options) {
-      options.conditions = ["source"];
-    },
-  });
-  childScript = join(work, "child.cjs");
+  childScript = await bundleChild(new URL("./fixtures/lockRaceChild.ts", import.meta.url), work);
 }, 120_000);
 
 afterAll(async () => {

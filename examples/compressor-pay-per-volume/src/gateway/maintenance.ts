@@ -1,3 +1,4 @@
+import { existsSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import {
   type CompletionProof,
@@ -60,11 +61,15 @@ export async function startMaintenance(p: {
   clock: { now(): Date };
   log: (e: GatewayLogEvent) => void;
 }): Promise<GatewayMaintenance> {
-  const history = await openMaintenanceHistory({
-    machineId: p.machineId,
-    signer: p.signer,
-    file: join(p.dataDir, "history.jsonl"),
-  });
+  // The history is a SQLite database; a JSON Lines history of earlier versions is migrated
+  // into it at first open (and kept as history.db.migrated).
+  const file = join(p.dataDir, "history.db");
+  const legacy = join(p.dataDir, "history.jsonl");
+  if (!existsSync(file) && existsSync(legacy)) renameSync(legacy, file);
+  const history = await openMaintenanceHistory({ machineId: p.machineId, signer: p.signer, file });
+  if (Object.keys(history.recovery).length > 0) {
+    p.log({ event: "storage.recovered", store: "maintenance", ...history.recovery });
+  }
   const orders = createWorkOrderManager({
     ledger: p.ledger,
     history,

@@ -194,12 +194,17 @@ export async function openJournal<R = ChainEntry>(
     throw fromStorage(err, dir);
   }
   try {
-    if (mode === "never") store.db.pragma("synchronous = OFF");
+    // "never": no fsync at all. Otherwise SQLite writes each commit's WAL frames without
+    // syncing them (NORMAL), and the journal fsyncs the WAL itself in libuv's thread pool
+    // before it acknowledges the commit — the durability of synchronous=FULL, while the
+    // process goes on working (e.g. signing the next record).
+    store.db.pragma(mode === "never" ? "synchronous = OFF" : "synchronous = NORMAL");
     return new JournalImpl<R>(
       dir,
       (params.codec ?? chainEntryCodec) as JournalCodec<R>,
       params.genesis,
       store,
+      mode,
     );
   } catch (err) {
     store.close();
@@ -252,6 +257,11 @@ class JournalImpl<R> implements Journal<R> {
   private queuedRecords = new Map<number, { payload: string; done: Promise<void> }>();
   private flushScheduled = false;
   private idleWaiters: Array<() => void> = [];
+  /** A committed batch's WAL fsync is in flight; later appends wait in `queue`. */
+  private syncing = false;
+  /** An fsync failed: committed but not durable, so nothing more is written until a reopen. */
+  private failed: unknown;
+  private walFd: number | undefined;
 
   private readonly entryOf;
   private readonly putRecord;
@@ -262,6 +272,7 @@ class JournalImpl<R> implements Journal<R> {
     readonly codec: JournalCodec<R>,
     genesisOption: { seq: number; hash: string } | undefined,
     private readonly store: Store,
+    private readonly mode: JournalFsyncMode = "always",
   ) {
     this.entryOf = store.db.prepare(
       "SELECT c.idx AS idx, c.kind AS kind, c.body AS body, c.prev AS prev, c.hash AS hash FROM records r JOIN chain c ON c.idx = r.entry WHERE r.seq = ?",
@@ -431,6 +442,8 @@ class JournalImpl<R> implements Journal<R> {
       this.saveState();
       this.store.setMeta("migratedFrom", JSON.stringify({ file: LEGACY_FILE, records }));
     });
+    // Durable before the old file moves (commits are not fsynced by SQLite here).
+    fs.fdatasyncSync(this.wal());
     this.recovery.migratedFrom = { file: renameAside(file), records };
   }
 
@@ -557,9 +570,13 @@ class JournalImpl<R> implements Journal<R> {
     });
   }
 
-  /** Commits every queued entry in one transaction (one fsync of the WAL). */
+  /**
+   * Commits every queued entry in one transaction, then (unless `"never"`) fsyncs the WAL in
+   * libuv's thread pool; the entries become visible (state, reads) and resolve only after
+   * that. One batch is in flight at a time: appends issued meanwhile commit together after it.
+   */
   private flush(): void {
-    if (this.queue.length === 0) return;
+    if (this.syncing || this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
     const before = {
@@ -568,8 +585,15 @@ class JournalImpl<R> implements Journal<R> {
       registers: new Map(this.registers),
       acked: new IntervalSet(this.acked.toJSON()),
     };
+    const restore = (v: typeof before) => {
+      this.nextSeq = v.nextSeq;
+      this.head = v.head;
+      this.registers = v.registers;
+      this.acked = v.acked;
+    };
     try {
       if (this.closed) throw journalError("metering.journal.closed", "Journal is closed");
+      if (this.failed !== undefined) throw this.failed;
       this.store.transaction(() => {
         for (const p of batch) {
           const { index } = this.store.append(p.kind, p.payload);
@@ -578,20 +602,71 @@ class JournalImpl<R> implements Journal<R> {
         this.saveState();
       });
     } catch (err) {
-      this.nextSeq = before.nextSeq;
-      this.head = before.head;
-      this.registers = before.registers;
-      this.acked = before.acked;
+      restore(before);
       this.failBatch(batch, err);
       this.wakeIdle();
       return;
     }
-    for (const p of batch) p.resolve();
+    const after = {
+      nextSeq: this.nextSeq,
+      head: this.head,
+      registers: this.registers,
+      acked: this.acked,
+    };
+    const durable = () => {
+      restore(after);
+      for (const p of batch) p.resolve();
+      this.flush();
+      this.wakeIdle();
+    };
+    if (this.mode === "never") {
+      durable();
+      return;
+    }
+    // Not durable yet: reads keep showing the state before the batch.
+    restore(before);
+    let fd: number;
+    try {
+      fd = this.wal();
+    } catch (err) {
+      this.syncFailed(batch, err);
+      return;
+    }
+    this.syncing = true;
+    fs.fdatasync(fd, (err) => {
+      this.syncing = false;
+      if (err) this.syncFailed(batch, err);
+      else durable();
+    });
+  }
+
+  /** The WAL file, opened once (after the first commit created it) to fsync it. */
+  private wal(): number {
+    if (this.walFd === undefined) {
+      this.walFd = fs.openSync(`${this.store.file}-wal`, "r+");
+      fsyncDir(this.dir);
+    }
+    return this.walFd;
+  }
+
+  /**
+   * The WAL fsync failed: the batch is committed but may not survive a power loss. It is
+   * rejected (not acknowledged), and the journal takes no more writes until it is reopened
+   * (after a reopen the batch's entries may be there: an identical re-append is a no-op).
+   */
+  private syncFailed(batch: Pending[], cause: unknown): void {
+    this.failed = journalError(
+      "metering.journal.writeFailed",
+      `Syncing journal ${this.dir} failed; reopen it: ${(cause as Error)?.message ?? String(cause)}`,
+      { dir: this.dir, errno: (cause as NodeJS.ErrnoException)?.code },
+      cause,
+    );
+    this.failBatch(batch, this.failed);
     this.wakeIdle();
   }
 
   private wakeIdle(): void {
-    if (this.queue.length > 0 || this.flushScheduled) return;
+    if (this.syncing || this.queue.length > 0 || this.flushScheduled) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const w of waiters) w();
@@ -609,7 +684,7 @@ class JournalImpl<R> implements Journal<R> {
     this.queuedRecords.clear();
     const code = (cause as { code?: string })?.code;
     const err =
-      code === "metering.journal.closed"
+      code === "metering.journal.closed" || cause === this.failed
         ? cause
         : journalError(
             "metering.journal.writeFailed",
@@ -621,7 +696,7 @@ class JournalImpl<R> implements Journal<R> {
   }
 
   private async drain(): Promise<void> {
-    while (this.queue.length > 0 || this.flushScheduled) {
+    while (this.syncing || this.queue.length > 0 || this.flushScheduled) {
       await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     }
   }
@@ -862,6 +937,7 @@ class JournalImpl<R> implements Journal<R> {
     if (this.closed) return;
     await this.drain();
     this.closed = true;
+    if (this.walFd !== undefined) fs.closeSync(this.walFd);
     this.store.close();
     this.changes.complete();
   }

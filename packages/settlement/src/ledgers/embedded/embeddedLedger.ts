@@ -434,6 +434,30 @@ function sha256(text: string): string {
   return createHash("sha256").update(text, "utf8").digest("hex");
 }
 
+const prepared = new WeakMap<Store, ReturnType<typeof prepare>>();
+
+function prepare(s: Store) {
+  return {
+    agreement: s.db.prepare(
+      "INSERT INTO agreements (id, entry, state) VALUES (?,?,?) ON CONFLICT(id) DO UPDATE SET entry = excluded.entry, state = excluded.state",
+    ),
+    workOrder: s.db.prepare(
+      "INSERT INTO work_orders (id, entry, state) VALUES (?,?,?) ON CONFLICT(id) DO UPDATE SET entry = excluded.entry, state = excluded.state",
+    ),
+    event: s.db.prepare("INSERT INTO events (entry, body) VALUES (?, ?)"),
+  };
+}
+
+/** The write statements of a store, prepared once. */
+function statements(s: Store): ReturnType<typeof prepare> {
+  let p = prepared.get(s);
+  if (p === undefined) {
+    p = prepare(s);
+    prepared.set(s, p);
+  }
+  return p;
+}
+
 /** Writes one applied command: its chain entry, the state it left and its events. */
 function commit(s: Store, c: LedgerCore, cmd: Command, at: Date, out: Outcome): void {
   const rows = touched(cmd, c).map(([kind, id]) => {
@@ -444,16 +468,9 @@ function commit(s: Store, c: LedgerCore, cmd: Command, at: Date, out: Outcome): 
   for (const r of rows) state[`${r.kind}:${r.id}`] = sha256(r.text);
   const entry: LogEntry = { v: 1, at: at.toISOString(), cmd, state };
   const { index } = s.append("command", JSON.stringify(entry));
-  const put = {
-    agreement: s.db.prepare(
-      "INSERT INTO agreements (id, entry, state) VALUES (?,?,?) ON CONFLICT(id) DO UPDATE SET entry = excluded.entry, state = excluded.state",
-    ),
-    workOrder: s.db.prepare(
-      "INSERT INTO work_orders (id, entry, state) VALUES (?,?,?) ON CONFLICT(id) DO UPDATE SET entry = excluded.entry, state = excluded.state",
-    ),
-  };
+  const put = statements(s);
   for (const r of rows) put[r.kind].run(r.id, index, r.text);
-  const ev = s.db.prepare("INSERT INTO events (entry, body) VALUES (?, ?)");
+  const ev = put.event;
   for (const e of out.events) ev.run(index, JSON.stringify(e));
 }
 

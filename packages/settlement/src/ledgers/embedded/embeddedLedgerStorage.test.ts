@@ -160,6 +160,29 @@ describe("embeddedLedger storage: SQLite", () => {
     await again.close();
   });
 
+  it("error: a flipped byte in the last (acknowledged) entry is settlement.ledger.corrupt naming it; nothing is cut", async () => {
+    const dir = await legacyDir();
+    const first = embeddedLedger({ dir });
+    await first.ready;
+    await first.close();
+    editDb(join(dir, "ledger.db"), (db) => {
+      const last = db.prepare("SELECT max(idx) FROM chain").pluck().get() as number;
+      db.prepare(
+        "UPDATE chain SET body = replace(body, '\"settlePeriod\"', '\"settlePeriod \"') WHERE idx = ?",
+      ).run(last);
+    });
+    const again = embeddedLedger({ dir });
+    await expect(again.ready).rejects.toMatchObject({
+      code: "settlement.ledger.corrupt",
+      details: { entry: 5 },
+    });
+    editDb(
+      join(dir, "ledger.db"),
+      (db) => expect(db.prepare("SELECT count(*) FROM chain").pluck().get()).toBe(6),
+      false,
+    );
+  });
+
   it("error: an edited balance in the saved state is settlement.ledger.corrupt at open", async () => {
     const dir = await legacyDir();
     const first = embeddedLedger({ dir });
@@ -202,9 +225,12 @@ interface ChainRow {
   hash: string;
 }
 
-function editDb(file: string, fn: (db: Store["db"]) => void): void {
-  // Opened as the ledger opens it (the chain is still intact here), then edited behind its back.
-  const store = openStore({ file, kind: "settlement.embeddedLedger/1" });
+function editDb(file: string, fn: (db: Store["db"]) => void, checked = true): void {
+  // Opened as the ledger opens it (the chain is still intact here), then edited behind its
+  // back; unchecked: only to count what is there.
+  const store = checked
+    ? openStore({ file, kind: "settlement.embeddedLedger/1" })
+    : openStore({ file, kind: "settlement.embeddedLedger/1", tailEntries: 0 });
   try {
     fn(store.db);
   } finally {
