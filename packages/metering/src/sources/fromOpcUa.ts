@@ -1,21 +1,14 @@
 import type { Decimal } from "decimal.js";
-import { OPCUACertificateManager } from "node-opcua-certificate-manager";
-import {
-  AttributeIds,
-  type ClientMonitoredItemGroup,
-  type ClientSession,
-  type ClientSubscription,
-  DataChangeFilter,
-  DataChangeTrigger,
+import type { OPCUACertificateManager } from "node-opcua-certificate-manager";
+import type {
+  ClientMonitoredItemGroup,
+  ClientSession,
+  ClientSubscription,
   DataType,
-  type DataValue,
-  DeadbandType,
-  type MonitoringParametersOptions,
+  DataValue,
+  MonitoringParametersOptions,
   OPCUAClient,
-  type OPCUAClientOptions,
-  resolveNodeId,
-  TimestampsToReturn,
-  VariableIds,
+  OPCUAClientOptions,
 } from "node-opcua-client";
 import { Observable } from "rxjs";
 import { MaaskitError } from "../errors.js";
@@ -30,6 +23,7 @@ import type {
   ReadingValue,
 } from "../reading.js";
 import type { UnitCode } from "../units.js";
+import { loadNodeOpcuaClient } from "./nodeOpcuaClient.js";
 
 /** How a node's values are used downstream. */
 export type OpcUaNodeKind = "register" | "rate" | "state" | "value";
@@ -140,6 +134,8 @@ interface NodeConfig {
  * Connection and session failures end the stream with typed `MaaskitError`s
  * (`metering.opcua.connectionFailed`, `.connectionLost`, `.subscriptionFailed`,
  * `.badNode`); invalid options throw `metering.opcua.invalidConfig` listing every problem.
+ * node-opcua-client is an optional peer dependency: without it installed, `fromOpcUa()` throws
+ * `maaskit.dependency.missing` (importing this entry point still works).
  * Unsubscribing terminates the subscription, closes the session and disconnects.
  *
  * @example
@@ -154,6 +150,15 @@ interface NodeConfig {
  * ```
  */
 export function fromOpcUa(options: FromOpcUaOptions): Observable<MeterEvent> {
+  const {
+    AttributeIds,
+    DataChangeFilter,
+    DataChangeTrigger,
+    DeadbandType,
+    OPCUACertificateManager,
+    OPCUAClient,
+    TimestampsToReturn,
+  } = loadNodeOpcuaClient();
   const nodes = validate(options);
   const {
     endpointUrl,
@@ -510,6 +515,7 @@ export function fromOpcUa(options: FromOpcUaOptions): Observable<MeterEvent> {
 }
 
 async function readServerStartTime(session: ClientSession): Promise<number | undefined> {
+  const { AttributeIds, resolveNodeId, VariableIds } = loadNodeOpcuaClient();
   const dv = await session.read({
     nodeId: resolveNodeId(VariableIds.Server_ServerStatus_StartTime),
     attributeId: AttributeIds.Value,
@@ -568,6 +574,7 @@ function convertValue(
   dataType: DataType | undefined,
   raw: unknown,
 ): ReadingValue | { problem: string; message: string } {
+  const { DataType } = loadNodeOpcuaClient();
   const { node, scale } = n;
   if (raw === null || raw === undefined) return { problem: "value.missing", message: "no value" };
   if (typeof raw === "boolean") return raw;
@@ -606,6 +613,7 @@ function convertValue(
 }
 
 function validate(options: FromOpcUaOptions): NodeConfig[] {
+  const { resolveNodeId } = loadNodeOpcuaClient();
   const problems: string[] = [];
   if (typeof options !== "object" || options === null) {
     throw new MaaskitError("metering.opcua.invalidConfig", "fromOpcUa needs an options object", {
