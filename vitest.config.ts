@@ -32,6 +32,17 @@ export default defineConfig({
         },
       ]),
       {
+        // the packed tarballs installed with npm into an empty project (needs `pnpm build`)
+        extends: true,
+        test: {
+          name: "packaging",
+          root: "test",
+          include: ["**/*.test.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
+        },
+      },
+      {
         extends: true,
         test: {
           name: "examples",

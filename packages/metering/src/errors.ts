@@ -13,7 +13,7 @@ const brand: unique symbol = Symbol.for("maaskit.error") as never;
  *
  * @example
  * ```ts
- * try { parseQuantity("abc", "MTQ") } catch (e) {
+ * try { quantity("abc", "MTQ") } catch (e) {
  *   if (isMaaskitError(e, "metering.quantity.invalid")) …
  * }
  * ```
