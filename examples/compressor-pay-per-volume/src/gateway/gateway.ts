@@ -17,7 +17,6 @@ import {
   counterDelta,
   dec,
   type Journal,
-  type MeterEvent,
   type MeterRecord,
   type MeterWindow,
   machineState,
@@ -51,17 +50,7 @@ import {
 } from "@maaskit/settlement";
 import type { Decimal } from "decimal.js";
 import type { Wallet } from "ethers";
-import {
-  concatMap,
-  filter,
-  from,
-  map,
-  merge,
-  type Observable,
-  type Subscription,
-  share,
-  takeWhile,
-} from "rxjs";
+import { concatMap, filter, from, map, merge, type Subscription, share, takeWhile } from "rxjs";
 import type { GatewayConfig } from "./config.js";
 import { type GatewayMaintenance, startMaintenance } from "./maintenance.js";
 
@@ -607,5 +596,3 @@ function writeBaseline(file: string, s: { machineId: string; register: Decimal; 
 function sleep(ms: number) {
   return new Promise((r) => setTimeout(r, ms));
 }
-
-export type { MeterEvent, Observable };
