@@ -95,6 +95,10 @@ if (variant === "bare") {
     samplingInterval,
     publishingInterval,
     pkiDir,
+    // security None like the bare client: the ratio measures the pipeline, not the crypto
+    // (fromOpcUa defaults to SignAndEncrypt with a trust list)
+    security: { mode: "None" },
+    logger: { warn: (m) => process.stderr.write(`${m}\n`) },
     clientOptions: { applicationName: "bench-gateway" },
   }).subscribe({
     next: (e) => {

@@ -50,6 +50,8 @@ export async function startPlant(o: StartPlantOptions): Promise<Plant> {
     tickMs: 20,
     seed: 7,
     pkiDir: join(o.dir, "server-pki"),
+    // the gateway (dataDir "data", PKI in data/pki) trusts this machine's certificate
+    trustedBy: [join(o.dir, "data", "pki")],
   });
   const signer = new Wallet(Wallet.createRandom().privateKey);
   mkdirSync(o.dir, { recursive: true });

@@ -20,7 +20,9 @@ import { startGateway } from "./gateway/gateway.js";
 
 const USAGE = `Usage:
   compressor-gateway init <dir> [--endpoint opc.tcp://…]   write a key, an agreement, a node mapping and gateway.json
-  compressor-gateway simulate [--port 4840] [--accelerate 3600] [--start ISO]   run the compressor simulator (OPC UA)
+  compressor-gateway simulate [--port 4840] [--accelerate 3600] [--start ISO] [--trust data/pki]
+                                 run the compressor simulator (OPC UA); --trust puts its certificate
+                                 into a gateway's trust list (its dataDir/pki)
   compressor-gateway run --config <gateway.json> [--endpoint opc.tcp://…] [--nodes <nodes.json>]
                          [--out <dir>] [--until <ISO time | duration like 30d>]
                          [--ledger embedded|evm|cactus] [--session-timeout <ms>]
@@ -128,6 +130,8 @@ async function simulate(args: string[]): Promise<number> {
       port: { type: "string", default: "4840" },
       accelerate: { type: "string", default: "3600" },
       start: { type: "string", default: "2025-01-01T00:00:00.000Z" },
+      // a gateway's PKI folder (its dataDir/pki) that gets this machine's certificate
+      trust: { type: "string", multiple: true },
     },
   });
   const server = await startCompressorServer({
@@ -136,9 +140,10 @@ async function simulate(args: string[]): Promise<number> {
     accelerate: Number(values.accelerate),
     startTime: new Date(values.start!),
     tickMs: 20,
+    trustedBy: (values.trust ?? []).map((d) => resolve(d)),
   });
   process.stdout.write(
-    `${JSON.stringify({ event: "simulator.started", endpointUrl: server.endpointUrl, nodeIds: server.nodeIds })}\n`,
+    `${JSON.stringify({ event: "simulator.started", endpointUrl: server.endpointUrl, nodeIds: server.nodeIds, certificateThumbprint: server.thumbprint, trustedBy: values.trust ?? [] })}\n`,
   );
   await new Promise<void>((ok) => {
     process.once("SIGINT", ok);

@@ -141,6 +141,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     seed: 42,
     filterLifeVolume: o.filterLifeVolume ?? 60_000,
     pkiDir: join(dataDir, "server-pki"),
+    // provisioning, as the vendor does it: the gateway's trust list (dataDir/pki) gets the
+    // machine's certificate, so the gateway connects with SignAndEncrypt and refuses any other
+    trustedBy: [join(dataDir, "pki")],
   });
 
   const agreementId = id(`maaskit-demo/air-per-m3/${machine.address}`);

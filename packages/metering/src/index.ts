@@ -150,6 +150,7 @@ export {
   meterRecordToJson,
   type OeeElements,
   type OeeElementsJson,
+  RECORD_FLAG_BITS,
   RECORD_FLAG_NAMES,
   type RecordFlags,
   type RecordFlagsJson,

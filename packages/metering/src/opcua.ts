@@ -6,3 +6,14 @@ export {
   type OpcUaNode,
   type OpcUaNodeKind,
 } from "./sources/fromOpcUa.js";
+export {
+  certificateThumbprint,
+  type OpcUaConnectionSecurity,
+  type OpcUaSecurityMode,
+  type OpcUaSecurityOptions,
+  type OpcUaSecurityPolicy,
+  type OpcUaUserIdentity,
+  opcUaSourceIsInsecure,
+  pinFileOf,
+  trustOpcUaServerCertificate,
+} from "./sources/opcUaSecurity.js";

@@ -13,6 +13,7 @@ export {
   type CompressorFault,
   type CompressorServer,
   type CompressorServerErrorCode,
+  type CompressorSessionSecurity,
   type StartCompressorServerOptions,
   startCompressorServer,
 } from "./simulator/compressorServer.js";

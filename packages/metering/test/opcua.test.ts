@@ -1,5 +1,6 @@
 // Integration: a real node-opcua server (the compressor simulator) on 127.0.0.1, metered by
-// fromOpcUa + counterDelta over TCP, through a dropped connection and a server restart.
+// fromOpcUa + counterDelta over TCP (default security: SignAndEncrypt, the server's
+// certificate in the client's trust list), through a dropped connection and a server restart.
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -87,6 +88,8 @@ beforeAll(async () => {
     seed: 11,
     registerModulus: "100000",
     initialRegister: "99960",
+    // provisioning: the client (pkiDir below) trusts this server's certificate
+    trustedBy: [join(pki, "client")],
   });
   figures.serverStartMs = Math.round(performance.now() - t0);
 });

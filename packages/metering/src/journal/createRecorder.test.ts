@@ -87,6 +87,29 @@ describe("createRecorder", () => {
     expect(journal.state().head).toBe(verdict.head!.prevHash);
   });
 
+  test("args: build.insecureSource flags every record of an insecure source, signed and journaled", async () => {
+    const recorder = createRecorder({
+      journal,
+      signer: wallet,
+      binding,
+      build: { channel: "air", insecureSource: true },
+    });
+    for (let i = 0; i < 2; i++) await recorder.record(window(i));
+    const journaled = await all();
+    expect(journaled.map((r) => r.flags)).toEqual([
+      { insecureSource: true },
+      { insecureSource: true },
+    ]);
+    expect(
+      verifyMeterRecords(journaled, { signer: wallet.address, agreement: binding }).valid,
+    ).toBe(true);
+    // the flag is signed: removing it breaks the signature
+    const stripped = { ...journaled[0]!, flags: {} };
+    expect(
+      verifyMeterRecords([stripped], { signer: wallet.address, agreement: binding }).valid,
+    ).toBe(false);
+  });
+
   test("behavior: a new recorder on the reopened journal continues the chain", async () => {
     const first = createRecorder({ journal, signer: wallet, binding });
     await first.record(window(0));

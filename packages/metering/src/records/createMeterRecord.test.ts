@@ -3,7 +3,9 @@ import { isMaaskitError } from "../errors.js";
 import { dec } from "../quantity.js";
 import type { MeterWindow } from "../window.js";
 import { buildMeterRecord } from "./createMeterRecord.js";
+import { meterRecordFromJson, meterRecordToJson } from "./meterRecord.js";
 import { genesisChainState } from "./meterRecordChain.js";
+import { meterRecordMessage, NO_REGISTER_FLAG } from "./meterRecordTypedData.js";
 import { sampleWindow, TEST_BINDING } from "./sampleMeterRecords.js";
 
 const base = { binding: TEST_BINDING, chain: genesisChainState(), clock: "synchronised" as const };
@@ -61,6 +63,29 @@ describe("buildMeterRecord", () => {
       usage: [{ ...w.usage[0]!, flags: { bridged: true } }],
     };
     expect(buildMeterRecord(bridged, { ...base, channel: "air" }).flags).toEqual({ bridged: true });
+  });
+
+  test("args: insecureSource marks the billed quantity and every extra with bit 8", () => {
+    const plain = buildMeterRecord(sampleWindow(0), { ...base, channel: "air" });
+    const r = buildMeterRecord(sampleWindow(0), { ...base, channel: "air", insecureSource: true });
+    expect(r.flags).toEqual({ insecureSource: true });
+    expect(r.extras?.quantities.map((q) => q.flags)).toEqual([{ insecureSource: true }]);
+    const msg = meterRecordMessage(r, () => `0x${"00".repeat(32)}`);
+    const plainMsg = meterRecordMessage(plain, () => `0x${"00".repeat(32)}`);
+    expect(msg.flags).toBe(1 << 8);
+    expect(plainMsg.flags).toBe(0);
+    // not confused with noRegister (bit 5) in either direction
+    const noRegister = buildMeterRecord(
+      { ...sampleWindow(0), usage: [] },
+      { ...base, channel: "air", unit: "MTQ", insecureSource: true },
+    );
+    expect(meterRecordMessage(noRegister, () => `0x${"00".repeat(32)}`).flags).toBe(
+      (1 << 8) | NO_REGISTER_FLAG,
+    );
+    // the JSON form keeps the flag
+    const signedLike = { ...r, signer: `0x${"11".repeat(20)}`, signature: `0x${"22".repeat(65)}` };
+    const back = meterRecordFromJson(JSON.parse(JSON.stringify(meterRecordToJson(signedLike))));
+    expect(back.flags).toEqual({ insecureSource: true });
   });
 
   test("behavior: a window without usage gives zero with the unchanged register from the chain", () => {

@@ -44,6 +44,12 @@ export interface BuildMeterRecordParameters {
    * of rejecting them as not representable. Registers are never rounded.
    */
   readonly quantize?: boolean;
+  /**
+   * The window's readings came from an insecure source (OPC UA security mode None, opted
+   * into explicitly): every quantity of the record gets flag `insecureSource` (bit 8). A
+   * gateway sets it from its source configuration (`opcUaSourceIsInsecure(security)`).
+   */
+  readonly insecureSource?: boolean;
 }
 
 /** Errors {@link buildMeterRecord} throws. */
@@ -123,7 +129,12 @@ export function buildMeterRecord(
   let register: RegisterSpan | undefined;
   let flags: RecordFlags;
   if (billed !== undefined) {
-    ({ quantity, register, flags } = fromUsage(billed, gapped(channel), params.quantize === true));
+    ({ quantity, register, flags } = fromUsage(
+      billed,
+      gapped(channel),
+      params.quantize === true,
+      false,
+    ));
   } else {
     const gap = gapped(channel);
     quantity =
@@ -136,6 +147,8 @@ export function buildMeterRecord(
         : undefined;
     flags = gap ? { gap: true } : {};
   }
+  const insecure = params.insecureSource === true;
+  if (insecure) flags = { ...flags, insecureSource: true };
 
   const wanted = params.extraChannels ?? "all";
   const extraQuantities: ExtraQuantity[] = window.usage
@@ -146,7 +159,7 @@ export function buildMeterRecord(
     )
     .map((u) => ({
       channel: u.channel,
-      ...fromUsage(u, gapped(u.channel), params.quantize === true),
+      ...fromUsage(u, gapped(u.channel), params.quantize === true, insecure),
     }))
     .map(({ register: r, ...rest }) => (r === undefined ? rest : { ...rest, register: r }))
     .sort((a, b) => (a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : 0));
@@ -184,8 +197,10 @@ function fromUsage(
   u: WindowUsage,
   gap: boolean,
   quantize: boolean,
+  insecure: boolean,
 ): { quantity: Quantity; register?: RegisterSpan; flags: RecordFlags } {
-  const flags: RecordFlags = gap ? { ...u.flags, gap: true } : { ...u.flags };
+  const base: RecordFlags = gap ? { ...u.flags, gap: true } : { ...u.flags };
+  const flags: RecordFlags = insecure ? { ...base, insecureSource: true } : base;
   let value: Decimal = u.quantity.value;
   if (quantize && u.register === undefined && u.flags.derivedFromRate === true) {
     value = new Dec(value).toDecimalPlaces(METER_RECORD_DECIMALS, Dec.ROUND_HALF_EVEN);

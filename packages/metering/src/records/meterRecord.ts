@@ -34,6 +34,11 @@ export type ClockStatus = "unknown" | "informative" | "synchronised";
 export interface RecordFlags extends UsageFlags {
   /** A gap overlapped the window and was not bridged: usage may be missing, never invented. */
   readonly gap?: boolean;
+  /**
+   * The source was read without security (OPC UA mode None, opted into explicitly): the
+   * readings were neither signed nor encrypted and the server was not authenticated.
+   */
+  readonly insecureSource?: boolean;
 }
 
 /** Raw cumulative register values at the start and end of a window. */
@@ -176,14 +181,28 @@ export interface MeterRecordJson {
   signature: string;
 }
 
-/** The flag names in bit order (bit 0 first); `noRegister` (bit 5) is implied by `register`. */
+/**
+ * The flag names in bit order; `noRegister` (bit 5) is implied by `register`. A name's bit is
+ * {@link RECORD_FLAG_BITS}, not its index: bits are reserved for parallel additions.
+ */
 export const RECORD_FLAG_NAMES = [
   "bridged",
   "derivedFromRate",
   "rollover",
   "reset",
   "gap",
+  "insecureSource",
 ] as const;
+
+/** The bit of each record flag in the `flags` bitfield (`1 << bit`). */
+export const RECORD_FLAG_BITS: Readonly<Record<(typeof RECORD_FLAG_NAMES)[number], number>> = {
+  bridged: 0,
+  derivedFromRate: 1,
+  rollover: 2,
+  reset: 3,
+  gap: 4,
+  insecureSource: 8,
+};
 
 /** The clock statuses in code order (`0` unknown, `1` informative, `2` synchronised). */
 export const CLOCK_STATUSES: readonly ClockStatus[] = ["unknown", "informative", "synchronised"];

@@ -14,6 +14,7 @@ import {
   METER_RECORD_VERSION,
   type MeterExtras,
   type MeterRecordBinding,
+  RECORD_FLAG_BITS,
   RECORD_FLAG_NAMES,
   type RecordFlags,
   type RegisterSpan,
@@ -301,9 +302,7 @@ export class EncodingProblems {
       return 0;
     }
     let bits = 0;
-    RECORD_FLAG_NAMES.forEach((name, i) => {
-      if (f[name] === true) bits |= 1 << i;
-    });
+    for (const name of RECORD_FLAG_NAMES) if (f[name] === true) bits |= 1 << RECORD_FLAG_BITS[name];
     return register === undefined ? bits | NO_REGISTER_FLAG : bits;
   }
 

@@ -22,6 +22,7 @@ import {
   type MeterRecord,
   type MeterRecordBinding,
   Problems,
+  RECORD_FLAG_BITS,
   RECORD_FLAG_NAMES,
   type RecordFlags,
   type RecordFlagsJson,
@@ -303,17 +304,14 @@ export function buildPeriodStatement(records: readonly MeterRecord[]): UnsignedP
 
 function flagBits(flags: RecordFlags): number {
   let bits = 0;
-  RECORD_FLAG_NAMES.forEach((name, i) => {
-    if (flags[name] === true) bits |= 1 << i;
-  });
+  for (const name of RECORD_FLAG_NAMES)
+    if (flags[name] === true) bits |= 1 << RECORD_FLAG_BITS[name];
   return bits;
 }
 
 function bitsToFlags(bits: number): RecordFlags {
   const out: Record<string, true> = {};
-  RECORD_FLAG_NAMES.forEach((name, i) => {
-    if (bits & (1 << i)) out[name] = true;
-  });
+  for (const name of RECORD_FLAG_NAMES) if (bits & (1 << RECORD_FLAG_BITS[name])) out[name] = true;
   return out as RecordFlags;
 }
 

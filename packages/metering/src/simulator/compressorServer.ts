@@ -10,6 +10,12 @@ import { requireOptional } from "../optionalDependency.js";
 import { Dec } from "../quantity.js";
 import type { CompressorChannel } from "../sources/fromSimulatedCompressor.js";
 import {
+  certificateThumbprint,
+  type OpcUaSecurityMode,
+  type OpcUaSecurityPolicy,
+  trustOpcUaServerCertificate,
+} from "../sources/opcUaSecurity.js";
+import {
   type CompressorModel,
   type CompressorModelOptions,
   type CompressorSnapshot,
@@ -34,6 +40,34 @@ export interface StartCompressorServerOptions extends CompressorModelOptions {
    * every pushed update is sampled, so clients with samplingInterval 0 see each tick.
    */
   minSupportedSampleRate?: number;
+  /**
+   * What the server offers. Default: modes None, Sign and SignAndEncrypt; policies None,
+   * Basic256Sha256, Aes128_Sha256_RsaOaep and Aes256_Sha256_RsaPss; anonymous users.
+   * The simulator accepts every client certificate (it is a test double, not a hardened server).
+   */
+  security?: {
+    modes?: readonly OpcUaSecurityMode[];
+    policies?: readonly ("None" | OpcUaSecurityPolicy)[];
+    /** User name / password pairs the server accepts. */
+    users?: readonly { readonly userName: string; readonly password: string }[];
+    /** Whether anonymous sessions are allowed. Default: true unless `users` are given. */
+    allowAnonymous?: boolean;
+  };
+  /**
+   * PKI folders of clients (a gateway's `pkiDir`) whose trust list gets this server's
+   * certificate at start — what a vendor's provisioning does, so `fromOpcUa` with its
+   * default strict trust accepts this server. See also `CompressorServer.trustIn`.
+   */
+  trustedBy?: readonly string[];
+}
+
+/** Security of one open session, as the server sees it. */
+export interface CompressorSessionSecurity {
+  readonly mode: OpcUaSecurityMode;
+  /** Security policy URI suffix (e.g. `Aes256_Sha256_RsaPss`, `None`). */
+  readonly policy: string;
+  /** `anonymous`, `userName` (with the name) or `certificate`. */
+  readonly user: string;
 }
 
 export type CompressorFault = "disconnect" | "counterReset";
@@ -51,6 +85,14 @@ export interface CompressorServer {
   readonly online: boolean;
   /** Open client sessions right now (0 while the server is down). */
   readonly sessions: number;
+  /** The server's application certificate (DER); stays the same across `restart()`. */
+  readonly certificate: Buffer;
+  /** SHA-1 thumbprint (hex) of `certificate`. */
+  readonly thumbprint: string;
+  /** Security mode, policy and user of every open session, as the server sees them. */
+  sessionSecurity(): CompressorSessionSecurity[];
+  /** Puts this server's certificate into the trust list of a client PKI folder (provisioning). */
+  trustIn(pkiDir: string): Promise<string>;
   /** Stops the OPC UA server and the simulation clock, and removes a temp PKI folder. */
   stop(): Promise<void>;
   /**
@@ -210,10 +252,12 @@ export async function startCompressorServer(
   // node-opcua (the server) is an optional peer dependency, loaded only here
   const {
     DataType,
+    MessageSecurityMode,
     makeEUInformation,
     nodesets,
     OPCUACertificateManager,
     OPCUAServer,
+    SecurityPolicy,
     StatusCodes,
     Variant,
   } = requireOptional<typeof NodeOpcua>("node-opcua", "@maaskit/metering/simulator");
@@ -228,6 +272,7 @@ export async function startCompressorServer(
   let server: OPCUAServer | undefined;
   let variables: { def: VariableDef; node: UAVariable }[] = [];
   let stopped = false;
+  let certificate: Buffer | undefined;
 
   // The simulated clock belongs to the compressor, not to the OPC UA server: it keeps running
   // through a server restart, as a real machine keeps compressing while its gateway reboots.
@@ -260,6 +305,9 @@ export async function startCompressorServer(
       rootFolder: join(pkiDir, "server"),
       automaticallyAcceptUnknownCertificate: true,
     });
+    const sec = options.security ?? {};
+    const modes = sec.modes ?? ["None", "Sign", "SignAndEncrypt"];
+    const users = sec.users ?? [];
     const s = new OPCUAServer({
       port,
       host,
@@ -270,9 +318,21 @@ export async function startCompressorServer(
       userCertificateManager: certificateManager,
       serverCapabilities: { minSupportedSampleRate: options.minSupportedSampleRate ?? 0 },
       buildInfo: { productName: "maaskit compressor simulator", manufacturerName: "maaskit" },
-      disableDiscovery: true,
+      securityModes: modes.map((m) => MessageSecurityMode[m]),
+      securityPolicies: (
+        sec.policies ?? ["None", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"]
+      ).map((p) => SecurityPolicy[p]),
+      allowAnonymous: sec.allowAnonymous ?? users.length === 0,
+      userManager: {
+        isValidUser: (userName: string, password: string) =>
+          users.some((u) => u.userName === userName && u.password === password),
+      },
+      // without a None endpoint node-opcua needs a (restricted) discovery endpoint so
+      // clients can read the endpoints and the server certificate
+      disableDiscovery: modes.includes("None"),
     } as ConstructorParameters<typeof OPCUAServer>[0]);
     await s.initialize();
+    certificate ??= Buffer.from(s.getCertificate());
     const ns = s.engine.addressSpace!.getOwnNamespace();
     variables = buildAddressSpace(ns);
     await s.start();
@@ -333,6 +393,7 @@ export async function startCompressorServer(
 
   try {
     await boot();
+    for (const dir of options.trustedBy ?? []) await trustOpcUaServerCertificate(dir, certificate!);
   } catch (cause) {
     clearInterval(timer);
     await shutdown().catch(() => undefined);
@@ -357,6 +418,30 @@ export async function startCompressorServer(
     },
     get sessions() {
       return server?.currentSessionCount ?? 0;
+    },
+    certificate: certificate!,
+    thumbprint: certificateThumbprint(certificate!),
+    sessionSecurity() {
+      return (server?.engine.getSessions() ?? []).map((session) => {
+        const token = session.userIdentityToken as
+          | { userName?: string; constructor: { name: string } }
+          | undefined;
+        const kind = token?.constructor.name ?? "";
+        const channel = session.channel;
+        return {
+          mode: (MessageSecurityMode[channel?.securityMode ?? MessageSecurityMode.Invalid] ??
+            "None") as OpcUaSecurityMode,
+          policy: String(channel?.securityPolicy ?? "").replace(/^.*#/, ""),
+          user: kind.startsWith("UserName")
+            ? `userName:${token?.userName ?? ""}`
+            : kind.startsWith("X509")
+              ? "certificate"
+              : "anonymous",
+        };
+      });
+    },
+    trustIn(dir: string) {
+      return trustOpcUaServerCertificate(dir, certificate!);
     },
     async stop() {
       if (stopped) return;

@@ -6,6 +6,7 @@ import type {
   ClientSubscription,
   DataType,
   DataValue,
+  EndpointDescription,
   MonitoringParametersOptions,
   OPCUAClient,
   OPCUAClientOptions,
@@ -24,6 +25,15 @@ import type {
 } from "../reading.js";
 import type { UnitCode } from "../units.js";
 import { loadNodeOpcuaClient } from "./nodeOpcuaClient.js";
+import {
+  certificateThumbprint,
+  chooseEndpoint,
+  type OpcUaConnectionSecurity,
+  type OpcUaSecurityOptions,
+  securityProblems,
+  userIdentityOf,
+  verifyServerCertificate,
+} from "./opcUaSecurity.js";
 
 /** How a node's values are used downstream. */
 export type OpcUaNodeKind = "register" | "rate" | "state" | "value";
@@ -65,13 +75,39 @@ export interface FromOpcUaOptions {
   /** Monitored items created per CreateMonitoredItems call. Default 500. */
   readonly groupSize?: number;
   /**
-   * Client PKI folder (own certificate, trusted servers). Default: node-opcua's per-user
-   * folder. Ignored when `certificateManager` is given.
+   * Client PKI folder, kept by the caller (e.g. `<dataDir>/pki`): the client's own
+   * certificate (`own/`, created in pure JS on first start), the server trust list
+   * (`trusted/certs/`), refused certificates (`rejected/`) and, with `trust: "firstUse"`, the
+   * pins (`maaskit-pinned-servers.json`). Required unless `security.mode` is `"None"` or a
+   * `certificateManager` is given.
    */
   readonly pkiDir?: string;
-  /** A ready client certificate manager (takes precedence over `pkiDir`). */
+  /**
+   * A ready client certificate manager (takes precedence over `pkiDir` for the certificates;
+   * pins still go to `pkiDir`, else to its root folder). Its own acceptance policy applies: build
+   * it with `automaticallyAcceptUnknownCertificate: false`.
+   */
   readonly certificateManager?: OPCUACertificateManager;
-  /** Extra node-opcua client options (security mode, policy, timeouts…). */
+  /**
+   * Connection security (a plain serialisable object). Default: the strongest mode
+   * (SignAndEncrypt > Sign) and policy the server offers, the server certificate checked
+   * against the trust list in `pkiDir`, anonymous user. See {@link OpcUaSecurityOptions}.
+   */
+  readonly security?: OpcUaSecurityOptions;
+  /**
+   * Where warnings (security mode None, a certificate pinned on first use) and the
+   * established security (`info`, with an {@link OpcUaConnectionSecurity} as details) go.
+   * Default: warnings to `console.warn`, no info.
+   */
+  readonly logger?: {
+    warn(message: string, details?: Record<string, unknown>): void;
+    info?(message: string, details?: Record<string, unknown>): void;
+  };
+  /**
+   * Extra node-opcua client options (timeouts…). Security is set through `security` only:
+   * `securityMode`, `securityPolicy`, `serverCertificate` and `clientCertificateManager` here
+   * are refused.
+   */
   readonly clientOptions?: Partial<OPCUAClientOptions>;
   /**
    * Initial connection: retries before `metering.opcua.connectionFailed` (default 2; at least 1
@@ -100,7 +136,11 @@ export type FromOpcUaErrorCode =
   | "metering.opcua.connectionFailed"
   | "metering.opcua.connectionLost"
   | "metering.opcua.subscriptionFailed"
-  | "metering.opcua.badNode";
+  | "metering.opcua.badNode"
+  | "metering.opcua.untrustedServer"
+  | "metering.opcua.serverCertificateChanged"
+  | "metering.opcua.noSecureEndpoint"
+  | "metering.opcua.sessionRejected";
 
 interface NodeConfig {
   node: OpcUaNode;
@@ -155,8 +195,10 @@ export function fromOpcUa(options: FromOpcUaOptions): Observable<MeterEvent> {
     DataChangeFilter,
     DataChangeTrigger,
     DeadbandType,
+    MessageSecurityMode,
     OPCUACertificateManager,
     OPCUAClient,
+    SecurityPolicy,
     TimestampsToReturn,
   } = loadNodeOpcuaClient();
   const nodes = validate(options);
@@ -170,10 +212,14 @@ export function fromOpcUa(options: FromOpcUaOptions): Observable<MeterEvent> {
     badNodes = "error",
   } = options;
   const publishingInterval = options.publishingInterval ?? Math.max(50, samplingInterval);
+  const logger = options.logger ?? { warn: (m: string) => console.warn(m) };
 
   return new Observable<MeterEvent>((subscriber) => {
     let closed = false;
     let client: OPCUAClient | undefined;
+    let discovery: OPCUAClient | undefined;
+    // the certificate manager this stream created (and disposes when it ends)
+    let ownManager: OPCUACertificateManager | undefined;
     let session: ClientSession | undefined;
     let subscription: ClientSubscription | undefined;
     let serverStartTime: number | undefined;
@@ -325,49 +371,150 @@ export function fromOpcUa(options: FromOpcUaOptions): Observable<MeterEvent> {
     }
 
     async function start(): Promise<void> {
-      const certificateManager =
-        options.certificateManager ??
-        (options.pkiDir === undefined
-          ? undefined
-          : new OPCUACertificateManager({
-              rootFolder: options.pkiDir,
-              automaticallyAcceptUnknownCertificate: true,
-            }));
-      const c = OPCUAClient.create({
+      const security = options.security ?? {};
+      const insecure = security.mode === "None";
+      if (options.certificateManager === undefined && options.pkiDir !== undefined) {
+        ownManager = new OPCUACertificateManager({
+          rootFolder: options.pkiDir,
+          automaticallyAcceptUnknownCertificate: false,
+        });
+      }
+      const certificateManager = options.certificateManager ?? ownManager;
+      const base: Partial<OPCUAClientOptions> = {
         applicationName: "maaskit-metering",
         endpointMustExist: false,
         keepSessionAlive: true,
-        connectionStrategy: {
-          // node-opcua only reconnects after a loss when maxRetry is not 0
-          maxRetry: Math.max(reconnect ? 1 : 0, options.connect?.maxRetry ?? 2),
-          initialDelay: options.connect?.initialDelay ?? 250,
-          maxDelay: options.connect?.maxDelay ?? 2000,
-        },
+        ...options.clientOptions,
         ...(certificateManager === undefined
           ? {}
           : { clientCertificateManager: certificateManager }),
-        ...options.clientOptions,
-      });
+      };
+      const connectionStrategy = {
+        // node-opcua only reconnects after a loss when maxRetry is not 0
+        maxRetry: Math.max(reconnect ? 1 : 0, options.connect?.maxRetry ?? 2),
+        initialDelay: options.connect?.initialDelay ?? 250,
+        maxDelay: options.connect?.maxDelay ?? 2000,
+      };
+      const connectionFailed = (cause: unknown): MaaskitError =>
+        cause instanceof MaaskitError
+          ? cause
+          : new MaaskitError(
+              "metering.opcua.connectionFailed",
+              `Cannot connect to ${endpointUrl}`,
+              {
+                details: {
+                  endpointUrl,
+                  message: cause instanceof Error ? cause.message : String(cause),
+                },
+                cause,
+              },
+            );
+
+      let secure: Partial<OPCUAClientOptions>;
+      let established: Omit<OpcUaConnectionSecurity, "user">;
+      if (insecure) {
+        logger.warn(
+          `OPC UA security mode None for ${endpointUrl} (explicit opt-in): readings are neither signed nor encrypted and the server is not authenticated; records of this source must carry flag insecureSource`,
+          { code: "metering.opcua.insecure", endpointUrl, machineId },
+        );
+        secure = { securityMode: MessageSecurityMode.None, securityPolicy: SecurityPolicy.None };
+        established = { endpointUrl, mode: "None", policy: "None", trust: "none" };
+      } else {
+        const cm = certificateManager!;
+        let chosen: ReturnType<typeof chooseEndpoint>;
+        let trust: OpcUaConnectionSecurity["trust"];
+        try {
+          await cm.initialize();
+          // GetEndpoints on a None channel (what every OPC UA client does to learn the
+          // server's certificate); nothing from this channel is used unverified
+          const d = OPCUAClient.create({ ...base, connectionStrategy });
+          discovery = d;
+          let endpoints: EndpointDescription[];
+          try {
+            await d.connect(endpointUrl);
+            endpoints = await d.getEndpoints();
+          } finally {
+            discovery = undefined;
+            await d.disconnect().catch(() => undefined);
+          }
+          if (closed) return;
+          chosen = chooseEndpoint(endpoints, security, endpointUrl);
+          trust = await verifyServerCertificate({
+            endpointUrl,
+            certificate: chosen.serverCertificate,
+            certificateManager: cm,
+            pkiDir: options.pkiDir ?? cm.rootDir,
+            trust: security.trust ?? "list",
+          });
+        } catch (cause) {
+          throw connectionFailed(cause);
+        }
+        const serverThumbprint = certificateThumbprint(chosen.serverCertificate);
+        if (trust === "pinnedNow") {
+          logger.warn(
+            `OPC UA server certificate ${serverThumbprint} of ${endpointUrl} trusted on first use and pinned to that endpoint`,
+            { code: "metering.opcua.serverPinned", endpointUrl, thumbprint: serverThumbprint },
+          );
+        }
+        secure = {
+          securityMode: chosen.securityMode,
+          securityPolicy: chosen.securityPolicy,
+          serverCertificate: chosen.serverCertificate,
+        };
+        established = {
+          endpointUrl,
+          mode: chosen.mode,
+          policy: chosen.policy,
+          serverThumbprint,
+          trust,
+        };
+      }
+      if (closed) return;
+      const identity = await userIdentityOf(security.user);
+      // node-opcua re-checks the server certificate when it changes on a reconnect: end the
+      // stream with a clear error instead of retrying against an impostor for ever
+      const watched =
+        established.serverThumbprint === undefined || certificateManager === undefined
+          ? {}
+          : {
+              clientCertificateManager: watchServerCertificate(
+                certificateManager,
+                established.serverThumbprint,
+                security.trust ?? "list",
+                (err) => fail(err),
+                endpointUrl,
+              ),
+            };
+      const c = OPCUAClient.create({ ...base, ...watched, connectionStrategy, ...secure });
       client = c;
       c.on("connection_lost", onConnectionLost);
       c.on("connection_reestablished", onRestored);
       try {
         await c.connect(endpointUrl);
-        if (closed) return;
-        session = await c.createSession();
+      } catch (cause) {
+        throw connectionFailed(cause);
+      }
+      if (closed) return;
+      try {
+        session = await c.createSession(identity);
       } catch (cause) {
         throw new MaaskitError(
-          "metering.opcua.connectionFailed",
-          `Cannot connect to ${endpointUrl}`,
+          "metering.opcua.sessionRejected",
+          `${endpointUrl} refused a session for user ${security.user?.type === "userName" ? security.user.userName : (security.user?.type ?? "anonymous")}`,
           {
             details: {
               endpointUrl,
+              user: security.user?.type ?? "anonymous",
               message: cause instanceof Error ? cause.message : String(cause),
             },
             cause,
           },
         );
       }
+      logger.info?.(`OPC UA session to ${endpointUrl}: ${established.mode}/${established.policy}`, {
+        ...established,
+        user: security.user?.type ?? "anonymous",
+      });
       if (closed) return;
       session.on("session_restored", onRestored);
       serverStartTime = await readServerStartTime(session);
@@ -489,6 +636,7 @@ export function fromOpcUa(options: FromOpcUaOptions): Observable<MeterEvent> {
 
     return () => {
       closed = true;
+      void discovery?.disconnect().catch(() => undefined);
       const c = client;
       const s = session;
       const sub = subscription;
@@ -509,8 +657,80 @@ export function fromOpcUa(options: FromOpcUaOptions): Observable<MeterEvent> {
         } catch {
           /* already disconnected */
         }
+        try {
+          await ownManager?.dispose();
+        } catch {
+          /* nothing left to release */
+        }
       })();
     };
+  });
+}
+
+/**
+ * The certificate manager as the connected client sees it: a server certificate other than
+ * the one verified at connect time (a reconnect to a replaced server) fails the stream —
+ * `serverCertificateChanged` with trust on first use (the pin), `untrustedServer` when the
+ * trust list does not hold it. A rotated certificate that is in the trust list is accepted.
+ */
+function watchServerCertificate(
+  cm: OPCUACertificateManager,
+  thumbprint: string,
+  trust: "list" | "firstUse",
+  fail: (err: MaaskitError) => void,
+  endpointUrl: string,
+): OPCUACertificateManager {
+  const check = async (chain: Buffer | Buffer[]) => {
+    const status = await cm.checkCertificate(chain as Buffer);
+    const cert = Array.isArray(chain) ? chain[0]! : chain;
+    const seen = certificateThumbprint(cert);
+    if (seen === thumbprint) return status;
+    if (trust === "firstUse") {
+      fail(
+        new MaaskitError(
+          "metering.opcua.serverCertificateChanged",
+          `${endpointUrl} presented certificate ${seen} on a reconnect, but ${thumbprint} is pinned for it: refusing a possible impostor`,
+          { details: { endpointUrl, thumbprint: seen, pinnedThumbprint: thumbprint } },
+        ),
+      );
+    } else if (status.name !== "Good") {
+      fail(
+        new MaaskitError(
+          "metering.opcua.untrustedServer",
+          `${endpointUrl} presented certificate ${seen} on a reconnect, which is not in the trust list ${cm.trustedFolder} (${status.name}): refusing the server`,
+          {
+            details: {
+              endpointUrl,
+              thumbprint: seen,
+              previousThumbprint: thumbprint,
+              status: status.name,
+              trustedFolder: cm.trustedFolder,
+            },
+          },
+        ),
+      );
+    }
+    return status;
+  };
+  return new Proxy(cm, {
+    get(target, prop) {
+      if (prop === "checkCertificate") {
+        return (chain: Buffer | Buffer[], callback?: (err: Error | null, s?: unknown) => void) => {
+          const p = check(chain);
+          if (callback === undefined) return p;
+          p.then(
+            (s) => callback(null, s),
+            (e: Error) => callback(e),
+          );
+          return undefined;
+        };
+      }
+      const v = Reflect.get(target, prop, target);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+    set(target, prop, value) {
+      return Reflect.set(target, prop, value, target);
+    },
   });
 }
 
@@ -653,6 +873,29 @@ function validate(options: FromOpcUaOptions): NodeConfig[] {
     options.badNodes !== "quarantine"
   ) {
     problems.push("badNodes must be error or quarantine");
+  }
+  problems.push(...securityProblems(options.security));
+  if (
+    options.security?.mode !== "None" &&
+    options.pkiDir === undefined &&
+    options.certificateManager === undefined
+  ) {
+    problems.push(
+      "pkiDir is required (the server trust list and the client certificate live there) unless security.mode is None or a certificateManager is given",
+    );
+  }
+  if (options.pkiDir !== undefined && (typeof options.pkiDir !== "string" || options.pkiDir === ""))
+    problems.push("pkiDir must be a folder path");
+  for (const key of [
+    "securityMode",
+    "securityPolicy",
+    "serverCertificate",
+    "clientCertificateManager",
+  ]) {
+    if (options.clientOptions !== undefined && key in options.clientOptions)
+      problems.push(
+        `clientOptions.${key} is not allowed: set security (or certificateManager) instead`,
+      );
   }
   const out: NodeConfig[] = [];
   const channels = new Set<string>();

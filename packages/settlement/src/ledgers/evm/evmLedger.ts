@@ -8,6 +8,7 @@ import {
   meterRecordToJson,
   type PeriodStatement,
   periodStatementToJson,
+  RECORD_FLAG_BITS,
   RECORD_FLAG_NAMES,
   toDecimal,
 } from "@maaskit/metering";
@@ -491,9 +492,8 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
     const records = inputs.map((x, i) => {
       const bits = Number(x.flags);
       const flags: Record<string, true> = {};
-      RECORD_FLAG_NAMES.forEach((name, bit) => {
-        if ((bits & (1 << bit)) !== 0) flags[name] = true;
-      });
+      for (const name of RECORD_FLAG_NAMES)
+        if ((bits & (1 << RECORD_FLAG_BITS[name])) !== 0) flags[name] = true;
       const extras = r.x?.[i] ?? null;
       const json = {
         kind: "meterRecord",
