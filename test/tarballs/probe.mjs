@@ -3,7 +3,7 @@
 // throws errors from one entry (and format) and catches them with another, and calls what
 // needs an optional peer dependency. Writes one JSON report to the file named by its argument
 // (not stdout: node-opcua logs there).
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 
@@ -21,9 +21,15 @@ function describeError(err) {
 
 // 1. every entry of every package, in every format its exports map offers
 const entries = [];
+const licenses = {};
 const packages = readdirSync(scope).sort();
 for (const name of packages) {
   const manifest = JSON.parse(readFileSync(join(scope, name, "package.json"), "utf8"));
+  licenses[name] = {
+    declared: manifest.license,
+    file: existsSync(join(scope, name, "LICENSE")),
+    changelog: existsSync(join(scope, name, "CHANGELOG.md")),
+  };
   const optionalPeers = Object.entries(manifest.peerDependenciesMeta ?? {})
     .filter(([, meta]) => meta.optional)
     .map(([peer]) => peer);
@@ -108,4 +114,4 @@ const errors = Object.fromEntries(
   Object.entries(thrown).map(([k, err]) => [k, err === undefined ? null : identity(err)]),
 );
 
-writeFileSync(process.argv[2], `${JSON.stringify({ packages, entries, errors })}\n`);
+writeFileSync(process.argv[2], `${JSON.stringify({ packages, licenses, entries, errors })}\n`);

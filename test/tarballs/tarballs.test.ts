@@ -35,6 +35,7 @@ interface ErrorIdentity {
 }
 interface ProbeReport {
   packages: string[];
+  licenses: Record<string, { declared: string; file: boolean; changelog: boolean }>;
   entries: EntryResult[];
   errors: Record<string, ErrorIdentity | null>;
 }
@@ -135,6 +136,12 @@ describe("packed tarballs installed with npm", () => {
       packageDirs.map((d) => `packages/${d}`).sort(),
     );
     expect(first.entries.length).toBeGreaterThan(0);
+  });
+
+  test("default: every tarball carries the Apache-2.0 LICENSE text and a CHANGELOG", () => {
+    for (const [name, l] of Object.entries(first.licenses)) {
+      expect(l, name).toEqual({ declared: "Apache-2.0", file: true, changelog: true });
+    }
   });
 
   test("behavior: every entry loads in ESM and CJS, or fails only for want of a declared optional peer", () => {
