@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { checkWarranty, type RequiredInterval, type WarrantyReport } from "@maaskit/maintenance";
 import {
+  type CounterCapacity,
   compressorStates,
   counterDelta,
   type LineVerdict,
@@ -81,6 +82,11 @@ export interface CreateMesPluginParameters {
     readonly stateMapping?: StateMapping;
     /** Modulus the register rolls over at, if it does. */
     readonly rollover?: Decimal.Value;
+    /**
+     * Most the register can count per time (the machine's rated delivery). Needed to tell a
+     * rollover from a reset: without it a drop of the register is never billed as a wrap.
+     */
+    readonly capacity?: CounterCapacity;
   };
   /** Usage and OEE window (UTC, fixed length dividing a shift). Default `{ minutes: 15 }`. */
   readonly window?: WindowSize;
@@ -228,6 +234,7 @@ export function createMesPlugin(params: CreateMesPluginParameters): MesPlugin {
         unit,
         ...(basis === undefined ? {} : { basis }),
         ...(params.channels?.rollover === undefined ? {} : { rollover: params.channels.rollover }),
+        ...(params.channels?.capacity === undefined ? {} : { capacity: params.channels.capacity }),
       }),
       tumblingWindow({ size: windowSize }),
       oee({

@@ -201,7 +201,8 @@ export async function runDemo(options: RunDemoOptions): Promise<DemoRun> {
     agreement,
     ledger,
     historySigners: [serviceSigner.address],
-    channels: { rollover: modulus },
+    // The simulated compressor delivers at most its rated 7.5 m³/min.
+    channels: { rollover: modulus, capacity: { value: "7.5", per: "min" } },
     oee: { idealCycleTimeMs: IDEAL_MS_PER_M3, calendar: nightsOff },
   });
 

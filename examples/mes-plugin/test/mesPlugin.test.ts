@@ -131,6 +131,7 @@ describe("mes-plugin", () => {
           unit: "MTQ",
           basis: "ISO1217-FAD",
           rollover: "100000000",
+          capacity: { value: "7.5", per: "min" },
         }),
         tumblingWindow({ size: { hours: 8 }, offsetMinutes: 360 }),
         oee({

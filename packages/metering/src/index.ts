@@ -41,6 +41,7 @@ export {
   verifyLogEntries,
 } from "./log/signedLog.js";
 export {
+  type CounterCapacity,
   type CounterDeltaErrorCode,
   type CounterDeltaInitial,
   type CounterDeltaOptions,
@@ -152,6 +153,7 @@ export {
   type OeeElementsJson,
   RECORD_FLAG_BITS,
   RECORD_FLAG_NAMES,
+  type RecordFlagName,
   type RecordFlags,
   type RecordFlagsJson,
   type RegisterSpan,
@@ -183,6 +185,7 @@ export {
 } from "./records/meterRecordTypedData.js";
 export {
   createMeterRecordVerifier,
+  type MeterRecordCapacity,
   type MeterRecordCheck,
   type MeterRecordVerifier,
   type VerifyMeterRecordsParameters,
@@ -214,14 +217,24 @@ export {
   verifyMeterRecords,
 } from "./records/verifyMeterRecords.js";
 export {
+  type AnchorCheck,
+  type ChainSummary,
   type CliIo,
+  EXIT,
   type ExportLine,
+  type ExportReport,
+  type InvoiceAnchor,
+  invoiceAnchorFromJson,
   type LineKindVerifier,
   type LineVerdict,
   lineKinds,
   runCli,
   type VerifyContext,
+  type VerifyExportOptions,
   verifyExport,
+  verifyExportReport,
+  verifyRecordLines,
+  verifyStatementLines,
 } from "./runCli.js";
 export {
   type CompressorModel,
@@ -239,6 +252,7 @@ export {
   type FromSimulatedCompressorOptions,
   fromSimulatedCompressor,
 } from "./sources/fromSimulatedCompressor.js";
+export { parseStrictJson, type StrictJsonErrorCode } from "./strictJson.js";
 export {
   type IsoTimeState,
   isoTimeStates,

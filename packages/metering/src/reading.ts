@@ -51,6 +51,8 @@ export type GapReason =
   | "source.serverRestarted"
   | "rate.maxGapExceeded"
   | "counter.reset"
+  | "counter.replaced"
+  | "counter.ambiguous"
   | (string & {});
 
 /** Why a reading (or record, or event) was set aside instead of used. */
@@ -66,6 +68,8 @@ export type QuarantineReason =
   | "time.nonMonotonic"
   | "time.late"
   | "counter.nonMonotonic"
+  | "counter.implausible"
+  | "counter.ambiguous"
   | (string & {});
 
 /** An input set aside with the reason, so nothing disappears silently. */
@@ -91,6 +95,18 @@ export interface UsageFlags {
   readonly rollover?: boolean;
   /** The register was reset or replaced; the increment before the reset was counted. */
   readonly reset?: boolean;
+  /**
+   * The register was replaced by one that started at an unknown value (a new meter, a
+   * restart not at 0): usage is counted from the new register; the usage between the old
+   * register's last reading and the new register's first is not billed (a gap says so).
+   */
+  readonly replaced?: boolean;
+  /**
+   * A register change that could not be classified (e.g. a rollover and a reset both fit
+   * the capacity): only the part every explanation agrees on is billed; the disputed part
+   * was quarantined (`counter.ambiguous`), never billed.
+   */
+  readonly ambiguous?: boolean;
 }
 
 /**

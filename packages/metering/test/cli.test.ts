@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -37,6 +38,13 @@ beforeAll(async () => {
     outExtension: () => ({ js: ".mjs" }),
   });
   cli = join(dir, "cli.mjs");
+  // tiny-secp256k1 loads libsecp256k1 from secp256k1.wasm beside its module: a bundle
+  // must ship that file next to it (package README, "Bundling").
+  const wasm = join(
+    createRequire(import.meta.url).resolve("tiny-secp256k1"),
+    "../../secp256k1.wasm",
+  );
+  await copyFile(wasm, join(dir, "secp256k1.wasm"));
   const { vectors } = JSON.parse(await readFile(vectorsFile, "utf8")) as {
     vectors: { valid: boolean; record?: Record<string, unknown>; signer: string }[];
   };
@@ -50,6 +58,12 @@ beforeAll(async () => {
   tampered[1]!.quarantined = (tampered[1]!.quarantined as number) + 1;
   tamperedFile = join(dir, "tampered.jsonl");
   await writeFile(tamperedFile, `${tampered.map((r) => JSON.stringify(r)).join("\n")}\n`);
+  const lines = records.map((v) => JSON.stringify(v.record));
+  await writeFile(join(dir, "first-cut.jsonl"), `${lines.slice(1).join("\n")}\n`);
+  const bytes = new TextEncoder().encode(`${lines[0]!.replace("{", '{"x":"ZQ",')}\n`);
+  bytes[bytes.findIndex((b, i) => b === 0x5a && bytes[i + 1] === 0x51)] = 0xc3;
+  await writeFile(join(dir, "not-utf8.jsonl"), bytes);
+  await writeFile(join(dir, "duplicate-key.jsonl"), `${lines[0]!.replace("{", '{"seq":7,')}\n`);
 });
 
 afterAll(async () => {
@@ -74,6 +88,25 @@ describe("maaskit verify (child process)", () => {
     expect(code).toBe(0);
     expect(stdout).toContain("line 1  seq 0  valid");
     expect(stdout).toContain("2 lines, 2 valid, 0 invalid");
+  });
+
+  test("error: without --signer a valid file exits 3 and names its signer", async () => {
+    const { code, stdout } = await maaskit("verify", recordsFile);
+    expect(code).toBe(3);
+    expect(stdout).toContain(`signed by ${signer}`);
+    expect(stdout).toContain("NOT checked against an expected signer");
+  });
+
+  test("error: a file cut at the start, invalid UTF-8 and a duplicate key exit 1", async () => {
+    for (const [name, reason] of [
+      ["first-cut.jsonl", "metering.record.seqGap"],
+      ["not-utf8.jsonl", "metering.cli.notUtf8"],
+      ["duplicate-key.jsonl", "metering.json.duplicateKey"],
+    ] as const) {
+      const { code, stdout } = await maaskit("verify", join(dir, name), "--signer", signer);
+      expect(code).toBe(1);
+      expect(stdout).toContain(reason);
+    }
   });
 
   test("error: a tampered record exits 1 and is named by seq and reason", async () => {

@@ -1,11 +1,12 @@
 import type { AbstractSigner, TypedDataField } from "ethers";
 import { getAddress } from "ethers/address";
 import { ZeroHash } from "ethers/constants";
-import { keccak256, Signature } from "ethers/crypto";
+import { keccak256 } from "ethers/crypto";
 import { id, TypedDataEncoder } from "ethers/hash";
-import { recoverAddress } from "ethers/transaction";
 import { toUtf8Bytes } from "ethers/utils";
 import { MaaskitError } from "../errors.js";
+import { isChecksummedAddress } from "../records/meterRecordTypedData.js";
+import { SignatureChecker } from "../records/signatureCheck.js";
 
 /**
  * A signed, hash-chained, append-only log entry: the generic building block of
@@ -164,23 +165,21 @@ export function verifyLogEntries(
       };
     }
     const digest = hashLogEntry(e);
-    let recovered: string | undefined;
-    try {
-      const sig = Signature.from(e.signature);
-      if (BigInt(sig.s) > HALF_N) throw new Error("high-s signature");
-      recovered = recoverAddress(digest, sig);
-    } catch {
-      recovered = undefined;
-    }
-    if (recovered === undefined || recovered !== getAddress(e.signer)) {
+    const sig = checker.check(digest, e.signature, e.signer);
+    if (sig !== true) {
       reasons.push({
         code: "metering.log.badSignature",
-        message: "signature does not match the entry and its signer",
+        message:
+          sig === "highS"
+            ? "signature is malleable (high s)"
+            : sig === "malformed"
+              ? "signature is malformed (65 bytes of lowercase hex, v 27 or 28)"
+              : "signature does not match the entry and its signer",
       });
-    } else if (allowed && !allowed.includes(recovered)) {
+    } else if (allowed && !allowed.includes(getAddress(e.signer))) {
       reasons.push({
         code: "metering.log.wrongSigner",
-        message: `signer ${recovered} is not allowed`,
+        message: `signer ${e.signer} is not allowed`,
       });
     }
     logId ??= e.logId;
@@ -216,11 +215,29 @@ export function verifyLogEntries(
   });
 }
 
-const HALF_N = BigInt("0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0");
+const checker = new SignatureChecker();
+
+/** The members of an entry's JSON form; any other member is malformed. */
+export const LOG_ENTRY_JSON_KEYS = [
+  "kind",
+  "version",
+  "logId",
+  "seq",
+  "at",
+  "type",
+  "payload",
+  "prevHash",
+  "signer",
+  "signature",
+] as const;
 
 function checkShape(e: LogEntry): string | undefined {
   if (typeof e !== "object" || e === null) return "not an object";
   if (e.kind !== "logEntry") return 'kind must be "logEntry"';
+  const unknown = Object.keys(e).filter(
+    (k) => !(LOG_ENTRY_JSON_KEYS as readonly string[]).includes(k),
+  );
+  if (unknown.length > 0) return `${unknown.join(", ")} is not a member of the format`;
   if (e.version !== 1) return "unsupported version";
   if (typeof e.logId !== "string" || e.logId.length === 0) return "logId missing";
   if (!Number.isSafeInteger(e.seq) || e.seq < 0) return "seq must be a non-negative integer";
@@ -229,10 +246,9 @@ function checkShape(e: LogEntry): string | undefined {
   }
   if (typeof e.type !== "string" || e.type.length === 0) return "type missing";
   if (!/^0x[0-9a-f]{64}$/.test(e.prevHash)) return "prevHash must be 32 bytes of lowercase hex";
-  if (typeof e.signer !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(e.signer))
-    return "signer missing";
-  if (typeof e.signature !== "string" || !/^0x[0-9a-fA-F]{130}$/.test(e.signature)) {
-    return "signature must be 65 bytes of hex";
+  if (!isChecksummedAddress(e.signer)) return "signer must be an EIP-55 address";
+  if (typeof e.signature !== "string" || !/^0x[0-9a-f]{130}$/.test(e.signature)) {
+    return "signature must be 65 bytes of lowercase hex";
   }
   if (e.payload === undefined) return "payload missing";
   try {

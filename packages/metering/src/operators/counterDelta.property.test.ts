@@ -134,6 +134,8 @@ function meter(pieces: MeterEvent[][]): MeterEvent[] {
           channel: "total",
           unit: "MTQ",
           rollover: m3(MODULUS),
+          // Without capacity a rollover is only guessed with explicit permission.
+          maxWrapIncrement: m3(MODULUS / 2),
           resetThreshold: m3(RESET_THRESHOLD),
           ...(journal === undefined ? {} : { initial: journal }),
           onState: (s) => {

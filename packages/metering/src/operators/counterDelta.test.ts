@@ -187,16 +187,45 @@ describe("counterDelta", () => {
     );
   });
 
-  it("args: rollover — a drop near the top is a wrap: usage = rollover - last + current", () => {
-    // 998.5 → wrap at 1000 → 1.25: 1.5 + 1.25 = 2.75.
+  it("args: rollover + maxWrapIncrement — a drop near the top is a wrap: usage = rollover - last + current", () => {
+    // 998.5 → wrap at 1000 → 1.25: 1.5 + 1.25 = 2.75. Without capacity, only an explicit
+    // maxWrapIncrement permits this guess.
     marble(
-      { ...base, rollover: "1000" },
+      { ...base, rollover: "1000", maxWrapIncrement: "500" },
       "a-b-c|",
       { a: R("998.5", 0), b: R("1.25", 60), c: R("2", 120) },
       "--u-v|",
       {
         u: U(0, 60, ["998.5", "1.25"], "2.75", { rollover: true }),
         v: U(60, 120, ["1.25", "2"], "0.75"),
+      },
+    );
+  });
+
+  it("behavior: strict default — without capacity or maxWrapIncrement a drop above resetThreshold is never billed as a wrap", () => {
+    const drop = R("1.25", 60);
+    marble(
+      { ...base, rollover: "1000" },
+      "a-b-c-----|",
+      { a: R("998.5", 0), b: drop, c: R("2", 120) },
+      "--q-(gu)--|",
+      {
+        q: Q(
+          drop,
+          "counter.nonMonotonic",
+          "register dropped from 998.5 to 1.25: neither a rollover nor a reset (resetThreshold 0)",
+        ),
+        g: {
+          kind: "gap",
+          machineId: "c1",
+          channel: "total",
+          start: at(0),
+          end: at(60),
+          reason: "counter.ambiguous",
+          detail:
+            "register went from 998.5 to 1.25 (no capacity to tell a rollover, a reset and a new register apart): counted on the new register from there; usage before its first reading is unknown",
+        },
+        u: U(0, 120, ["998.5", "2"], "0.75", { replaced: true, ambiguous: true }),
       },
     );
   });
@@ -214,7 +243,7 @@ describe("counterDelta", () => {
           60,
           "register dropped from 400 to 0.5: counter restarted from 0; usage between the last reading and the reset is unknown",
         ),
-        u: U(0, 60, ["0", "0.5"], "0.5", { reset: true }),
+        u: U(0, 60, ["400", "0.5"], "0.5", { reset: true }),
       },
     );
     // With maxWrapIncrement 700, the same drop is a wrap of 600.5.
@@ -234,7 +263,7 @@ describe("counterDelta", () => {
         60,
         "register dropped from 50 to 0: counter restarted from 0; usage between the last reading and the reset is unknown",
       ),
-      u: U(0, 60, ["0", "0"], "0", { reset: true }),
+      u: U(0, 60, ["50", "0"], "0", { reset: true }),
       c: U(60, 120, ["0", "4"], "4"),
     });
   });

@@ -1,4 +1,4 @@
-import type { Decimal } from "decimal.js";
+import { Decimal } from "decimal.js";
 import type { OperatorFunction } from "rxjs";
 import { Dec } from "../quantity.js";
 import type {
@@ -42,6 +42,15 @@ export interface CounterDeltaInitial {
   readonly machineId?: string;
 }
 
+/**
+ * The most a register can count: `value` of the register's unit per `per` (the machine's
+ * maximum delivery, e.g. 12.5 m³/min). It decides what a register change can be.
+ */
+export interface CounterCapacity {
+  readonly value: Decimal.Value;
+  readonly per: "s" | "min" | "h";
+}
+
 /** Options of {@link counterDelta}. */
 export interface CounterDeltaOptions {
   /** The totalizer channel; readings of other channels pass through unchanged. */
@@ -53,16 +62,32 @@ export interface CounterDeltaOptions {
   /** Modulus of the register: it wraps to 0 when it reaches this value. Values >= it are quarantined. */
   readonly rollover?: Decimal.Value;
   /**
-   * Largest increment that may be explained by a wrap (only with `rollover`). A drop from
-   * `last` to `current` is a rollover when `rollover - last + current <= maxWrapIncrement`.
-   * Default: `rollover / 2` (the half-range rule of wrapping counters).
+   * The register's maximum rate. With it, every change is checked against what the machine
+   * can deliver in the elapsed time: a drop is a rollover only when the wrapped increment
+   * fits, a reset when the value counted since 0 fits; an increase that does not fit is
+   * implausible and never billed as-is. Strongly recommended: without it, a drop is a
+   * rollover only when `maxWrapIncrement` is given and a reset only up to `resetThreshold`.
+   */
+  readonly capacity?: CounterCapacity;
+  /**
+   * A reading channel (e.g. an OPC UA reset counter) whose value changing means the
+   * register was reset or replaced: the next change of the register is a restart, whatever
+   * it looks like. Readings of it pass through. It must be delivered no later than the
+   * first register reading after the restart.
+   */
+  readonly resetCounterChannel?: string;
+  /**
+   * Largest increment that may be explained by a wrap (only with `rollover`). Without
+   * `capacity` this is the explicit permission to guess rollovers: a drop from `last` to
+   * `current` is then a rollover when `rollover - last + current <= maxWrapIncrement`, and
+   * without it no drop is billed as a rollover. With `capacity` it is an extra bound.
    */
   readonly maxWrapIncrement?: Decimal.Value;
   /**
-   * A drop not explained by a wrap is a reset (the counter restarted from 0) when the new
-   * register value is at most this; set it to the most the counter can count between two
-   * readings. A larger value after a drop is jitter, quarantined as `counter.nonMonotonic`.
-   * Default 0: only a restart observed at exactly 0 is recognised as a reset.
+   * Without `capacity`: a drop not explained by a wrap is a reset (the counter restarted
+   * from 0) when the new register value is at most this; set it to the most the counter
+   * can count between two readings. Default 0: only a restart observed at exactly 0 is
+   * recognised as a reset. Ignored with `capacity` (the capacity decides).
    */
   readonly resetThreshold?: Decimal.Value;
   /** Register value(s) journaled before a restart; see {@link CounterDeltaInitial}. */
@@ -85,15 +110,33 @@ const BASES: readonly string[] = volumeBases;
  * baseline — the last accepted register value — and emits usage from the baseline's time to
  * the reading's `sourceTime`, with the raw register values in `register`.
  *
- * Counter semantics, for `current < last` (a drop):
- * - **rollover** — `rollover` is configured and `rollover - last + current <= maxWrapIncrement`
- *   (default `rollover / 2`): usage `rollover - last + current`, flag `rollover`.
- * - **reset** — otherwise, if `current <= resetThreshold` (default 0): the counter restarted
- *   from 0. The usage between the last reading and the reset moment cannot be known and is
- *   never invented: a `GapEvent` (reason `"counter.reset"`, from the last reading to this one)
- *   is emitted, then usage `current` (counted from 0), flag `reset`, `register.start` 0.
- * - **jitter** — otherwise the reading is quarantined as `counter.nonMonotonic` and the
- *   baseline stays (a small wobble must not bill the whole register again).
+ * With `capacity` (the most the register can count per time), `B = capacity × elapsed`:
+ * - **increase** `current - last <= B`: usage. A larger increase is **implausible**: the
+ *   reading is quarantined (`counter.implausible`) and the baseline stays (a glitch of
+ *   999,999 never bills the register).
+ * - **rollover** — a drop with `rollover - last + current <= B`: usage of the wrap, flag
+ *   `rollover`. When a reset fits as well and the interval is bridged (a source gap or a
+ *   restart), or a second wrap would fit too, the change is **ambiguous**: only `current`
+ *   (what every explanation agrees the register counted since 0) is billed, flag
+ *   `ambiguous`, and the disputed rest is quarantined (`counter.ambiguous`) with a
+ *   `counter.ambiguous` gap.
+ * - **reset** — any other drop with `current <= B`: the register restarted from 0. The usage
+ *   before the reset is unknown and never invented: a `GapEvent` (`counter.reset`) is
+ *   emitted, then usage `current`, flag `reset`.
+ * - any other drop is quarantined (`counter.nonMonotonic`), the baseline stays.
+ *
+ * A quarantined reading is remembered: when the next reading does not continue the
+ * baseline but continues it (an increase that fits), the register was **replaced** (a new
+ * meter or a restart at another value, up or down): the usage between the last reading
+ * and the first of the new register is unknown (`counter.replaced` gap), usage is counted
+ * from the new register, flag `replaced`. A reading that continues the baseline again
+ * makes the quarantined one a glitch. A change of `resetCounterChannel` decides a restart
+ * outright: from 0 when the value fits the capacity (`reset`), else `replaced`.
+ *
+ * Without `capacity` the operator has to guess (docs/meter-record.md §2.4): increases are
+ * billed as they come; a drop is a rollover only within an explicit `maxWrapIncrement`, a
+ * reset only when `current <= resetThreshold` (default 0); a confirmed unexplained drop is
+ * `replaced` and `ambiguous`.
  *
  * Other rules:
  * - The first reading of a machine only sets the baseline, unless `initial` gives one (then
@@ -112,7 +155,14 @@ const BASES: readonly string[] = volumeBases;
  *   `metering.counterDelta.invalidOptions` listing every problem.
  * @example
  * ```ts
- * readings$.pipe(counterDelta({ channel: "totalVolume", unit: "MTQ", rollover: "1000000" }));
+ * readings$.pipe(
+ *   counterDelta({
+ *     channel: "totalVolume",
+ *     unit: "MTQ",
+ *     rollover: "1000000",
+ *     capacity: { value: "12.5", per: "min" },
+ *   }),
+ * );
  * ```
  */
 export function counterDelta(
@@ -126,11 +176,14 @@ export function counterDelta(
       let s = machines.get(machineId);
       if (s === undefined) {
         const init = cfg.initial.get(machineId) ?? cfg.initial.get(undefined);
-        s =
-          init === undefined
-            ? { baseline: undefined, bridged: false }
-            : // The first usage after a restart spans time nobody observed.
-              { baseline: { register: init.register, at: init.at }, bridged: true };
+        s = {
+          baseline: init === undefined ? undefined : { register: init.register, at: init.at },
+          // The first usage after a restart spans time nobody observed.
+          bridged: init !== undefined,
+          candidate: undefined,
+          resetCounter: undefined,
+          restartAt: undefined,
+        };
         machines.set(machineId, s);
       }
       return s;
@@ -140,7 +193,12 @@ export function counterDelta(
       switch (event.kind) {
         case "reading":
           if (event.channel === cfg.channel) onReading(event, stateOf(event.machineId), emit);
-          else emit(event);
+          else {
+            if (event.channel === cfg.resetCounterChannel) {
+              onResetCounter(event, stateOf(event.machineId), emit);
+            }
+            emit(event);
+          }
           return;
         case "gap":
           if (event.channel === undefined || event.channel === cfg.channel) {
@@ -167,38 +225,238 @@ export function counterDelta(
     const current = checked;
     const base = s.baseline;
     if (base === undefined) {
+      s.restartAt = undefined;
       setBaseline(r.machineId, s, current, r.sourceTime);
       return;
     }
     const last = base.register;
-    const wrap =
-      current.lt(last) && cfg.rollover !== undefined ? wrapped(last, current) : undefined;
+    const id = r.machineId;
+    const start = base.at;
+    const end = r.sourceTime;
+
+    if (s.restartAt !== undefined) {
+      // The reset counter changed since the baseline: this reading is on a restarted register.
+      s.restartAt = undefined;
+      s.candidate = undefined;
+      if (
+        cfg.capacity === undefined ? current.lte(cfg.resetThreshold) : fits(current, start, end)
+      ) {
+        emitReset(id, s, start, end, last, current, "the reset counter changed", emit);
+      } else {
+        emitReplaced(id, s, start, end, last, end, current, current, emit);
+      }
+      setBaseline(id, s, current, end);
+      return;
+    }
+
+    const cand = s.candidate;
+    if (cand !== undefined) {
+      s.candidate = undefined;
+      if (current.gte(last) && fits(current.minus(last), start, end)) {
+        // The quarantined reading was a glitch: the register continues the baseline.
+        emit(usage(id, start, end, last, current, current.minus(last), s, NO_FLAGS));
+        setBaseline(id, s, current, end);
+        return;
+      }
+      if (current.gte(cand.register) && fits(current.minus(cand.register), cand.at, end)) {
+        // Two readings agree on a new register: it was replaced.
+        emitReplaced(id, s, start, end, last, cand.at, cand.register, current, emit);
+        setBaseline(id, s, current, end);
+        return;
+      }
+    }
+
     if (current.gte(last)) {
-      emit(
-        usage(r.machineId, base.at, r.sourceTime, last, current, current.minus(last), s, NO_FLAGS),
-      );
-    } else if (wrap?.lte(cfg.maxWrapIncrement!)) {
-      emit(usage(r.machineId, base.at, r.sourceTime, last, current, wrap, s, ROLLOVER));
-    } else if (current.lte(cfg.resetThreshold)) {
-      emit(
-        resetGap(
-          r.machineId,
-          base.at,
-          r.sourceTime,
-          `register dropped from ${last.toFixed()} to ${current.toFixed()}: counter restarted from 0; usage between the last reading and the reset is unknown`,
-        ),
-      );
-      emit(usage(r.machineId, base.at, r.sourceTime, ZERO, current, current, s, { reset: true }));
+      const delta = current.minus(last);
+      if (!fits(delta, start, end)) {
+        suspect(
+          r,
+          s,
+          current,
+          "counter.implausible",
+          `register rose from ${last.toFixed()} to ${current.toFixed()}: ${delta.toFixed()} is more than the capacity allows (${budgetText(start, end)})`,
+          emit,
+        );
+        return;
+      }
+      if (
+        cfg.rollover !== undefined &&
+        cfg.capacity !== undefined &&
+        fits(delta.plus(cfg.rollover), start, end)
+      ) {
+        // The register may also have wrapped around once or more: only `delta` is certain.
+        emit(
+          ambiguity(
+            r,
+            last,
+            current,
+            delta,
+            `the register may also have wrapped around (${budgetText(start, end)}); billed the ${delta.toFixed()} every explanation agrees on`,
+          ),
+        );
+        emit(usage(id, start, end, last, current, delta, s, AMBIGUOUS));
+      } else {
+        emit(usage(id, start, end, last, current, delta, s, NO_FLAGS));
+      }
+      setBaseline(id, s, current, end);
+      return;
+    }
+
+    const wrap = cfg.rollover === undefined ? undefined : cfg.rollover.minus(last).plus(current);
+    const wrapFits =
+      wrap !== undefined &&
+      (cfg.capacity === undefined
+        ? cfg.maxWrapIncrement !== undefined && wrap.lte(cfg.maxWrapIncrement)
+        : fits(wrap, start, end) &&
+          (cfg.maxWrapIncrement === undefined || wrap.lte(cfg.maxWrapIncrement)));
+    if (wrapFits) {
+      if (
+        cfg.capacity !== undefined &&
+        (s.bridged || fits(wrap!.plus(cfg.rollover!), start, end))
+      ) {
+        // A reset (or more than one wrap) fits as well: bill what both agree on.
+        const gap: GapEvent = {
+          kind: "gap",
+          machineId: id,
+          channel: cfg.channel,
+          start,
+          end,
+          reason: "counter.ambiguous",
+          detail: `register dropped from ${last.toFixed()} to ${current.toFixed()}: a rollover (${wrap!.toFixed()}) and a reset both fit the capacity (${budgetText(start, end)}); up to ${wrap!.minus(current).toFixed()} more than billed may have been delivered`,
+        };
+        emit(gap);
+        emit(
+          ambiguity(
+            r,
+            last,
+            current,
+            current,
+            `a rollover (${wrap!.toFixed()}) and a reset both fit the capacity (${budgetText(start, end)}); billed the ${current.toFixed()} counted since 0, ${wrap!.minus(current).toFixed()} disputed`,
+          ),
+        );
+        emit(usage(id, start, end, last, current, current, s, AMBIGUOUS));
+      } else {
+        emit(usage(id, start, end, last, current, wrap!, s, ROLLOVER));
+      }
+    } else if (
+      cfg.capacity === undefined ? current.lte(cfg.resetThreshold) : fits(current, start, end)
+    ) {
+      emitReset(id, s, start, end, last, current, "counter restarted from 0", emit);
     } else {
-      emit(
-        quarantineReading(r, {
-          reason: "counter.nonMonotonic",
-          message: `register dropped from ${last.toFixed()} to ${current.toFixed()}: neither a rollover nor a reset (resetThreshold ${cfg.resetThreshold.toFixed()})`,
-        }),
+      suspect(
+        r,
+        s,
+        current,
+        "counter.nonMonotonic",
+        `register dropped from ${last.toFixed()} to ${current.toFixed()}: neither a rollover nor a reset (${cfg.capacity === undefined ? `resetThreshold ${cfg.resetThreshold.toFixed()}` : budgetText(start, end)})`,
+        emit,
       );
       return;
     }
-    setBaseline(r.machineId, s, current, r.sourceTime);
+    setBaseline(id, s, current, end);
+  }
+
+  /** Quarantines a reading that does not fit the baseline and remembers it as a candidate. */
+  function suspect(
+    r: Reading,
+    s: MachineState,
+    current: Decimal,
+    reason: string,
+    message: string,
+    emit: (e: MeterEvent) => void,
+  ): void {
+    emit(quarantineReading(r, { reason, message }));
+    s.candidate = { register: current, at: r.sourceTime };
+  }
+
+  function emitReset(
+    machineId: string,
+    s: MachineState,
+    start: Date,
+    end: Date,
+    last: Decimal,
+    current: Decimal,
+    why: string,
+    emit: (e: MeterEvent) => void,
+  ): void {
+    emit(
+      counterGap(
+        machineId,
+        start,
+        end,
+        "counter.reset",
+        `register dropped from ${last.toFixed()} to ${current.toFixed()}: ${why}; usage between the last reading and the reset is unknown`,
+      ),
+    );
+    // register.start is the raw register at `start`, so records stay continuous.
+    emit(usage(machineId, start, end, last, current, current, s, RESET));
+  }
+
+  /**
+   * The register was replaced by one first read as `first` at `firstAt`: the usage from
+   * `start` to `firstAt` is unknown; from there it is counted on the new register.
+   */
+  function emitReplaced(
+    machineId: string,
+    s: MachineState,
+    start: Date,
+    end: Date,
+    last: Decimal,
+    firstAt: Date,
+    first: Decimal,
+    current: Decimal,
+    emit: (e: MeterEvent) => void,
+  ): void {
+    const guessed = cfg.capacity === undefined;
+    emit(
+      counterGap(
+        machineId,
+        start,
+        firstAt,
+        guessed ? "counter.ambiguous" : "counter.replaced",
+        `register went from ${last.toFixed()} to ${first.toFixed()}${guessed ? " (no capacity to tell a rollover, a reset and a new register apart)" : ""}: counted on the new register from there; usage before its first reading is unknown`,
+      ),
+    );
+    emit(
+      usage(
+        machineId,
+        start,
+        end,
+        last,
+        current,
+        current.minus(first),
+        s,
+        guessed ? REPLACED_GUESSED : REPLACED,
+      ),
+    );
+  }
+
+  function onResetCounter(r: Reading, s: MachineState, emit: (e: MeterEvent) => void): void {
+    if (r.quality === "bad") return;
+    const key = Decimal.isDecimal(r.value) ? (r.value as Decimal).toFixed() : String(r.value);
+    const previous = s.resetCounter;
+    s.resetCounter = key;
+    if (previous === undefined || previous === key || !isValidDate(r.sourceTime)) return;
+    const base = s.baseline;
+    const cand = s.candidate;
+    if (base !== undefined && cand !== undefined) {
+      // The quarantined reading is the restarted register's first.
+      s.candidate = undefined;
+      emitReplaced(
+        r.machineId,
+        s,
+        base.at,
+        cand.at,
+        base.register,
+        cand.at,
+        cand.register,
+        cand.register,
+        emit,
+      );
+      setBaseline(r.machineId, s, cand.register, cand.at);
+    } else if (base === undefined || r.sourceTime.getTime() > base.at.getTime()) {
+      s.restartAt = r.sourceTime;
+    }
   }
 
   function onReplaced(e: RegisterReplacedEvent, s: MachineState, emit: (e: MeterEvent) => void) {
@@ -209,20 +467,14 @@ export function counterDelta(
     }
     const newInitial = new Dec(e.newInitial);
     const base = s.baseline;
+    s.candidate = undefined;
+    s.restartAt = undefined;
     if (base !== undefined) {
       const last = base.register;
       const oldFinal = e.oldFinal === undefined ? undefined : new Dec(e.oldFinal);
-      if (oldFinal?.gte(last)) {
-        emit(
-          usage(e.machineId, base.at, e.at, last, oldFinal, oldFinal.minus(last), s, {
-            reset: true,
-          }),
-        );
-      } else if (
-        oldFinal !== undefined &&
-        cfg.rollover !== undefined &&
-        wrapped(last, oldFinal).lte(cfg.maxWrapIncrement!)
-      ) {
+      if (oldFinal?.gte(last) && fits(oldFinal.minus(last), base.at, e.at)) {
+        emit(usage(e.machineId, base.at, e.at, last, oldFinal, oldFinal.minus(last), s, RESET));
+      } else if (oldFinal?.lt(last) && wrapFits(wrapped(last, oldFinal), base.at, e.at)) {
         emit(
           usage(e.machineId, base.at, e.at, last, oldFinal, wrapped(last, oldFinal), s, {
             reset: true,
@@ -231,13 +483,16 @@ export function counterDelta(
         );
       } else {
         emit(
-          resetGap(
+          counterGap(
             e.machineId,
             base.at,
             e.at,
+            "counter.reset",
             oldFinal === undefined
               ? "register replaced without a final reading of the old register"
-              : `register replaced; its final value ${oldFinal.toFixed()} is below the last reading ${last.toFixed()}`,
+              : oldFinal.gte(last)
+                ? `register replaced; its final value ${oldFinal.toFixed()} is more above the last reading ${last.toFixed()} than the capacity allows`
+                : `register replaced; its final value ${oldFinal.toFixed()} is below the last reading ${last.toFixed()}`,
           ),
         );
       }
@@ -274,6 +529,12 @@ export function counterDelta(
         message: `sourceTime ${r.sourceTime.toISOString()} is before the register baseline at ${s.baseline.at.toISOString()}`,
       };
     }
+    if (s.candidate !== undefined && r.sourceTime.getTime() < s.candidate.at.getTime()) {
+      return {
+        reason: "time.nonMonotonic",
+        message: `sourceTime ${r.sourceTime.toISOString()} is before the quarantined reading at ${s.candidate.at.toISOString()}`,
+      };
+    }
     return v;
   }
 
@@ -307,6 +568,55 @@ export function counterDelta(
     return cfg.rollover!.minus(last).plus(current);
   }
 
+  /** Whether a wrap of `wrap` is a rollover the options allow over `[start, end]`. */
+  function wrapFits(wrap: Decimal, start: Date, end: Date): boolean {
+    if (cfg.capacity === undefined) {
+      return cfg.maxWrapIncrement !== undefined && wrap.lte(cfg.maxWrapIncrement);
+    }
+    return (
+      fits(wrap, start, end) &&
+      (cfg.maxWrapIncrement === undefined || wrap.lte(cfg.maxWrapIncrement))
+    );
+  }
+
+  /** Whether the register can count `amount` in `[start, end]` (always, without capacity). */
+  function fits(amount: Decimal, start: Date, end: Date): boolean {
+    const c = cfg.capacity;
+    if (c === undefined) return true;
+    // amount <= value × elapsed / per, exactly (no division).
+    return amount.times(c.perMs).lte(c.value.times(end.getTime() - start.getTime()));
+  }
+
+  function budgetText(start: Date, end: Date): string {
+    const c = cfg.capacity!;
+    const ms = end.getTime() - start.getTime();
+    return `at most ${c.value.times(ms).div(c.perMs).toFixed()} in ${new Dec(ms).div(1000).toFixed()} s at ${c.value.toFixed()} ${cfg.unit}/${c.per}`;
+  }
+
+  /** The quarantine of the disputed part of an ambiguous register change. */
+  function ambiguity(
+    r: Reading,
+    last: Decimal,
+    current: Decimal,
+    billed: Decimal,
+    why: string,
+  ): QuarantineEvent {
+    return {
+      kind: "quarantine",
+      machineId: r.machineId,
+      channel: cfg.channel,
+      reason: "counter.ambiguous",
+      message: `${r.machineId}/${cfg.channel}: register went from ${last.toFixed()} to ${current.toFixed()}: ${why}`,
+      item: {
+        kind: "counterAmbiguity",
+        reading: r,
+        register: { start: last, end: current },
+        billed,
+      },
+      at: r.sourceTime,
+    };
+  }
+
   function usage(
     machineId: string,
     start: Date,
@@ -334,16 +644,14 @@ export function counterDelta(
     };
   }
 
-  function resetGap(machineId: string, start: Date, end: Date, detail: string): GapEvent {
-    return {
-      kind: "gap",
-      machineId,
-      channel: cfg.channel,
-      start,
-      end,
-      reason: "counter.reset",
-      detail,
-    };
+  function counterGap(
+    machineId: string,
+    start: Date,
+    end: Date,
+    reason: GapEvent["reason"],
+    detail: string,
+  ): GapEvent {
+    return { kind: "gap", machineId, channel: cfg.channel, start, end, reason, detail };
   }
 
   function quarantineItem(e: RegisterReplacedEvent, problem: Problem): QuarantineEvent {
@@ -364,14 +672,28 @@ export function counterDelta(
   }
 }
 
-const ZERO = new Dec(0);
 const NO_FLAGS: UsageFlags = Object.freeze({});
 const ROLLOVER: UsageFlags = Object.freeze({ rollover: true });
+const RESET: UsageFlags = Object.freeze({ reset: true });
+const AMBIGUOUS: UsageFlags = Object.freeze({ ambiguous: true });
+const REPLACED: UsageFlags = Object.freeze({ replaced: true });
+const REPLACED_GUESSED: UsageFlags = Object.freeze({ replaced: true, ambiguous: true });
+const PER_MS: Readonly<Record<CounterCapacity["per"], number>> = {
+  s: 1000,
+  min: 60_000,
+  h: 3_600_000,
+};
 
 interface MachineState {
   baseline: { register: Decimal; at: Date } | undefined;
   /** The next usage spans a gap (source reconnect, restart). */
   bridged: boolean;
+  /** A quarantined reading that a following one may confirm as a new register. */
+  candidate: { register: Decimal; at: Date } | undefined;
+  /** Last value of the reset counter channel. */
+  resetCounter: string | undefined;
+  /** When the reset counter changed after the baseline: the next reading is a restart. */
+  restartAt: Date | undefined;
 }
 
 interface Config {
@@ -379,7 +701,10 @@ interface Config {
   unit: UnitCode;
   basis: VolumeBasis | undefined;
   rollover: Decimal | undefined;
+  /** Only when given explicitly (no default). */
   maxWrapIncrement: Decimal | undefined;
+  capacity: { value: Decimal; perMs: number; per: CounterCapacity["per"] } | undefined;
+  resetCounterChannel: string | undefined;
   resetThreshold: Decimal;
   initial: Map<string | undefined, { register: Decimal; at: Date }>;
   onState: ((state: CounterDeltaState) => void) | undefined;
@@ -404,7 +729,7 @@ function parseOptions(options: CounterDeltaOptions): Config {
   const rollover = decimalOption(options.rollover, "rollover", problems, (d) =>
     d.gt(0) ? undefined : "must be > 0",
   );
-  let maxWrapIncrement = decimalOption(
+  const maxWrapIncrement = decimalOption(
     options.maxWrapIncrement,
     "maxWrapIncrement",
     problems,
@@ -415,8 +740,33 @@ function parseOptions(options: CounterDeltaOptions): Config {
   } else if (rollover !== undefined && maxWrapIncrement?.gte(rollover)) {
     problems.push("maxWrapIncrement must be below rollover");
   }
-  if (rollover !== undefined && options.maxWrapIncrement === undefined) {
-    maxWrapIncrement = rollover.div(2);
+  let capacity: Config["capacity"];
+  if (options.capacity !== undefined) {
+    const c = options.capacity;
+    if (typeof c !== "object" || c === null) {
+      problems.push("capacity must be { value, per }");
+    } else {
+      const value = decimalOption(c.value, "capacity.value", problems, (d) =>
+        d.gt(0) ? undefined : "must be > 0",
+      );
+      if (c.value === undefined) problems.push("capacity.value is missing");
+      const perMs = (PER_MS as Record<string, number | undefined>)[c.per as string];
+      if (perMs === undefined || !Object.hasOwn(PER_MS, c.per)) {
+        problems.push(`capacity.per must be one of s, min, h, got ${describe(c.per)}`);
+      } else if (value !== undefined) {
+        capacity = { value, perMs, per: c.per };
+      }
+    }
+  }
+  if (
+    options.resetCounterChannel !== undefined &&
+    (typeof options.resetCounterChannel !== "string" ||
+      options.resetCounterChannel.length === 0 ||
+      options.resetCounterChannel === options.channel)
+  ) {
+    problems.push(
+      `resetCounterChannel must be a non-empty string other than channel, got ${describe(options.resetCounterChannel)}`,
+    );
   }
   const resetThreshold =
     decimalOption(options.resetThreshold, "resetThreshold", problems, (d) =>
@@ -463,6 +813,8 @@ function parseOptions(options: CounterDeltaOptions): Config {
     basis: options.basis,
     rollover,
     maxWrapIncrement,
+    capacity,
+    resetCounterChannel: options.resetCounterChannel,
     resetThreshold,
     initial,
     onState: options.onState,

@@ -58,7 +58,14 @@ export type TumblingWindowErrorCode = "metering.tumblingWindow.invalidOptions";
 
 interface ChannelAcc {
   quantity: Quantity;
-  flags: { bridged?: true; derivedFromRate?: true; rollover?: true; reset?: true };
+  flags: {
+    bridged?: true;
+    derivedFromRate?: true;
+    rollover?: true;
+    reset?: true;
+    replaced?: true;
+    ambiguous?: true;
+  };
   first: UsageEvent;
   last: UsageEvent;
   allRegister: boolean;
@@ -587,6 +594,8 @@ function mergeFlags(a: ChannelAcc["flags"], b: UsageFlags): ChannelAcc["flags"] 
   if (a.derivedFromRate || b.derivedFromRate) out.derivedFromRate = true;
   if (a.rollover || b.rollover) out.rollover = true;
   if (a.reset || b.reset) out.reset = true;
+  if (a.replaced || b.replaced) out.replaced = true;
+  if (a.ambiguous || b.ambiguous) out.ambiguous = true;
   return out;
 }
 

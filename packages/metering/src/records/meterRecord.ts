@@ -9,7 +9,6 @@ import {
   toDecimal,
 } from "../quantity.js";
 import type { UsageFlags } from "../reading.js";
-import type { UnitCode } from "../units.js";
 import type { MeterRecordErrorCode } from "./meterRecordErrors.js";
 
 /** Format version of records and statements this code writes and verifies. */
@@ -182,8 +181,8 @@ export interface MeterRecordJson {
 }
 
 /**
- * The flag names in bit order; `noRegister` (bit 5) is implied by `register`. A name's bit is
- * {@link RECORD_FLAG_BITS}, not its index: bits are reserved for parallel additions.
+ * The flag names in bit order (lowest bit first); their bits are {@link RECORD_FLAG_BITS}.
+ * `noRegister` (bit 5) is not a named flag: it is implied by the absence of `register`.
  */
 export const RECORD_FLAG_NAMES = [
   "bridged",
@@ -191,18 +190,28 @@ export const RECORD_FLAG_NAMES = [
   "rollover",
   "reset",
   "gap",
+  "replaced",
   "insecureSource",
+  "ambiguous",
 ] as const;
 
-/** The bit of each record flag in the `flags` bitfield (`1 << bit`). */
-export const RECORD_FLAG_BITS: Readonly<Record<(typeof RECORD_FLAG_NAMES)[number], number>> = {
+/** A record flag name. */
+export type RecordFlagName = (typeof RECORD_FLAG_NAMES)[number];
+
+/**
+ * The bit of each named flag in the signed `flags` field (docs/meter-record.md §2.2). Bit 5
+ * is `noRegister`; bit 7 is reserved for `unobserved` (the gateway).
+ */
+export const RECORD_FLAG_BITS: Readonly<Record<RecordFlagName, number>> = Object.freeze({
   bridged: 0,
   derivedFromRate: 1,
   rollover: 2,
   reset: 3,
   gap: 4,
+  replaced: 6,
   insecureSource: 8,
-};
+  ambiguous: 9,
+});
 
 /** The clock statuses in code order (`0` unknown, `1` informative, `2` synchronised). */
 export const CLOCK_STATUSES: readonly ClockStatus[] = ["unknown", "informative", "synchronised"];
@@ -274,9 +283,42 @@ export function flagsToJson(flags: RecordFlags): RecordFlagsJson {
 const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 /**
+ * A canonical decimal string (docs/meter-record.md §5): what `Decimal.toFixed()` prints for
+ * a non-negative value — no sign, no exponent, no leading zeros, no trailing fractional
+ * zeros, no lone dot (`"0"`, `"12.5"`, `"1000"`; not `"112.50"`, `"1.125e2"`, `"+1"`, `".5"`).
+ */
+export const CANONICAL_DECIMAL = /^(0|[1-9][0-9]*)(\.[0-9]*[1-9])?$/;
+
+/** The members of a record's JSON form (`kind` optional); any other member is malformed. */
+export const METER_RECORD_JSON_KEYS = [
+  "kind",
+  "version",
+  "agreementId",
+  "chainId",
+  "verifyingContract",
+  "machineId",
+  "channel",
+  "seq",
+  "periodStart",
+  "periodEnd",
+  "quantity",
+  "register",
+  "flags",
+  "clock",
+  "quarantined",
+  "extras",
+  "prevHash",
+  "signer",
+  "signature",
+] as const;
+
+/**
  * Parses the JSON form of a signed record, reporting every structural problem at once as
- * `metering.record.malformed` (`details.problems`). It does not check the signature or the
- * chain: that is `verifyMeterRecords`.
+ * `metering.record.malformed` (`details.problems`). Strict: a member the format does not
+ * define (an unsigned extra field), a decimal that is not canonical (`"112.50"`,
+ * `"1.125e2"`) or a time not printed as `toISOString` prints it is malformed, even though it
+ * would encode to the same signed bytes. It does not check the signature or the chain: that
+ * is `verifyMeterRecords`.
  *
  * @example const record = meterRecordFromJson(JSON.parse(line));
  */
@@ -284,6 +326,7 @@ export function meterRecordFromJson(json: unknown): MeterRecord {
   const p = new Problems();
   const o = p.object(json, "record");
   if (o === undefined) throw p.error();
+  p.unknownKeys(o, "record", METER_RECORD_JSON_KEYS);
   if (o.kind !== undefined && o.kind !== "meterRecord") p.add("kind", "must be meterRecord");
   const version = p.int(o.version, "version");
   if (version !== undefined && version !== METER_RECORD_VERSION) {
@@ -340,6 +383,13 @@ export class Problems {
     );
   }
 
+  /** Reports every member of `o` not in `allowed` (unsigned fields are malformed). */
+  unknownKeys(o: Record<string, unknown>, field: string, allowed: readonly string[]): void {
+    for (const k of Object.keys(o)) {
+      if (!allowed.includes(k)) this.add(`${field}.${k}`, "is not a member of the format");
+    }
+  }
+
   object(v: unknown, field: string): Record<string, unknown> | undefined {
     if (typeof v !== "object" || v === null || Array.isArray(v)) {
       this.add(field, "must be an object");
@@ -371,34 +421,29 @@ export class Problems {
   }
 
   decimal(v: unknown, field: string): Decimal {
-    try {
-      if (typeof v !== "string") throw new Error("not a string");
-      return toDecimal(v, field);
-    } catch {
-      this.add(field, "must be a decimal string");
+    if (typeof v !== "string" || !CANONICAL_DECIMAL.test(v)) {
+      this.add(field, "must be a canonical decimal string (e.g. 12.5, not 12.50 or 1.25e1)");
       return toDecimal(0);
     }
+    return toDecimal(v, field);
   }
 
   quantity(v: unknown, field: string): Quantity {
     const o = this.object(v, field);
     if (o === undefined) return { value: toDecimal(0), unit: "" };
-    if (typeof o.value !== "string") this.add(`${field}.value`, "must be a decimal string");
+    this.unknownKeys(o, field, ["value", "unit", "basis"]);
     if (typeof o.unit !== "string") this.add(`${field}.unit`, "must be a unit code");
     if (o.basis !== undefined && typeof o.basis !== "string") {
       this.add(`${field}.basis`, "must be a volume basis");
     }
-    try {
-      return quantityFromJson(o as unknown as QuantityJson);
-    } catch {
-      this.add(`${field}.value`, "must be a decimal string");
-      return { value: toDecimal(0), unit: o.unit as UnitCode };
-    }
+    const value = this.decimal(o.value, `${field}.value`);
+    return quantityFromJson({ ...(o as unknown as QuantityJson), value: value.toFixed() });
   }
 
   register(v: unknown, field: string): RegisterSpan | undefined {
     const o = this.object(v, field);
     if (o === undefined) return undefined;
+    this.unknownKeys(o, field, ["start", "end"]);
     return {
       start: this.decimal(o.start, `${field}.start`),
       end: this.decimal(o.end, `${field}.end`),
@@ -428,6 +473,7 @@ export class Problems {
   extras(v: unknown, field: string): MeterExtras | undefined {
     const o = this.object(v, field);
     if (o === undefined) return undefined;
+    this.unknownKeys(o, field, ["quantities", "oee"]);
     if (!Array.isArray(o.quantities)) {
       this.add(`${field}.quantities`, "must be an array");
       return undefined;
@@ -435,6 +481,7 @@ export class Problems {
     const quantities: ExtraQuantity[] = o.quantities.map((q, i) => {
       const f = `${field}.quantities[${i}]`;
       const qo = this.object(q, f) ?? {};
+      this.unknownKeys(qo, f, ["channel", "quantity", "register", "flags"]);
       const register =
         qo.register === undefined ? undefined : this.register(qo.register, `${f}.register`);
       return {
@@ -446,6 +493,12 @@ export class Problems {
     });
     if (o.oee === undefined) return { quantities };
     const oo = this.object(o.oee, `${field}.oee`) ?? {};
+    this.unknownKeys(oo, `${field}.oee`, [
+      "plannedBusyTimeMs",
+      "actualProductionTimeMs",
+      "produced",
+      "good",
+    ]);
     const oee: OeeElements = {
       plannedBusyTimeMs: this.int(oo.plannedBusyTimeMs, `${field}.oee.plannedBusyTimeMs`),
       actualProductionTimeMs: this.int(

@@ -23,6 +23,7 @@ export type MeterRecordErrorCode =
   | "metering.record.periodGap"
   | "metering.record.registerMismatch"
   | "metering.record.registerDiscontinuity"
+  | "metering.record.exceedsCapacity"
   | "metering.statement.mismatch"
   | "metering.signer.invalidKey"
   | "metering.signer.missing";

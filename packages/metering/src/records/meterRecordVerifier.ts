@@ -1,6 +1,7 @@
 import type { Decimal } from "decimal.js";
 import { MaaskitError } from "../errors.js";
-import type { Quantity } from "../quantity.js";
+import { type Quantity, toDecimal } from "../quantity.js";
+import type { UnitCode } from "../units.js";
 import { encodeMeterRecord } from "./encodeMeterRecord.js";
 import {
   GENESIS_HASH,
@@ -29,7 +30,23 @@ export interface VerifyMeterRecordsParameters {
    * that starts later is accepted as an anchor.
    */
   readonly expectedStart?: MeterRecordChainState;
+  /**
+   * The most the machine can deliver of the billed quantity (e.g. from the agreement): a
+   * record whose quantity exceeds `value × (periodEnd − periodStart) / per` is rejected
+   * (`metering.record.exceedsCapacity`), whatever its flags say. With `unit`, a record in
+   * another unit is rejected too (the bound cannot be checked).
+   */
+  readonly capacity?: MeterRecordCapacity;
 }
+
+/** A capacity bound on the billed quantity: `value` of `unit` per `per`. */
+export interface MeterRecordCapacity {
+  readonly value: Decimal.Value;
+  readonly per: "s" | "min" | "h";
+  readonly unit?: UnitCode;
+}
+
+const CAPACITY_PER_MS = { s: 1000, min: 60_000, h: 3_600_000 } as const;
 
 /** The verdict on one record. */
 export interface MeterRecordCheck {
@@ -81,6 +98,7 @@ export function createMeterRecordVerifier(
     ),
   );
   const checker = new SignatureChecker();
+  const capacity = readCapacity(params.capacity);
   let binding: MeterRecordBinding | undefined = params.agreement;
   const seen = new Set<number>();
   let state: State | undefined =
@@ -212,6 +230,25 @@ export function createMeterRecordVerifier(
       }
     }
 
+    if (capacity !== undefined) {
+      const q = record.quantity;
+      const ms = record.periodEnd.getTime() - record.periodStart.getTime();
+      if (capacity.unit !== undefined && q.unit !== capacity.unit) {
+        fail(
+          "metering.record.exceedsCapacity",
+          `quantity is in ${q.unit}, the capacity in ${capacity.unit}: the bound cannot be checked`,
+          { unit: q.unit, capacityUnit: capacity.unit },
+        );
+      } else if (q.value.times(capacity.perMs).gt(capacity.value.times(ms))) {
+        const most = capacity.value.times(ms).div(capacity.perMs);
+        fail(
+          "metering.record.exceedsCapacity",
+          `quantity ${q.value.toFixed()} exceeds the capacity: at most ${most.toFixed()} in ${ms / 1000} s`,
+          { quantity: q.value.toFixed(), most: most.toFixed() },
+        );
+      }
+    }
+
     const mismatch = registerMismatch(record.quantity, record.register, record.flags);
     if (mismatch !== undefined) fail("metering.record.registerMismatch", mismatch);
     for (const q of record.extras?.quantities ?? []) {
@@ -252,6 +289,9 @@ function registerMismatch(
   flags: RecordFlags,
 ): string | undefined {
   if (register === undefined) return undefined;
+  // A new register started at an unknown value, or an ambiguous change billed only in
+  // part: the registers do not determine the quantity (the capacity still bounds it).
+  if (flags.replaced === true || flags.ambiguous === true) return undefined;
   if (flags.rollover === true || flags.reset === true) {
     return q.value.gte(register.end)
       ? undefined
@@ -261,4 +301,30 @@ function registerMismatch(
   return delta.eq(q.value)
     ? undefined
     : `register delta ${delta.toFixed()} differs from the quantity ${q.value.toFixed()}`;
+}
+
+function readCapacity(
+  c: MeterRecordCapacity | undefined,
+): { value: Decimal; perMs: number; unit: UnitCode | undefined } | undefined {
+  if (c === undefined) return undefined;
+  const perMs = (CAPACITY_PER_MS as Record<string, number | undefined>)[c.per];
+  let value: Decimal | undefined;
+  try {
+    value = toDecimal(c.value, "capacity.value");
+  } catch {
+    value = undefined;
+  }
+  if (
+    perMs === undefined ||
+    !Object.hasOwn(CAPACITY_PER_MS, c.per) ||
+    value === undefined ||
+    !value.gt(0)
+  ) {
+    throw new MaaskitError(
+      "metering.record.invalidInput",
+      "capacity must be { value > 0, per: s | min | h, unit? }",
+      { details: { capacity: c } },
+    );
+  }
+  return { value, perMs, unit: c.unit };
 }

@@ -588,8 +588,36 @@ export function periodStatementToJson(st: PeriodStatement): PeriodStatementJson 
   return out;
 }
 
+/** The members of a statement's JSON form, in canonical order; any other member is malformed. */
+export const PERIOD_STATEMENT_JSON_KEYS = [
+  "kind",
+  "version",
+  "agreementId",
+  "chainId",
+  "verifyingContract",
+  "machineId",
+  "channel",
+  "periodStart",
+  "periodEnd",
+  "firstSeq",
+  "lastSeq",
+  "startHash",
+  "headHash",
+  "total",
+  "register",
+  "flags",
+  "plannedBusyTimeMs",
+  "actualProductionTimeMs",
+  "gapRecords",
+  "quarantined",
+  "extras",
+  "signer",
+  "signature",
+] as const;
+
 /**
  * Parses the JSON form of a statement (`metering.record.malformed` lists every problem).
+ * Strict as `meterRecordFromJson`: unknown members and non-canonical decimals are malformed.
  *
  * @example const statement = periodStatementFromJson(JSON.parse(line));
  */
@@ -597,6 +625,7 @@ export function periodStatementFromJson(json: unknown): PeriodStatement {
   const p = new Problems();
   const o = p.object(json, "statement");
   if (o === undefined) throw p.error();
+  p.unknownKeys(o, "statement", PERIOD_STATEMENT_JSON_KEYS);
   if (o.kind !== "periodStatement") p.add("kind", "must be periodStatement");
   const version = p.int(o.version, "version");
   if (version !== undefined && version !== METER_RECORD_VERSION)

@@ -3,25 +3,10 @@ import { secp256k1 } from "@noble/curves/secp256k1";
 import { keccak256, Signature, SigningKey, toUtf8Bytes, Wallet } from "ethers";
 import { recoverAddress } from "ethers/transaction";
 import { describe, expect } from "vitest";
-import { linearCombination, pointTable, SignatureChecker } from "./signatureCheck.js";
+import { SignatureChecker } from "./signatureCheck.js";
 
 const N = secp256k1.CURVE.n;
-const G = secp256k1.ProjectivePoint.BASE;
-const gAsKey = pointTable(secp256k1.CURVE.Gx, secp256k1.CURVE.Gy);
-
-/** The reference: noble's u1·G + u2·Q, affine, or undefined at infinity. */
-function reference(u1: bigint, u2: bigint, q: typeof G) {
-  const sum = G.multiplyAndAddUnsafe(q, u1, u2);
-  if (sum === undefined) return undefined;
-  const a = sum.toAffine();
-  return { x: a.x, y: a.y };
-}
-
-const scalar = fc.oneof(
-  fc.bigInt({ min: 0n, max: N - 1n }),
-  fc.bigInt({ min: 0n, max: 1024n }),
-  fc.bigInt({ min: N - 1024n, max: N - 1n }),
-);
+const hex = (n: bigint) => n.toString(16).padStart(64, "0");
 
 /** What `ecrecover` would say: low s, v 27/28, and recovery to the address. */
 function referenceCheck(digest: string, signature: string, address: string): boolean {
@@ -35,25 +20,56 @@ function referenceCheck(digest: string, signature: string, address: string): boo
 }
 
 describe("signatureCheck", () => {
-  test.prop([scalar, scalar, fc.bigInt({ min: 1n, max: N - 1n })], { numRuns: 60 })(
-    "behavior: u1·G + u2·Q equals noble's for any scalars and key",
-    (u1, u2, d) => {
-      const q = G.multiply(d).toAffine();
-      expect(linearCombination(u1, u2, pointTable(q.x, q.y))).toEqual(
-        reference(u1, u2, G.multiply(d)),
-      );
+  test.prop(
+    [
+      fc.bigInt({ min: 1n, max: N - 1n }),
+      fc.uint8Array({ minLength: 32, maxLength: 32 }),
+      fc.constantFrom(0, 1, 2),
+    ],
+    { numRuns: 60 },
+  )(
+    "behavior: libsecp256k1 agrees with ethers' ecrecover for any key and digest",
+    (d, bytes, twist) => {
+      const key = new SigningKey(`0x${hex(d)}`);
+      const address = new Wallet(key.privateKey).address;
+      const digest = keccak256(bytes);
+      const sig = key.sign(digest);
+      // twist 0: as signed; 1: the key checked against another address; 2: another digest.
+      const checkedDigest = twist === 2 ? keccak256(digest) : digest;
+      const checkedAddress = twist === 1 ? `0x${"ab".repeat(20)}` : address;
+      const checker = new SignatureChecker();
+      for (let i = 0; i < 2; i++) {
+        expect(checker.check(checkedDigest, sig.serialized, checkedAddress) === true).toBe(
+          referenceCheck(checkedDigest, sig.serialized, checkedAddress),
+        );
+      }
     },
   );
 
-  test.prop([scalar, scalar])(
-    "behavior: with Q = G the sums meet their doubling and infinity cases",
-    (u1, u2) => {
-      expect(linearCombination(u1, u2, gAsKey)).toEqual(reference(u1, u2, G));
-      // u·G + u·G adds a point to itself; u·G + (n − u)·G ends at infinity.
-      expect(linearCombination(u1, u1, gAsKey)).toEqual(reference(u1, u1, G));
-      expect(linearCombination(u1, (N - u1) % N, gAsKey)).toBeUndefined();
-    },
-  );
+  test("error: r or s zero or ≥ n are malformed, as ecrecover rejects them", () => {
+    const key = new SigningKey(keccak256(toUtf8Bytes("maaskit.signatureCheck.range")));
+    const address = new Wallet(key.privateKey).address;
+    const digest = keccak256(toUtf8Bytes("record"));
+    const sig = key.sign(digest);
+    const r = sig.r.slice(2);
+    const s = sig.s.slice(2);
+    const v = sig.v === 27 ? "1b" : "1c";
+    const checker = new SignatureChecker();
+    for (const bad of [
+      `0x${hex(0n)}${s}${v}`,
+      `0x${hex(N)}${s}${v}`,
+      `0x${hex(N + 1n)}${s}${v}`,
+      `0x${r}${hex(0n)}${v}`,
+      `0x${r}${hex(N)}${v}`,
+      `0x${"ff".repeat(32)}${s}${v}`,
+    ]) {
+      expect(checker.check(digest, bad, address)).toBe("malformed");
+      expect(referenceCheck(digest, bad, address)).toBe(false);
+    }
+    for (const v2 of ["00", "01", "1d", "25"]) {
+      expect(checker.check(digest, `0x${r}${s}${v2}`, address)).toBe("malformed");
+    }
+  });
 
   test.prop([fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.nat(50)], { numRuns: 40 })(
     "behavior: accepts exactly what ecrecover accepts (valid, v flipped, r or s altered)",
@@ -69,7 +85,6 @@ describe("signatureCheck", () => {
       const r = signature.slice(2, 66);
       const s = signature.slice(66, 130);
       const v = signature.slice(130);
-      const hex = (n: bigint) => n.toString(16).padStart(64, "0");
       const variants = [
         `0x${r}${s}${v === "1b" ? "1c" : "1b"}`,
         `0x${hex((BigInt(`0x${r}`) + BigInt(bump) + 1n) % N || 1n)}${s}${v}`,

@@ -492,8 +492,9 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
     const records = inputs.map((x, i) => {
       const bits = Number(x.flags);
       const flags: Record<string, true> = {};
-      for (const name of RECORD_FLAG_NAMES)
+      for (const name of RECORD_FLAG_NAMES) {
         if ((bits & (1 << RECORD_FLAG_BITS[name])) !== 0) flags[name] = true;
+      }
       const extras = r.x?.[i] ?? null;
       const json = {
         kind: "meterRecord",
@@ -507,7 +508,7 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
         periodStart: new Date(start).toISOString(),
         periodEnd: new Date(Number(x.periodEnd)).toISOString(),
         quantity: {
-          value: formatUnits(x.quantity, 9),
+          value: fixed9(x.quantity),
           unit: metered.unit,
           ...(metered.basis === undefined ? {} : { basis: metered.basis }),
         },
@@ -516,8 +517,8 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
           ? {}
           : {
               register: {
-                start: formatUnits(x.registerStart, 9),
-                end: formatUnits(x.registerEnd, 9),
+                start: fixed9(x.registerStart),
+                end: fixed9(x.registerEnd),
               },
             }),
         flags,
@@ -891,4 +892,9 @@ async function deployContract(
   const contract = await factory.deploy(...args);
   await contract.waitForDeployment();
   return getAddress(await contract.getAddress());
+}
+
+/** A 9-decimal fixed-point value as the canonical decimal string of a record's JSON form ("1000", not "1000.0"). */
+function fixed9(value: bigint): string {
+  return formatUnits(value, 9).replace(/\.0$/, "");
 }
