@@ -87,6 +87,7 @@ function identity(err) {
 const validOpcUa = {
   endpointUrl: "opc.tcp://127.0.0.1:4840",
   machineId: "m1",
+  pkiDir: "./pki", // secure by default: the trust list lives there (nothing is created until subscribed)
   nodes: [{ nodeId: "ns=1;s=V", channel: "volume", unit: "MTQ", kind: "register" }],
 };
 const thrown = {

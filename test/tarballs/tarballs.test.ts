@@ -231,7 +231,10 @@ describe("packed tarballs installed with npm", () => {
     tampered[1]!.quarantined = (tampered[1]!.quarantined as number) + 1;
     const bad = join(app, "tampered.jsonl");
     await writeFile(bad, `${tampered.map((r) => JSON.stringify(r)).join("\n")}\n`);
-    const failed = await run(bin, ["verify", bad], { cwd: app, env: cleanEnv() }).then(
+    const failed = await run(bin, ["verify", bad, "--signer", records[0]!.signer], {
+      cwd: app,
+      env: cleanEnv(),
+    }).then(
       () => undefined,
       (err: { code: number; stdout: string }) => err,
     );
