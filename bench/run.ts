@@ -28,6 +28,7 @@ const modules: Record<string, () => Promise<ModuleResult>> = {
   records: async () => (await import("./records.bench.js")).recordsBench(quick),
   settlement: async () => (await import("./settlement.bench.js")).settlementBench(quick),
   opcua: async () => (await import("./opcua.bench.js")).opcuaBench(quick),
+  verify: async () => (await import("./verify.bench.js")).verifyBench(quick),
   importCost: async () => (await import("./importCost.bench.js")).importCostBench(quick),
 };
 

@@ -11,9 +11,10 @@ import { type Plant, startPlant } from "../lib/plant.js";
 
 // A real full disk, not an injected error: the gateway runs under `prlimit --fsize` (RLIMIT_FSIZE),
 // so the kernel fails its writes part-way (EFBIG after a short write), as a disk filling up
-// mid-entry does. The journal and the embedded ledger's log grow side by side; whichever
-// hits the limit first fails. Then space returns (a run without the limit).
-const LIMIT = 40_000;
+// mid-entry does. The journal's and the embedded ledger's SQLite WAL files grow side by side
+// (whole 4 KiB pages per commit); whichever hits the limit first fails (SQLite reports the
+// short write as SQLITE_FULL or SQLITE_IOERR_WRITE). Then space returns (a run without the limit).
+const LIMIT = 400_000;
 const ACCELERATE = 3600;
 const T0 = new Date("2025-03-03T00:00:00.000Z");
 
@@ -64,20 +65,20 @@ describe("disk full", () => {
     ).toMatchObject({
       code: "metering.journal.writeFailed",
     });
-    expect(String(error!.error)).toMatch(/EFBIG|too large/i);
+    expect(String(error!.error)).toMatch(/EFBIG|too large|disk is full|disk I\/O error/i);
     const ledgerRetries = full.events.filter(
       (e) =>
         e.event === "delivery.retrying" &&
-        /settlement\.ledger\.unavailable|EFBIG/.test(String(e.detail)),
+        /settlement\.ledger\.unavailable|EFBIG|disk/.test(String(e.detail)),
     );
     const reported = full.events.filter((e) => e.event === "record");
     // No record was reported after the failure: the window that failed was not handed on.
     const errorAt = full.events.indexOf(error!);
     expect(full.events.slice(errorAt).some((e) => e.event === "record")).toBe(false);
 
-    // Nothing corrupted: the journal opens clean (the partial entry was cut back at once),
-    // holds every record reported durable, and its chain verifies; the ledger's log loses at
-    // most the torn, never-acknowledged last write, and holds a prefix of the journal.
+    // Nothing corrupted: the journal opens clean (SQLite rolled the failed commit back),
+    // holds every record reported durable, and its chain verifies; the ledger holds a prefix
+    // of the journal and has nothing to recover.
     const journal = await openJournal({ dir: plant.journalDir, codec: meterRecordCodec });
     const records = [];
     try {

@@ -1,7 +1,13 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["./src/index.ts", "./src/simulator.ts", "./src/opcua.ts", "./src/cli.ts"],
+  entry: [
+    "./src/index.ts",
+    "./src/simulator.ts",
+    "./src/opcua.ts",
+    "./src/cli.ts",
+    "./src/storage.ts",
+  ],
   format: ["esm", "cjs"],
   dts: true,
   clean: true,

@@ -9,6 +9,7 @@ export {
 export {
   type HistoryEntryType,
   type MaintenanceHistory,
+  type MaintenanceHistoryRecovery,
   openMaintenanceHistory,
   type ServicePerformedPayload,
 } from "./history/maintenanceHistory.js";

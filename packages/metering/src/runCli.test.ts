@@ -130,6 +130,23 @@ describe("runCli verify", () => {
       [7, ["metering.cli.multipleAgreements", "metering.cli.multipleSigners"]],
       [8, ["metering.cli.multipleAgreements", "metering.cli.multipleSigners"]],
     ]);
+    // A statement of the second agreement, with its records, is named too.
+    const otherRecords = await sampleChain(2, {
+      key: OTHER_TEST_KEY,
+      binding: { ...TEST_BINDING, agreementId: "agr-b" },
+    });
+    const otherStatement = await signPeriodStatement(buildPeriodStatement(otherRecords), {
+      signer: new Wallet(OTHER_TEST_KEY),
+    });
+    const withStatement = await cli(
+      ["verify", "export.jsonl", "--signer", SIGNER, "--signer", ATTACKER, "--json"],
+      jsonl([...lines, ...otherKeyChain, JSON.stringify(periodStatementToJson(otherStatement))]),
+    );
+    expect(reasonsOf(withStatement.json())).toEqual([
+      [7, ["metering.cli.multipleAgreements"]],
+      [8, ["metering.cli.multipleAgreements"]],
+      [9, ["metering.cli.multipleAgreements"]],
+    ]);
     const allowed = await cli(["verify", "export.jsonl", "--allow-multiple", "--json"], file);
     expect(allowed.code).toBe(EXIT.unpinned);
     expect(allowed.json().signers).toEqual([SIGNER, ATTACKER]);

@@ -188,6 +188,12 @@ export interface ChainSummary {
   readonly total: string;
   /** How the end was anchored; `"none"`: a deleted last record would go unnoticed. */
   readonly endAnchor: "none" | "head" | "statement" | "invoice";
+  /**
+   * How the start was anchored: at seq 0 with the genesis hash, after `--after`, at a
+   * statement's `firstSeq`/`startHash`, or — `"invoiceSeq"` — at an invoice's first seq
+   * only (an invoice names no hash before its first record; pass `--after` to pin it).
+   */
+  readonly startAnchor: "genesis" | "after" | "statement" | "invoiceSeq";
 }
 
 /** Everything {@link verifyExportReport} found. */
@@ -330,25 +336,24 @@ export async function runCli(
       })}\n`,
     );
   } else {
-    const out: string[] = [];
+    // One io.stdout call per output line: callers filter line by line.
+    const say = io.stdout;
     for (const x of verdicts) {
       const head = `line ${x.line}  ${x.label}`;
       if (x.valid) {
-        if (v.quiet !== true) out.push(`${head}  valid\n`);
-      } else for (const m of x.messages) out.push(`${head}  INVALID  ${m}\n`);
-      if (out.length >= 4096) io.stdout(out.splice(0).join(""));
+        if (v.quiet !== true) say(`${head}  valid\n`);
+      } else for (const m of x.messages) say(`${head}  INVALID  ${m}\n`);
     }
     for (const a of report.anchors) {
-      if (a.valid) out.push(`anchor --${a.anchor}  met\n`);
-      else for (const m of a.messages) out.push(`anchor --${a.anchor}  NOT MET  ${m}\n`);
+      if (a.valid) say(`anchor --${a.anchor}  met\n`);
+      else for (const m of a.messages) say(`anchor --${a.anchor}  NOT MET  ${m}\n`);
     }
-    out.push(
+    say(
       verdicts.length === 0
         ? `${file}: no records\n`
         : `${file}: ${verdicts.length} lines, ${verdicts.length - invalid} valid, ${invalid} invalid\n`,
     );
-    for (const n of notes) out.push(`${n}\n`);
-    io.stdout(out.join(""));
+    for (const n of notes) say(`${n}\n`);
   }
   return report.exitCode;
 }
@@ -368,6 +373,11 @@ function reportNotes(report: ExportReport): string[] {
     notes.push(
       `agreement ${c.agreementId} (chain ${c.chainId}, contract ${c.verifyingContract}): ${c.records} records, seq ${c.firstSeq}..${c.lastSeq}, head ${c.head}, total ${c.total}`,
     );
+    if (c.startAnchor === "invoiceSeq") {
+      notes.push(
+        `  start anchored by seq only: the invoice names no hash before seq ${c.firstSeq}; pass --after <hash> to pin it`,
+      );
+    }
     if (c.endAnchor === "none") {
       notes.push(
         `  end not anchored: a deleted last record is detectable only against --head ${c.head}, --statement or --invoice`,
@@ -714,6 +724,7 @@ interface Chain {
   mixedUnits: boolean;
   /** Records in file order, when statements need them. */
   readonly kept: MeterRecord[];
+  readonly startAnchor: ChainSummary["startAnchor"];
   /** Kept records by seq (first occurrence). */
   readonly bySeq: Map<number, MeterRecord>;
 }
@@ -738,22 +749,24 @@ class RecordRun {
     },
   ) {}
 
-  /** Where the chain of the first record `r` of an agreement must start. */
-  private start(r: MeterRecord): MeterRecordChainState {
+  /** Where the chain of the first record `r` of an agreement must start, and by what anchor. */
+  private start(r: MeterRecord): [MeterRecordChainState, ChainSummary["startAnchor"]] {
     const st = this.opts.statement;
     if (st !== undefined && bindingKey(st) === bindingKey(r)) {
-      return { seq: st.firstSeq, prevHash: st.startHash };
+      return [{ seq: st.firstSeq, prevHash: st.startHash }, "statement"];
     }
     const inv = this.opts.invoice;
     if (this.opts.after !== undefined) {
-      return { seq: inv?.firstSeq ?? r.seq, prevHash: this.opts.after };
+      return [{ seq: inv?.firstSeq ?? r.seq, prevHash: this.opts.after }, "after"];
     }
     if (inv !== undefined && (inv.agreementId === undefined || inv.agreementId === r.agreementId)) {
       // An invoice names the first seq but not the hash before it: from seq 0 that is
-      // genesis; later, only --after pins it (the note says so).
-      return { seq: inv.firstSeq, prevHash: inv.firstSeq === 0 ? GENESIS_HASH : r.prevHash };
+      // genesis; later, only --after pins it (the output says so).
+      return inv.firstSeq === 0
+        ? [{ seq: 0, prevHash: GENESIS_HASH }, "genesis"]
+        : [{ seq: inv.firstSeq, prevHash: r.prevHash }, "invoiceSeq"];
     }
-    return { seq: 0, prevHash: GENESIS_HASH };
+    return [{ seq: 0, prevHash: GENESIS_HASH }, "genesis"];
   }
 
   check(lineNo: number, json: Record<string, unknown>): LineVerdict {
@@ -780,13 +793,15 @@ class RecordRun {
     const key = this.opts.agreement === undefined ? bindingKey(record) : "expected";
     let chain = this.chains.get(key);
     if (chain === undefined) {
+      const [expectedStart, startAnchor] = this.start(record);
       chain = {
         binding: this.opts.agreement ?? record,
         verifier: createMeterRecordVerifier({
           signers: this.opts.signers,
           ...(this.opts.agreement === undefined ? {} : { agreement: this.opts.agreement }),
-          expectedStart: this.start(record),
+          expectedStart,
         }),
+        startAnchor,
         records: 0,
         firstSeq: record.seq,
         lastSeq: record.seq,
@@ -830,6 +845,16 @@ class RecordRun {
       );
     }
     return verdict;
+  }
+
+  /**
+   * The file's first agreement when `b` is another one and several are not allowed (and no
+   * agreement is expected: then `wrongAgreement` names it), else undefined.
+   */
+  otherAgreementThan(b: MeterRecordBinding): MeterRecordBinding | undefined {
+    if (this.opts.allowMultiple === true || this.opts.agreement !== undefined) return undefined;
+    const first = this.firstKey === undefined ? undefined : this.chains.get(this.firstKey)?.binding;
+    return first !== undefined && bindingKey(first) !== bindingKey(b) ? first : undefined;
   }
 
   /** Kept records of the statement's agreement with seq in its range, in seq order. */
@@ -966,6 +991,7 @@ class RecordRun {
         head: c.head,
         total: c.mixedUnits ? "mixed units" : `${c.total.toFixed()} ${c.unit}`,
         endAnchor,
+        startAnchor: c.startAnchor,
       });
     }
     return out;
@@ -1019,6 +1045,14 @@ export function verifyStatementLines(
     });
     const reasons: string[] = [...result.reasons];
     const messages = result.errors.map((e) => `${e.code}: ${e.shortMessage}`);
+    const first = records().otherAgreementThan(statement);
+    if (first !== undefined) {
+      const code = "metering.cli.multipleAgreements";
+      reasons.push(code);
+      messages.push(
+        `${code}: statement of agreement ${statement.agreementId}, the file's first record is of ${first.agreementId}: pass --agreement, or --allow-multiple`,
+      );
+    }
     if (missing > 0) {
       const code = "metering.statement.recordsMissing";
       reasons.push(code);

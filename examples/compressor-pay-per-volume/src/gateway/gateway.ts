@@ -137,6 +137,11 @@ export async function startGateway(p: StartGatewayParameters): Promise<Gateway> 
   mkdirSync(join(config.outDir, "invoices"), { recursive: true });
 
   const opened = await ledger.openAgreement(agreement);
+  // What opening the storage recovered or migrated is reported, never silent.
+  const ledgerRecovery = (ledger as { recovery?: () => Record<string, unknown> }).recovery?.();
+  if (ledgerRecovery !== undefined && Object.keys(ledgerRecovery).length > 0) {
+    log({ event: "storage.recovered", store: "ledger", ...ledgerRecovery });
+  }
   log({
     event: "agreement.opened",
     agreementId: agreement.agreementId,
@@ -157,6 +162,9 @@ export async function startGateway(p: StartGatewayParameters): Promise<Gateway> 
     dir: join(config.dataDir, "journal"),
     codec: meterRecordCodec,
   });
+  if (Object.keys(journal.recovery).length > 0) {
+    log({ event: "storage.recovered", store: "journal", ...journal.recovery });
+  }
   const { createRecorder } = await import("@maaskit/metering");
   const volumeChannel = Object.entries(config.nodes).find(([, m]) => m.kind === "register")![0];
   const volumeNode = config.nodes[volumeChannel]!;

@@ -5,11 +5,13 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  readSync,
   renameSync,
   writeSync,
 } from "node:fs";
 import { dirname } from "node:path";
 import { type LogEntry, MaaskitError, signLogEntry, verifyLogEntries } from "@maaskit/metering";
+import { openStore, type Store } from "@maaskit/metering/storage";
 import type { AbstractSigner } from "ethers";
 
 /** Entry types of a machine's maintenance history. */
@@ -44,24 +46,38 @@ export interface ServicePerformedPayload {
 export interface MaintenanceHistory {
   readonly machineId: string;
   readonly logId: string;
-  /** Appends a signed entry (durable on disk before it resolves when a file is set). */
+  /** Appends a signed entry (committed to the database before it resolves when a file is set). */
   append<P>(type: HistoryEntryType, at: Date, payload: P): Promise<LogEntry<P>>;
   entries(): readonly LogEntry[];
   /** Writes the history as JSON Lines (one signed entry per line) — `maaskit verify` reads it. */
   exportTo(file: string): void;
-  /** Waits for pending appends and closes the file; later appends fail. */
+  /** Waits for pending appends and closes the database (releasing its lock); later appends fail. */
   close(): Promise<void>;
+  /** What opening recovered or migrated (a legacy JSON Lines history); `{}` after a clean open. */
+  readonly recovery: MaintenanceHistoryRecovery;
+}
+
+/** What `openMaintenanceHistory` migrated or set aside (reported, never silent). */
+export interface MaintenanceHistoryRecovery {
+  /** A torn last line of a legacy JSON Lines history, copied to `file` (`<file>.recovered`). */
+  readonly tornTail?: { readonly file: string; readonly bytes: number };
+  /** The legacy JSON Lines history migrated into the database, kept under this name. */
+  readonly migratedFrom?: { readonly file: string; readonly entries: number };
 }
 
 /**
  * A machine's append-only, hash-chained, signed maintenance history: triggers, service
  * requests, every work-order step, parts used and run hours at service. It is the warranty
  * proof and the record a buyer of the used machine can check with `maaskit verify`.
- * With `file`, entries are appended as JSON Lines with fsync and reloaded (and verified)
- * at open; a torn last line from a crash is moved aside to `<file>.torn-<n>`, never lost.
+ * With `file`, entries live in a SQLite database there (WAL, `synchronous=FULL`, an
+ * exclusive OS lock while open: a second open is `maaskit.storage`'s
+ * `maintenance.history.locked`), each one committed before `append` resolves and reloaded
+ * and verified at open. A file written by the JSON Lines history of earlier versions is
+ * migrated at first open (its torn last line copied to `<file>.recovered`, the old file kept
+ * as `<file>.migrated`). `exportTo` writes the JSON Lines form `maaskit verify` reads.
  *
  * @example
- * const history = await openMaintenanceHistory({ machineId: "c1", signer: wallet, file: "history.jsonl" })
+ * const history = await openMaintenanceHistory({ machineId: "c1", signer: wallet, file: "history.db" })
  * await history.append("service.performed", at, { serviceType: "oilChange", conditionId: "oil", runHours: "4012" })
  */
 export async function openMaintenanceHistory(options: {
@@ -71,42 +87,56 @@ export async function openMaintenanceHistory(options: {
 }): Promise<MaintenanceHistory> {
   const logId = `maintenance/${options.machineId}`;
   const log: LogEntry[] = [];
-  if (options.file && existsSync(options.file)) {
-    const text = readFileSync(options.file, "utf8");
-    const complete = text.endsWith("\n") ? text : text.slice(0, text.lastIndexOf("\n") + 1);
-    if (complete.length < text.length) {
-      const torn = `${options.file}.torn-${Date.now()}`;
-      const fd = openSync(torn, "wx");
-      writeSync(fd, text.slice(complete.length));
-      fsyncSync(fd);
-      closeSync(fd);
-      const tmp = `${options.file}.tmp`;
-      const t = openSync(tmp, "w");
-      writeSync(t, complete);
-      fsyncSync(t);
-      closeSync(t);
-      renameSync(tmp, options.file);
-    }
-    for (const line of complete.split("\n")) if (line) log.push(JSON.parse(line) as LogEntry);
-    const bad = verifyLogEntries(log, { logId }).filter((r) => !r.valid);
-    if (bad.length > 0) {
-      throw new MaaskitError(
-        "maintenance.history.corrupt",
-        `maintenance history ${options.file} does not verify at seq ${bad[0]!.seq}`,
-        { details: { file: options.file, failures: bad } },
-      );
-    }
-  }
-  let fd: number | undefined;
+  let store: Store | undefined;
+  let recovery: MaintenanceHistoryRecovery = {};
   if (options.file) {
-    mkdirSync(dirname(options.file), { recursive: true });
-    fd = openSync(options.file, "a");
+    const file = options.file;
+    mkdirSync(dirname(file), { recursive: true });
+    const migrated = `${file}.migrated`;
+    if (isJsonLines(file)) {
+      // Read and verify before anything moves: a damaged history stays where it is.
+      verify(readLegacy(file, false).entries, logId, file);
+      renameSync(file, migrated);
+      fsyncDir(dirname(file));
+    }
+    try {
+      store = openStore({ file, kind: KIND });
+    } catch (err) {
+      throw storageToHistory(err, file);
+    }
+    try {
+      const s = store;
+      // Migrate when the database holds nothing yet and a moved-aside JSON Lines history is
+      // there (also when a migration was interrupted before its commit).
+      if (
+        s.head().index === -1 &&
+        s.getMeta("migratedFrom") === undefined &&
+        existsSync(migrated)
+      ) {
+        const legacy = readLegacy(migrated, true);
+        verify(legacy.entries, logId, migrated);
+        s.transaction(() => {
+          for (const e of legacy.entries) s.append("entry", JSON.stringify(e));
+          s.setMeta("migratedFrom", JSON.stringify({ entries: legacy.entries.length }));
+        });
+        recovery = {
+          migratedFrom: { file: migrated, entries: legacy.entries.length },
+          ...(legacy.torn === undefined ? {} : { tornTail: legacy.torn }),
+        };
+      }
+      for (const e of s.entries()) log.push(JSON.parse(e.body) as LogEntry);
+      verify(log, logId, file);
+    } catch (err) {
+      store.close();
+      throw storageToHistory(err, file);
+    }
   }
   let queue: Promise<unknown> = Promise.resolve();
   let closed = false;
   return {
     machineId: options.machineId,
     logId,
+    recovery,
     append(type, at, payload) {
       if (closed) {
         return Promise.reject(
@@ -118,9 +148,13 @@ export async function openMaintenanceHistory(options: {
           { logId, type, at, payload, head: log[log.length - 1] },
           options.signer,
         );
-        if (fd !== undefined) {
-          writeSync(fd, `${JSON.stringify(entry)}\n`);
-          fsyncSync(fd);
+        if (store !== undefined) {
+          const s = store;
+          try {
+            s.transaction(() => s.append("entry", JSON.stringify(entry)));
+          } catch (err) {
+            throw storageToHistory(err, options.file!);
+          }
         }
         log.push(entry);
         return entry;
@@ -131,10 +165,8 @@ export async function openMaintenanceHistory(options: {
     entries: () => log,
     async close() {
       await queue;
-      if (fd !== undefined) {
-        closeSync(fd);
-        fd = undefined;
-      }
+      store?.close();
+      store = undefined;
       closed = true;
     },
     exportTo(file) {
@@ -145,4 +177,94 @@ export async function openMaintenanceHistory(options: {
       closeSync(out);
     },
   };
+}
+
+const KIND = "maintenance.history/1";
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A legacy history is JSON Lines (`{` first); a SQLite database starts "SQLite format 3". */
+function isJsonLines(file: string): boolean {
+  if (!existsSync(file)) return false;
+  const fd = openSync(file, "r");
+  try {
+    const b = Buffer.alloc(1);
+    return readSync(fd, b, 0, 1, 0) === 1 && b[0] === 0x7b;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Reads a JSON Lines history; with `copyTorn`, a torn last line (a write cut short) is
+ * copied aside to `<file>.recovered` (the migrated file itself is kept as it is).
+ */
+function readLegacy(
+  file: string,
+  copyTorn: boolean,
+): {
+  entries: LogEntry[];
+  torn?: { file: string; bytes: number };
+} {
+  const text = readFileSync(file, "utf8");
+  const complete = text.endsWith("\n") ? text : text.slice(0, text.lastIndexOf("\n") + 1);
+  let torn: { file: string; bytes: number } | undefined;
+  if (complete.length < text.length && copyTorn) {
+    const aside = `${file.replace(/\.migrated$/, "")}.recovered`;
+    const fd = openSync(aside, "w");
+    const bytes = Buffer.from(text.slice(complete.length), "utf8");
+    writeSync(fd, bytes);
+    fsyncSync(fd);
+    closeSync(fd);
+    torn = { file: aside, bytes: bytes.length };
+  }
+  const entries: LogEntry[] = [];
+  for (const [i, line] of complete.split("\n").entries()) {
+    if (!line) continue;
+    try {
+      entries.push(JSON.parse(line) as LogEntry);
+    } catch (err) {
+      throw new MaaskitError(
+        "maintenance.history.corrupt",
+        `maintenance history ${file}: line ${i + 1} is not JSON`,
+        { details: { file, line: i + 1 }, cause: err },
+      );
+    }
+  }
+  return torn === undefined ? { entries } : { entries, torn };
+}
+
+function verify(log: readonly LogEntry[], logId: string, file: string): void {
+  const bad = verifyLogEntries(log, { logId }).filter((r) => !r.valid);
+  if (bad.length > 0) {
+    throw new MaaskitError(
+      "maintenance.history.corrupt",
+      `maintenance history ${file} does not verify at seq ${bad[0]!.seq}`,
+      { details: { file, failures: bad } },
+    );
+  }
+}
+
+function storageToHistory(err: unknown, file: string): unknown {
+  const code = (err as { code?: string })?.code;
+  if (typeof code !== "string" || !code.startsWith("metering.storage.")) return err;
+  const e = err as MaaskitError;
+  const mapped =
+    code === "metering.storage.locked"
+      ? "maintenance.history.locked"
+      : code === "metering.storage.corrupt"
+        ? "maintenance.history.corrupt"
+        : "maintenance.history.unavailable";
+  const index = (e.details as { index?: number }).index;
+  return new MaaskitError(mapped, e.shortMessage, {
+    details: { file, ...(index === undefined ? {} : { entry: index }) },
+    cause: err,
+  });
 }

@@ -5,6 +5,7 @@ import * as path from "node:path";
 import { VirtualTimeScheduler } from "rxjs";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { isMaaskitError, MaaskitError } from "../errors.js";
+import { openStore } from "../storage/openStore.js";
 import { createDeliveryLoop, type DeliveryEvent } from "./createDeliveryLoop.js";
 import type { ChainEntry } from "./journalCodec.js";
 import { type Journal, openJournal, ZERO_HASH } from "./openJournal.js";
@@ -146,7 +147,9 @@ describe("createDeliveryLoop", () => {
     });
     const events = recorder(loop);
     loop.start();
-    await runUntil(() => accepted.length === 1);
+    // Caught up (record 0 delivered and its acknowledgement durable) before more arrive.
+    await runUntil(() => events.some((e) => e.type === "caughtUp"));
+    expect(accepted).toEqual([0]);
     for (const r of records.slice(1)) await journal.append(r);
     await runUntil(() => accepted.length === 4);
     expect(accepted).toEqual([0, 1, 2, 3]);
@@ -181,8 +184,9 @@ describe("createDeliveryLoop", () => {
     loop.start();
     await runUntil(() => events.some((e) => e.type === "delivered"));
     expect(events[0]).toMatchObject({ type: "delivered", seq: 0, ledgerRef: "tx-0" });
-    expect(fs.readFileSync(path.join(dir, "journal.log"), "utf8")).toContain('"ledgerRef":"tx-0"');
     await loop.stop();
+    await journal.close();
+    expect(storedAcks(dir)).toContain('"ledgerRef":"tx-0"');
   });
 
   test("behavior: stop waits for the in-flight submit and its acknowledgement", async () => {
@@ -277,7 +281,8 @@ describe("createDeliveryLoop", () => {
       [3, 5, "h-5"],
     ]);
     await loop.stop();
-    const log = fs.readFileSync(path.join(dir, "journal.log"), "utf8");
+    await journal.close();
+    const log = storedAcks(dir);
     expect(log.match(/"k":"ack"/g)).toHaveLength(3);
     expect(log).toContain('{"from":0,"k":"ack","ledgerRef":"h-2","to":2}');
     expect(log).toContain('{"from":3,"k":"ack","ledgerRef":"h-5","to":5}');
@@ -492,3 +497,16 @@ describe("createDeliveryLoop", () => {
     expect((caught as MaaskitError).details.problems).toHaveLength(3);
   });
 });
+
+/** The ack entries of a closed journal's store, one JSON per line. */
+function storedAcks(d: string): string {
+  const store = openStore({ file: path.join(d, "journal.db"), kind: "metering.journal/1" });
+  try {
+    return [...store.entries()]
+      .filter((e) => e.kind === "ack")
+      .map((e) => e.body)
+      .join("\n");
+  } finally {
+    store.close();
+  }
+}

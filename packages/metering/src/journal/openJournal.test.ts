@@ -1,11 +1,12 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
+import { createRequire } from "node:module";
 import * as os from "node:os";
 import * as path from "node:path";
-import { crc32 } from "node:zlib";
 import { fc, test as fcTest } from "@fast-check/vitest";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { isMaaskitError } from "../errors.js";
+import { entryHash, openStore, type Store } from "../storage/openStore.js";
 import type { ChainEntry } from "./journalCodec.js";
 import { type Journal, type OpenJournalParameters, openJournal, ZERO_HASH } from "./openJournal.js";
 import { readArchive } from "./readArchive.js";
@@ -42,7 +43,29 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
 
 let dir: string;
 let open: Journal[] = [];
-const journalFile = () => path.join(dir, "journal.log");
+const dbFile = () => path.join(dir, "journal.db");
+
+/** The entries of a closed journal's store, as the journal wrote them. */
+function storedEntries(d = dir) {
+  const store = openStore({ file: path.join(d, "journal.db"), kind: "metering.journal/1" });
+  try {
+    return [...store.entries()];
+  } finally {
+    store.close();
+  }
+}
+
+/** Edits a closed journal's database behind its back. */
+function editDb(fn: (db: Store["db"]) => void, d = dir): void {
+  const store = openStore({ file: path.join(d, "journal.db"), kind: "metering.journal/1" });
+  try {
+    fn(store.db);
+  } finally {
+    store.close();
+  }
+}
+
+const LEGACY = new URL("../../test/fixtures/legacyStorage/", import.meta.url);
 
 async function openJ(params: Partial<OpenJournalParameters> = {}) {
   const j = await openJournal({ dir, ...params });
@@ -85,22 +108,17 @@ describe("openJournal", () => {
     expect(again.recovery).toEqual({});
   });
 
-  test("behavior: frames are magic + length + canonical JSON + CRC-32 of length and payload", async () => {
+  test("behavior: each record is one hash-chained entry holding its canonical JSON", async () => {
     const j = await openJ();
     const r = entry(0, ZERO_HASH);
     await j.append(r);
-    const buf = fs.readFileSync(journalFile());
-    // Skip the checkpoint frame, then decode the record frame by hand.
-    const cpLen = buf.readUInt32BE(4);
-    const at = 12 + cpLen;
-    expect(buf.subarray(at, at + 4).toString("latin1")).toBe("MKJ1");
-    const n = buf.readUInt32BE(at + 4);
-    const payload = buf.subarray(at + 8, at + 8 + n).toString("utf8");
-    expect(payload).toBe(
+    await j.close();
+    const [e] = storedEntries();
+    expect(e).toMatchObject({ index: 0, kind: "record" });
+    expect(e!.body).toBe(
       `{"k":"record","record":{"hash":"${r.hash}","note":"n0","prevHash":"${ZERO_HASH}","seq":0}}`,
     );
-    expect(buf.readUInt32BE(at + 8 + n)).toBe(crc32(buf.subarray(at + 4, at + 8 + n)));
-    expect(buf.length).toBe(at + 12 + n);
+    expect(e!.hash).toBe(entryHash(e!.prev, 0, "record", e!.body));
   });
 
   test("args: genesis", async () => {
@@ -159,14 +177,15 @@ describe("append", () => {
     const j = await openJ();
     const records = chain(3);
     for (const r of records) await j.append(r);
-    const size = fs.statSync(journalFile()).size;
     await j.append(records[1]!);
     await j.append(structuredClone(records[2]!));
-    expect(fs.statSync(journalFile()).size).toBe(size);
     await j.close();
+    expect(storedEntries()).toHaveLength(3);
     const again = await openJ();
     await again.append(records[2]!);
     expect(again.state().nextSeq).toBe(3);
+    await again.close();
+    expect(storedEntries()).toHaveLength(3);
   });
 
   test("error: re-appending a seq with different content is a conflict", async () => {
@@ -205,95 +224,91 @@ describe("append", () => {
 });
 
 describe("recovery", () => {
-  test("behavior: a torn last entry cut at every byte offset is quarantined, all complete entries kept", async () => {
+  test("behavior: a journal directory written by the file-based journal migrates with the same state; the old file is kept", async () => {
+    fs.cpSync(new URL("journal", LEGACY), dir, { recursive: true });
+    const want = JSON.parse(fs.readFileSync(new URL("journal.expected.json", LEGACY), "utf8"));
+    const j = await openJ();
+    const st = j.state();
+    expect({ ...st, registers: { air: st.registers.air!.toFixed() } }).toEqual(want);
+    expect(j.recovery.migratedFrom).toMatchObject({ records: 5 });
+    expect(fs.existsSync(path.join(dir, "journal.log"))).toBe(false);
+    expect(fs.existsSync(path.join(dir, "journal.log.migrated"))).toBe(true);
+    expect((await collect(j.unacknowledged())).map((r) => r.seq)).toEqual([3, 4]);
+    await j.append(entry(5, st.head));
+    await j.close();
+    const again = await openJ();
+    expect(again.recovery).toEqual({});
+    expect(again.state()).toMatchObject({ nextSeq: 6, ackedThrough: 2 });
+  });
+
+  test("behavior: a torn tail of a file-based journal is copied to journal.log.recovered and reported, not lost", async () => {
+    fs.cpSync(new URL("journal", LEGACY), dir, { recursive: true });
+    const tail = Buffer.from('MKJ1\u0000\u0000\u0001\u0000{"k":"rec', "latin1");
+    fs.appendFileSync(path.join(dir, "journal.log"), tail);
+    const j = await openJ();
+    expect(j.recovery.tornTail).toMatchObject({ length: tail.length, reason: "truncated" });
+    expect(fs.readFileSync(j.recovery.tornTail!.quarantineFile)).toEqual(tail);
+    expect(j.state().nextSeq).toBe(5);
+  });
+
+  test("error: damage in the middle of a file-based journal is metering.journal.corrupt naming the entry; nothing changes", async () => {
+    fs.cpSync(new URL("journal", LEGACY), dir, { recursive: true });
+    const file = path.join(dir, "journal.log");
+    const buf = fs.readFileSync(file);
+    const second = 12 + buf.readUInt32BE(4);
+    buf[second + 5]! ^= 0x7f; // the length of entry 1: huge
+    fs.writeFileSync(file, buf);
+    const err = await expectCode(openJournal({ dir }), "metering.journal.corrupt");
+    expect(err.details.entry).toBe(1);
+    expect(fs.readFileSync(file)).toEqual(buf);
+    expect(fs.existsSync(dbFile())).toBe(true);
+    expect(fs.existsSync(path.join(dir, "journal.log.recovered"))).toBe(false);
+  });
+
+  test("error: an edited record (its own hash fixed) is metering.journal.corrupt naming the next entry", async () => {
     const records = chain(4);
     const j = await openJ();
-    for (const r of records.slice(0, 3)) await j.append(r);
-    const before = fs.statSync(journalFile()).size;
-    await j.append(records[3]!);
+    for (const r of records) await j.append(r);
     await j.close();
-    open = [];
-    const full = fs.readFileSync(journalFile());
-    for (let cut = before + 1; cut < full.length; cut++) {
-      fs.rmSync(dir, { recursive: true });
-      fs.mkdirSync(dir);
-      fs.writeFileSync(journalFile(), full.subarray(0, cut));
-      const r = await openJournal({ dir });
-      expect(r.state().nextSeq).toBe(3);
-      expect(r.state().head).toBe(records[2]!.hash);
-      expect(r.recovery.tornTail).toMatchObject({ offset: before, length: cut - before });
-      const q = JSON.parse(fs.readFileSync(r.recovery.tornTail!.quarantineFile, "utf8"));
-      expect(q.reason).toMatch(/^torn tail: (shortHeader|truncated)/);
-      expect(Buffer.from(q.bytesBase64, "base64")).toEqual(full.subarray(before, cut));
-      expect(fs.statSync(journalFile()).size).toBe(before);
-      // The chain resumes: the lost record can be written again.
-      await r.append(records[3]!);
-      expect(await collect(r.read())).toEqual(records);
-      await r.close();
-    }
+    editDb((db) => {
+      const row = db.prepare("SELECT * FROM chain WHERE idx = 1").get() as {
+        prev: string;
+        kind: string;
+        body: string;
+      };
+      const body = row.body.replace('"note":"n1"', '"note":"forged"');
+      db.prepare("UPDATE chain SET body = ?, hash = ? WHERE idx = 1").run(
+        body,
+        entryHash(row.prev, 1, row.kind, body),
+      );
+    });
+    const err = await expectCode(openJournal({ dir }), "metering.journal.corrupt");
+    expect(err.details.entry).toBe(2);
   });
 
-  test("behavior: a complete last entry with a bad checksum is a torn tail too", async () => {
+  test("error: a missing middle entry is metering.journal.corrupt naming it", async () => {
     const j = await openJ();
-    for (const r of chain(2)) await j.append(r);
+    for (const r of chain(4)) await j.append(r);
     await j.close();
-    open = [];
-    const buf = fs.readFileSync(journalFile());
-    buf[buf.length - 6]! ^= 0xff;
-    fs.writeFileSync(journalFile(), buf);
-    const r = await openJ();
-    expect(r.state().nextSeq).toBe(1);
-    expect(r.recovery.tornTail?.reason).toBe("badChecksum");
+    editDb((db) => db.prepare("DELETE FROM chain WHERE idx = 2").run());
+    const err = await expectCode(openJournal({ dir }), "metering.journal.corrupt");
+    expect(err.details.entry).toBe(2);
   });
 
-  test("error: damage in the middle is metering.journal.corrupt naming the offset", async () => {
+  test("error: a cut-off last entry is metering.journal.corrupt (an acknowledged append is never cut)", async () => {
     const j = await openJ();
     for (const r of chain(3)) await j.append(r);
     await j.close();
-    open = [];
-    const good = fs.readFileSync(journalFile());
-    const firstRecordAt = 12 + good.readUInt32BE(4);
-    for (const [at, reason] of [
-      [firstRecordAt + 20, "badChecksum"], // payload byte
-      [firstRecordAt + 5, "badLength"], // length field: huge
-      [firstRecordAt + 7, "badChecksum"], // length field: off by a little
-      [firstRecordAt, "badMagic"],
-    ] as const) {
-      const buf = Buffer.from(good);
-      buf[at]! ^= at === firstRecordAt + 5 ? 0x7f : 0x01;
-      fs.writeFileSync(journalFile(), buf);
-      const err = await expectCode(openJournal({ dir }), "metering.journal.corrupt");
-      expect(err.details.offset).toBe(firstRecordAt);
-      expect(String(err.details.reason)).toMatch(new RegExp(`${reason}|truncated`));
-      // Nothing was cut or quarantined.
-      expect(fs.readFileSync(journalFile())).toEqual(buf);
-      expect(fs.existsSync(path.join(dir, "quarantine"))).toBe(false);
-    }
+    editDb((db) => db.prepare("DELETE FROM chain WHERE idx = 2").run());
+    await expectCode(openJournal({ dir }), "metering.journal.corrupt");
   });
 
-  fcTest.prop([fc.integer({ min: 1, max: 12 }), fc.nat(), fc.uint8Array({ maxLength: 40 })], {
-    numRuns: 40,
-  })(
-    "behavior: any cut plus garbage after the last complete entry recovers it",
-    async (n, cutSeed, garbage) => {
-      const sub = fs.mkdtempSync(path.join(dir, "p-"));
-      const records = chain(n);
-      const j = await openJournal({ dir: sub });
-      for (const r of records.slice(0, -1)) await j.append(r);
-      const keep = fs.statSync(path.join(sub, "journal.log")).size;
-      await j.append(records.at(-1)!);
-      await j.close();
-      const full = fs.readFileSync(path.join(sub, "journal.log"));
-      const cut = keep + (cutSeed % (full.length - keep));
-      // Garbage without the frame magic stands for a half-written frame's random bytes.
-      const tail = Buffer.from(garbage.map((b) => (b === 0x4d ? 0 : b)));
-      fs.writeFileSync(path.join(sub, "journal.log"), Buffer.concat([full.subarray(0, cut), tail]));
-      const r = await openJournal({ dir: sub });
-      expect(r.state().nextSeq).toBe(n - 1);
-      expect(await collect(r.read())).toEqual(records.slice(0, -1));
-      await r.close();
-    },
-  );
+  test("behavior: verify() re-checks every entry and the records' chain", async () => {
+    const j = await openJ();
+    for (const r of chain(5)) await j.append(r);
+    await j.appendAck({ from: 0, to: 1 });
+    expect(await j.verify()).toEqual({ records: 5 });
+  });
 });
 
 describe("appendAck", () => {
@@ -318,9 +333,9 @@ describe("appendAck", () => {
     await j.appendAck(0);
     expect(j.state()).toMatchObject({ ackedThrough: 0, unacked: 3 });
     expect((await collect(j.unacknowledged())).map((r) => r.seq)).toEqual([1, 2, 4]);
-    const size = fs.statSync(journalFile()).size;
     await j.appendAck(3); // already acknowledged: nothing written
-    expect(fs.statSync(journalFile()).size).toBe(size);
+    await j.close();
+    expect(storedEntries().filter((e) => e.kind === "ack")).toHaveLength(2);
   });
 
   test("behavior: unacknowledged() follows records appended while iterating", async () => {
@@ -353,11 +368,9 @@ describe("compact", () => {
     for (const r of records) await j.append(r);
     await j.appendAck({ from: 0, to: 5 });
     await j.appendAck(8);
-    const sizeBefore = fs.statSync(journalFile()).size;
     const result = await j.compact({ archiveDir });
     expect(result).toMatchObject({ archived: 6, archivedThrough: 5 });
     expect(path.basename(result.file!)).toBe("records-000000000000-000000000005.jsonl");
-    expect(fs.statSync(journalFile()).size).toBeLessThan(sizeBefore);
     const lines = fs.readFileSync(result.file!, "utf8").trimEnd().split("\n");
     expect(lines.map((l) => JSON.parse(l))).toEqual(records.slice(0, 6));
     expect(j.state()).toMatchObject({
@@ -383,6 +396,13 @@ describe("compact", () => {
     );
     await again.append(entry(10, records[9]!.hash));
     expect(again.state().nextSeq).toBe(11);
+    await again.close();
+    // The live store holds only what follows the archived records (their entries are pruned).
+    expect(
+      storedEntries()
+        .filter((e) => e.kind === "record")
+        .map((e) => JSON.parse(e.body).record.seq),
+    ).toEqual([6, 7, 8, 9, 10]);
   });
 
   test("behavior: last() reads the last record from the journal, or from the archive", async () => {
@@ -423,14 +443,15 @@ describe("compact", () => {
       }
       await j.appendAck({ from: j.state().ackedThrough + 1, to: seq - 1 });
       await j.compact({ archiveDir });
-      sizes.push(fs.statSync(journalFile()).size);
+      sizes.push(j.state().nextSeq - j.state().firstSeq);
     }
-    // Only the checkpoint remains after each round; it grows by digits only.
-    expect(Math.max(...sizes)).toBeLessThanOrEqual(sizes[0]! + 8);
+    // Nothing live remains after each round: the store does not grow with the history.
+    expect(sizes.every((n) => n === 0)).toBe(true);
     expect(j.state().registers.air!.toFixed()).toBe("500.5");
     const archived = await collect(readArchive({ archiveDir }));
     expect(archived.map((r) => r.seq)).toEqual([...Array(500).keys()]);
     await j.close();
+    expect(storedEntries().filter((e) => e.kind === "record")).toEqual([]);
     expect((await openJ()).state()).toMatchObject({ nextSeq: 500, unacked: 0, firstSeq: 500 });
   });
 
@@ -440,12 +461,15 @@ describe("compact", () => {
     const records = chain(6);
     for (const r of records) await j.append(r);
     await j.appendAck({ from: 0, to: 3 });
-    const journalBefore = fs.readFileSync(journalFile());
-    await j.compact({ archiveDir });
     await j.close();
     open = [];
-    // Simulate the crash: archive file renamed into place, journal rename never happened.
-    fs.writeFileSync(journalFile(), journalBefore);
+    // Simulate the crash: the archive file was renamed into place, the transaction that
+    // prunes the journal never committed.
+    const copy = fs.mkdtempSync(path.join(dir, "copy-"));
+    fs.copyFileSync(dbFile(), path.join(copy, "journal.db"));
+    const first = await openJournal({ dir: copy });
+    await first.compact({ archiveDir });
+    await first.close();
     const again = await openJ();
     expect(again.state()).toMatchObject({ firstSeq: 0, ackedThrough: 3 });
     await again.appendAck(4);
@@ -470,35 +494,28 @@ describe("compact", () => {
 describe("lock", () => {
   test("error: a second writer is refused", async () => {
     const j = await openJ();
-    const err = await expectCode(openJournal({ dir }), "metering.journal.locked");
-    expect(err.details.holder).toMatchObject({ pid: process.pid });
+    await expectCode(openJournal({ dir }), "metering.journal.locked");
     await j.close();
     const again = await openJ();
     expect(again.state().nextSeq).toBe(0);
   });
 
-  test("behavior: a lock left by a dead process is broken", async () => {
-    const { spawnSync } = await import("node:child_process");
-    const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]);
-    const pid = Number(dead.stdout.toString());
-    fs.writeFileSync(
-      path.join(dir, "journal.lock"),
-      JSON.stringify({ pid, hostname: os.hostname(), createdAt: "2020-01-01T00:00:00.000Z" }),
-    );
-    const j = await openJ();
-    expect(JSON.parse(fs.readFileSync(path.join(dir, "journal.lock"), "utf8")).pid).toBe(
-      process.pid,
-    );
-    await j.close();
-    expect(fs.existsSync(path.join(dir, "journal.lock"))).toBe(false);
-  });
-
-  test("behavior: a lock held by a live process on another host is never broken", async () => {
-    fs.writeFileSync(
-      path.join(dir, "journal.lock"),
-      JSON.stringify({ pid: 1, hostname: "elsewhere", createdAt: "2020-01-01T00:00:00.000Z" }),
-    );
+  test("behavior: the lock of a killed process is gone with it (an OS lock, nothing stale to break)", async () => {
+    const { spawn } = await import("node:child_process");
+    const sqlite = createRequire(import.meta.url).resolve("better-sqlite3");
+    // A process that takes the database's exclusive lock the way the journal does, then is killed.
+    const child = spawn(process.execPath, [
+      "-e",
+      `const D = require(${JSON.stringify(sqlite)}); const db = new D(${JSON.stringify(dbFile())}, { timeout: 0 });
+       db.pragma("locking_mode = EXCLUSIVE"); db.pragma("journal_mode = WAL"); db.exec("BEGIN EXCLUSIVE; COMMIT");
+       process.stdout.write("held\\n"); setInterval(() => {}, 1000);`,
+    ]);
+    await new Promise<void>((resolve) => child.stdout.once("data", () => resolve()));
     await expectCode(openJournal({ dir }), "metering.journal.locked");
+    child.kill("SIGKILL");
+    await new Promise((r) => child.once("exit", r));
+    const j = await openJ();
+    expect(j.state().nextSeq).toBe(0);
   });
 });
 

@@ -3,14 +3,14 @@ import * as path from "node:path";
 import type { Decimal } from "decimal.js";
 import { type Observable, Subject } from "rxjs";
 import { dec } from "../quantity.js";
+import { entryHash, openStore, type Store } from "../storage/openStore.js";
 import { canonicalJson, type JsonValue } from "./canonicalJson.js";
 import { type JournalError, journalError } from "./errors.js";
-import { decodeFrame, encodeFrame, findValidFrameAfter } from "./frame.js";
-import { fsyncDir, writeFileAtomic, writeFully } from "./fsUtil.js";
+import { fsyncDir, writeFileAtomic } from "./fsUtil.js";
 import { IntervalSet } from "./intervals.js";
 import { type ChainEntry, chainEntryCodec, type JournalCodec } from "./journalCodec.js";
-import { acquireLock, type HeldLock } from "./lockFile.js";
 import { archiveFileName, listArchiveFiles } from "./readArchive.js";
+import { readLegacyJournal } from "./readLegacyJournal.js";
 
 /** When the journal calls fsync on appended entries. */
 export type JournalFsyncMode = "always" | "batch" | "never";
@@ -24,13 +24,11 @@ export interface OpenJournalParameters<R = ChainEntry> {
   /** How records are encoded, sequenced and chained. Defaults to {@link chainEntryCodec}. */
   codec?: JournalCodec<R>;
   /**
-   * - `"always"` (default): every append is written and fsynced before it resolves. The
-   *   fsync runs off the main thread; appends issued while one is in flight are written
-   *   together after it and share the next fsync (group commit).
-   * - `"batch"`: group commit — appends issued in the same tick (or while an fsync is in
-   *   flight) share one write and one fsync; each still resolves only after that fsync.
-   * - `"never"`: written to the OS before resolving, never fsynced: survives a process
-   *   crash, not a power loss.
+   * - `"always"` (default) and `"batch"`: every append is committed (SQLite WAL,
+   *   `synchronous=FULL`: fsynced) before it resolves; appends issued in the same tick share
+   *   one transaction and one fsync (group commit).
+   * - `"never"`: committed without fsync (`synchronous=OFF`): survives a process crash, not
+   *   a power loss.
    */
   fsync?: JournalFsyncMode;
   /**
@@ -41,7 +39,7 @@ export interface OpenJournalParameters<R = ChainEntry> {
   genesis?: { seq: number; hash: string };
 }
 
-/** What the journal knows, recovered at open by replaying its entries. */
+/** What the journal knows (saved with every change, read at open). */
 export interface JournalState {
   /** The seq the next appended record must carry. */
   nextSeq: number;
@@ -66,10 +64,15 @@ export type JournalChange =
   | { type: "ack"; from: number; to: number }
   | { type: "compact"; archivedThrough: number };
 
-/** What `openJournal` had to repair. */
+/** What `openJournal` had to repair or migrate (reported, never silent). */
 export interface JournalRecovery {
-  /** A torn tail was cut off (a crash interrupted the last write). */
+  /**
+   * A file-based journal (before SQLite) ended in a torn write: its bytes were copied to
+   * `quarantineFile` (`journal.log.recovered`) and left out of the migration.
+   */
   tornTail?: { offset: number; length: number; reason: string; quarantineFile: string };
+  /** The file-based journal this directory was migrated from, kept under a new name. */
+  migratedFrom?: { file: string; records: number };
 }
 
 export interface CompactResult {
@@ -113,12 +116,17 @@ export interface Journal<R = ChainEntry> {
    * rewrites the journal atomically without them. Use the same `archiveDir` every time.
    */
   compact(options: { archiveDir: string }): Promise<CompactResult>;
-  /** Flushes pending entries, closes the file and releases the lock. */
+  /**
+   * Re-hashes every live entry of the store and re-checks the records' own chain (seq,
+   * prevHash); `metering.journal.corrupt` names the first bad entry.
+   */
+  verify(): Promise<{ records: number }>;
+  /** Waits for pending appends, closes the database and releases its lock. */
   close(): Promise<void>;
 }
 
-interface Checkpoint {
-  k: "checkpoint";
+/** What the journal saves with every change (the `state` metadata row). */
+interface SavedState {
   v: 1;
   genesis: { seq: number; hash: string };
   nextSeq: number;
@@ -129,25 +137,28 @@ interface Checkpoint {
 }
 
 interface Pending {
-  frame: Buffer;
-  commit(payloadPos: number): void;
+  kind: "record" | "ack";
+  payload: string;
+  commit(entry: number): void;
   resolve(): void;
   reject(err: unknown): void;
 }
 
-interface IndexEntry {
-  /** File offset of the entry's payload. */
-  pos: number;
-  len: number;
-  hash: string;
-}
-
-const JOURNAL_FILE = "journal.log";
+const DB_FILE = "journal.db";
+const LEGACY_FILE = "journal.log";
+const KIND = "metering.journal/1";
+const SCHEMA = [
+  "CREATE TABLE IF NOT EXISTS records (seq INTEGER PRIMARY KEY, entry INTEGER NOT NULL)",
+];
 
 /**
- * Opens (or creates) the journal in `dir`: takes the single-writer lock, replays the
- * entries, cuts a torn tail (a copy goes to `quarantine/`), and refuses damage in the
- * middle with `metering.journal.corrupt`.
+ * Opens (or creates) the journal in `dir`: a SQLite database `journal.db` (WAL,
+ * `synchronous=FULL`, an exclusive OS lock held while open, so a second writer gets
+ * `metering.journal.locked`). Every record and acknowledgement is one hash-chained entry,
+ * committed with the journal's state before the call resolves; a power loss loses at most
+ * appends that had not resolved, and the next open needs nobody. A damaged entry is
+ * `metering.journal.corrupt` naming it — nothing is ever cut. A directory written by the
+ * file-based journal (`journal.log`) is migrated at first open, the old file kept renamed.
  *
  * @example
  * ```ts
@@ -176,30 +187,54 @@ export async function openJournal<R = ChainEntry>(
   }
   const dir = path.resolve(params.dir);
   fs.mkdirSync(dir, { recursive: true });
-  const lock = acquireLock(dir);
+  let store: Store;
   try {
+    store = openStore({ file: path.join(dir, DB_FILE), kind: KIND, schema: SCHEMA });
+  } catch (err) {
+    throw fromStorage(err, dir);
+  }
+  try {
+    if (mode === "never") store.db.pragma("synchronous = OFF");
     return new JournalImpl<R>(
       dir,
       (params.codec ?? chainEntryCodec) as JournalCodec<R>,
-      mode,
       params.genesis,
-      lock,
+      store,
     );
   } catch (err) {
-    lock.release();
-    throw err;
+    store.close();
+    throw fromStorage(err, dir);
   }
+}
+
+/** Maps a storage error to the journal's codes (keeping it as the cause). */
+function fromStorage(err: unknown, dir: string): unknown {
+  const code = (err as { code?: string })?.code;
+  if (typeof code !== "string" || !code.startsWith("metering.storage.")) return err;
+  const e = err as JournalError;
+  const mapped =
+    code === "metering.storage.locked"
+      ? "metering.journal.locked"
+      : code === "metering.storage.corrupt"
+        ? "metering.journal.corrupt"
+        : code === "metering.storage.closed"
+          ? "metering.journal.closed"
+          : code === "metering.storage.invalidConfig"
+            ? "metering.journal.invalidConfig"
+            : "metering.journal.writeFailed";
+  const index = (e.details as { index?: number }).index;
+  return journalError(
+    mapped,
+    e.shortMessage,
+    { dir, ...(index === undefined ? {} : { entry: index }) },
+    err,
+  );
 }
 
 class JournalImpl<R> implements Journal<R> {
   readonly recovery: JournalRecovery = {};
   private readonly changes = new Subject<JournalChange>();
   readonly changes$: Observable<JournalChange> = this.changes.asObservable();
-  private readonly file: string;
-  private fd: number;
-  private size = 0;
-  /** The file may hold bytes past `size` from a failed write that could not be cut. */
-  private dirty = false;
   private closed = false;
 
   // Committed (durable) state.
@@ -208,176 +243,55 @@ class JournalImpl<R> implements Journal<R> {
   private head: string;
   private registers = new Map<string, string>();
   private acked = new IntervalSet();
-  private archive: Checkpoint["archive"] = null;
-  private index = new Map<number, IndexEntry>();
+  private archive: SavedState["archive"] = null;
 
   // Tentative state: committed plus the appends waiting in `queue`.
   private tNextSeq: number;
   private tHead: string;
   private queue: Pending[] = [];
-  private queuedRecords = new Map<number, { payload: Buffer; done: Promise<void> }>();
+  private queuedRecords = new Map<number, { payload: string; done: Promise<void> }>();
   private flushScheduled = false;
-  /** A written batch is being fsynced (off the main thread); later appends wait in `queue`. */
-  private syncing = false;
   private idleWaiters: Array<() => void> = [];
+
+  private readonly entryOf;
+  private readonly putRecord;
+  private readonly deleteRecords;
 
   constructor(
     readonly dir: string,
     readonly codec: JournalCodec<R>,
-    private readonly mode: JournalFsyncMode,
     genesisOption: { seq: number; hash: string } | undefined,
-    private readonly lock: HeldLock,
+    private readonly store: Store,
   ) {
-    this.file = path.join(dir, JOURNAL_FILE);
+    this.entryOf = store.db.prepare(
+      "SELECT c.idx AS idx, c.kind AS kind, c.body AS body, c.prev AS prev, c.hash AS hash FROM records r JOIN chain c ON c.idx = r.entry WHERE r.seq = ?",
+    );
+    this.putRecord = store.db.prepare("INSERT INTO records (seq, entry) VALUES (?, ?)");
+    this.deleteRecords = store.db.prepare("DELETE FROM records WHERE seq <= ?");
     this.genesis = genesisOption ?? { seq: 0, hash: ZERO_HASH };
     this.nextSeq = this.genesis.seq;
     this.head = this.genesis.hash;
-    this.removeStaleTemps();
-    let buf: Buffer = fs.existsSync(this.file) ? fs.readFileSync(this.file) : Buffer.alloc(0);
-    if (buf.length === 0) {
-      buf = encodeFrame(Buffer.from(canonicalJson(this.checkpoint())));
-      writeFileAtomic(this.file, buf);
+    const saved = store.getMeta("state");
+    if (saved === undefined) {
+      const legacy = path.join(dir, LEGACY_FILE);
+      if (fs.existsSync(legacy)) this.migrate(legacy, genesisOption);
+      else store.transaction(() => this.saveState());
+    } else {
+      this.loadState(saved, genesisOption);
+      // Committed, but the process died before the old file was renamed.
+      const legacy = path.join(dir, LEGACY_FILE);
+      if (fs.existsSync(legacy) && store.getMeta("migratedFrom") !== undefined) {
+        renameAside(legacy);
+      }
     }
-    let { entries, end } = this.scan(buf);
-    if (entries.length === 0) {
-      // Only a torn first entry was there (it is quarantined): start afresh.
-      buf = encodeFrame(Buffer.from(canonicalJson(this.checkpoint())));
-      writeFileAtomic(this.file, buf);
-      entries = [{ offset: 0, payload: buf.subarray(8, buf.length - 4) }];
-      end = buf.length;
-    }
-    this.replay(entries, genesisOption);
-    this.fd = fs.openSync(this.file, "r+");
-    this.size = end;
     this.tNextSeq = this.nextSeq;
     this.tHead = this.head;
   }
 
-  // ---- open: scan, torn tail, replay -------------------------------------------------
+  // ---- state ---------------------------------------------------------------------------
 
-  private scan(buf: Buffer): { entries: Array<{ offset: number; payload: Buffer }>; end: number } {
-    const entries: Array<{ offset: number; payload: Buffer }> = [];
-    let offset = 0;
-    while (offset < buf.length) {
-      const r = decodeFrame(buf, offset);
-      if (r.ok) {
-        entries.push({ offset, payload: r.payload });
-        offset = r.end;
-        continue;
-      }
-      const next = findValidFrameAfter(buf, offset + 1);
-      if (next !== -1) {
-        throw journalError(
-          "metering.journal.corrupt",
-          `Journal ${this.file} is damaged at byte ${offset} (${r.reason}) with intact entries after it at byte ${next}; refusing to cut them off`,
-          { file: this.file, offset, reason: r.reason, nextValidOffset: next },
-        );
-      }
-      this.quarantineTail(buf, offset, r.reason);
-      break;
-    }
-    return { entries, end: offset };
-  }
-
-  private quarantineTail(buf: Buffer, offset: number, reason: string): void {
-    const qdir = path.join(this.dir, "quarantine");
-    fs.mkdirSync(qdir, { recursive: true });
-    const at = new Date().toISOString();
-    const name = `torn-${at.replace(/[:.]/g, "-")}-offset-${offset}.json`;
-    const quarantineFile = path.join(qdir, name);
-    const length = buf.length - offset;
-    writeFileAtomic(
-      quarantineFile,
-      `${JSON.stringify({
-        reason: `torn tail: ${reason} (an interrupted write; the entry was never acknowledged as durable)`,
-        file: JOURNAL_FILE,
-        offset,
-        length,
-        at,
-        bytesBase64: buf.subarray(offset).toString("base64"),
-      })}\n`,
-    );
-    fsyncDir(this.dir);
-    const fd = fs.openSync(this.file, "r+");
-    try {
-      fs.ftruncateSync(fd, offset);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    this.recovery.tornTail = { offset, length, reason, quarantineFile };
-  }
-
-  private replay(
-    entries: Array<{ offset: number; payload: Buffer }>,
-    genesisOption: { seq: number; hash: string } | undefined,
-  ): void {
-    entries.forEach(({ offset, payload }, i) => {
-      let entry: Record<string, unknown>;
-      try {
-        entry = JSON.parse(payload.toString("utf8"));
-      } catch (err) {
-        throw this.corrupt(offset, "entry is not JSON", err);
-      }
-      if (i === 0) {
-        if (entry.k !== "checkpoint")
-          throw this.corrupt(offset, "journal does not start with a checkpoint");
-        this.applyCheckpoint(entry as unknown as Checkpoint, genesisOption);
-        return;
-      }
-      if (entry.k === "record") {
-        let record: R;
-        try {
-          record = this.codec.decode(entry.record as JsonValue);
-        } catch (err) {
-          throw this.corrupt(offset, "record does not decode", err);
-        }
-        const seq = toSeq(this.codec.seq(record));
-        if (seq !== this.nextSeq || this.codec.prevHash(record) !== this.head) {
-          throw this.corrupt(offset, `record ${seq} does not continue the chain`, undefined, {
-            expectedSeq: this.nextSeq,
-            expectedPrevHash: this.head,
-          });
-        }
-        this.commitRecord(record, seq, offset + 8, payload.length);
-      } else if (entry.k === "ack") {
-        const from = entry.from as number;
-        const to = entry.to as number;
-        if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || to >= this.nextSeq) {
-          throw this.corrupt(offset, "acknowledgement of records not in the journal");
-        }
-        this.acked.add(from, to);
-      } else {
-        throw this.corrupt(offset, `unexpected entry kind ${String(entry.k)}`);
-      }
-    });
-  }
-
-  private applyCheckpoint(
-    cp: Checkpoint,
-    genesisOption: { seq: number; hash: string } | undefined,
-  ): void {
-    if (
-      genesisOption !== undefined &&
-      (genesisOption.seq !== cp.genesis.seq || genesisOption.hash !== cp.genesis.hash)
-    ) {
-      throw journalError(
-        "metering.journal.invalidConfig",
-        "genesis differs from the one this journal was created with",
-        { given: genesisOption, stored: cp.genesis },
-      );
-    }
-    this.genesis = cp.genesis;
-    this.nextSeq = cp.nextSeq;
-    this.head = cp.head;
-    this.registers = new Map(Object.entries(cp.registers));
-    this.acked = new IntervalSet(cp.acked);
-    this.archive = cp.archive;
-  }
-
-  private checkpoint(): Checkpoint {
+  private savedState(): SavedState {
     return {
-      k: "checkpoint",
       v: 1,
       genesis: this.genesis,
       nextSeq: this.nextSeq,
@@ -388,33 +302,141 @@ class JournalImpl<R> implements Journal<R> {
     };
   }
 
-  private corrupt(
-    offset: number,
-    reason: string,
-    cause?: unknown,
-    extra: Record<string, unknown> = {},
-  ): JournalError {
-    return journalError(
-      "metering.journal.corrupt",
-      `Journal ${this.file} is corrupt at byte ${offset}: ${reason}`,
-      { file: this.file, offset, reason, ...extra },
-      cause,
-    );
+  private saveState(): void {
+    this.store.setMeta("state", canonicalJson(this.savedState() as unknown as JsonValue));
   }
 
-  private removeStaleTemps(): void {
-    // Temp files of an interrupted atomic write: the rename never happened, so the data
-    // they hold is still in the real file.
-    for (const name of fs.readdirSync(this.dir)) {
-      if (/^\.journal\.log\.\d+\.tmp$/.test(name)) fs.rmSync(path.join(this.dir, name));
+  private loadState(text: string, genesisOption: { seq: number; hash: string } | undefined): void {
+    let s: SavedState;
+    try {
+      s = JSON.parse(text) as SavedState;
+    } catch (err) {
+      throw journalError(
+        "metering.journal.corrupt",
+        "The journal's saved state is unreadable",
+        { dir: this.dir },
+        err,
+      );
+    }
+    if (
+      genesisOption !== undefined &&
+      (genesisOption.seq !== s.genesis.seq || genesisOption.hash !== s.genesis.hash)
+    ) {
+      throw journalError(
+        "metering.journal.invalidConfig",
+        "genesis differs from the one this journal was created with",
+        { given: genesisOption, stored: s.genesis },
+      );
+    }
+    this.genesis = s.genesis;
+    this.nextSeq = s.nextSeq;
+    this.head = s.head;
+    this.registers = new Map(Object.entries(s.registers));
+    this.acked = new IntervalSet(s.acked);
+    this.archive = s.archive;
+    // The saved head must be the last record's hash: the store's chain checked the entries,
+    // this ties the saved state to them.
+    const lastSeq = this.nextSeq - 1;
+    if (lastSeq > this.archivedThrough()) {
+      const record = this.readRecord(lastSeq);
+      if (this.codec.hash(record) !== this.head) {
+        throw journalError(
+          "metering.journal.corrupt",
+          `The saved head is not record ${lastSeq}'s hash`,
+          {
+            dir: this.dir,
+            seq: lastSeq,
+          },
+        );
+      }
     }
   }
 
-  private commitRecord(record: R, seq: number, pos: number, len: number): void {
-    const hash = this.codec.hash(record);
-    this.index.set(seq, { pos, len, hash });
+  private migrate(file: string, genesisOption: { seq: number; hash: string } | undefined): void {
+    const legacy = readLegacyJournal(file);
+    const cp = legacy.checkpoint;
+    if (
+      genesisOption !== undefined &&
+      (genesisOption.seq !== cp.genesis.seq || genesisOption.hash !== cp.genesis.hash)
+    ) {
+      throw journalError(
+        "metering.journal.invalidConfig",
+        "genesis differs from the one this journal was created with",
+        { given: genesisOption, stored: cp.genesis },
+      );
+    }
+    if (legacy.tornTail !== undefined) {
+      const quarantineFile = path.join(this.dir, `${LEGACY_FILE}.recovered`);
+      writeFileAtomic(quarantineFile, legacy.tornTail.bytes);
+      this.recovery.tornTail = {
+        offset: legacy.tornTail.offset,
+        length: legacy.tornTail.bytes.length,
+        reason: legacy.tornTail.reason,
+        quarantineFile,
+      };
+    }
+    this.genesis = cp.genesis;
+    this.nextSeq = cp.nextSeq;
+    this.head = cp.head;
+    this.registers = new Map(Object.entries(cp.registers));
+    this.acked = new IntervalSet(cp.acked);
+    this.archive = cp.archive;
+    let records = 0;
+    this.store.transaction(() => {
+      legacy.entries.forEach((entry, i) => {
+        const where = { file, entry: i + 1 };
+        if (entry.k === "record") {
+          let record: R;
+          try {
+            record = this.codec.decode(entry.record as JsonValue);
+          } catch (err) {
+            throw journalError("metering.journal.corrupt", "A record does not decode", where, err);
+          }
+          const seq = toSeq(this.codec.seq(record));
+          if (seq !== this.nextSeq || this.codec.prevHash(record) !== this.head) {
+            throw journalError(
+              "metering.journal.corrupt",
+              `Record ${seq} does not continue the chain`,
+              {
+                ...where,
+                expectedSeq: this.nextSeq,
+              },
+            );
+          }
+          const payload = canonicalJson({ k: "record", record: this.codec.encode(record) });
+          const { index } = this.store.append("record", payload);
+          this.putRecord.run(seq, index);
+          this.commitRecord(record, seq);
+          records++;
+        } else if (entry.k === "ack") {
+          const from = entry.from as number;
+          const to = entry.to as number;
+          if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || to >= this.nextSeq) {
+            throw journalError(
+              "metering.journal.corrupt",
+              "Acknowledgement of records not in the journal",
+              where,
+            );
+          }
+          this.store.append("ack", canonicalJson(entry as JsonValue));
+          this.acked.add(from, to);
+        } else {
+          throw journalError(
+            "metering.journal.corrupt",
+            `Unexpected entry kind ${String(entry.k)}`,
+            where,
+          );
+        }
+      });
+      this.saveState();
+      this.store.setMeta("migratedFrom", JSON.stringify({ file: LEGACY_FILE, records }));
+    });
+    this.recovery.migratedFrom = { file: renameAside(file), records };
+  }
+
+  private commitRecord(record: R, seq: number): void {
     this.nextSeq = seq + 1;
-    this.head = hash;
+    this.head = this.codec.hash(record);
     const regs = this.codec.registers?.(record);
     if (regs)
       for (const [channel, value] of Object.entries(regs)) this.registers.set(channel, value);
@@ -425,11 +447,11 @@ class JournalImpl<R> implements Journal<R> {
   async append(record: R): Promise<void> {
     this.assertOpen();
     const seq = toSeq(this.codec.seq(record));
-    const payload = Buffer.from(canonicalJson({ k: "record", record: this.codec.encode(record) }));
+    const payload = canonicalJson({ k: "record", record: this.codec.encode(record) });
     if (seq < this.tNextSeq && seq >= this.genesis.seq) {
       const queued = this.queuedRecords.get(seq);
       const existing = queued?.payload ?? this.existingPayload(seq);
-      if (existing?.equals(payload)) {
+      if (existing === payload) {
         if (queued) await queued.done;
         return;
       }
@@ -456,11 +478,18 @@ class JournalImpl<R> implements Journal<R> {
     }
     this.tNextSeq = seq + 1;
     this.tHead = this.codec.hash(record);
-    const done = this.enqueue(encodeFrame(payload), (pos) => {
-      this.commitRecord(record, seq, pos, payload.length);
-      this.queuedRecords.delete(seq);
-      this.changes.next({ type: "append", seq });
-    });
+    const done = this.enqueue(
+      "record",
+      payload,
+      (entry) => {
+        this.putRecord.run(seq, entry);
+        this.commitRecord(record, seq);
+      },
+      () => {
+        this.queuedRecords.delete(seq);
+        this.changes.next({ type: "append", seq });
+      },
+    );
     this.queuedRecords.set(seq, { payload, done });
     return done;
   }
@@ -488,114 +517,112 @@ class JournalImpl<R> implements Journal<R> {
     if (to <= this.archivedThrough() || this.acked.covers(from, to)) return;
     const entry: Record<string, unknown> = { k: "ack", from, to };
     if (ledgerRef !== undefined) entry.ledgerRef = ledgerRef;
-    return this.enqueue(encodeFrame(Buffer.from(canonicalJson(entry))), () => {
-      this.acked.add(from, to);
-      this.changes.next({ type: "ack", from, to });
-    });
+    return this.enqueue(
+      "ack",
+      canonicalJson(entry as JsonValue),
+      () => {
+        this.acked.add(from, to);
+      },
+      () => {
+        this.changes.next({ type: "ack", from, to });
+      },
+    );
   }
 
-  private enqueue(frame: Buffer, commit: (payloadPos: number) => void): Promise<void> {
+  private enqueue(
+    kind: "record" | "ack",
+    payload: string,
+    apply: (entry: number) => void,
+    after: () => void,
+  ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ frame, commit, resolve, reject });
-      if (this.mode === "batch") {
-        if (!this.flushScheduled) {
-          this.flushScheduled = true;
-          setImmediate(() => {
-            this.flushScheduled = false;
-            this.flush();
-          });
-        }
-      } else {
-        this.flush();
+      this.queue.push({
+        kind,
+        payload,
+        commit: apply,
+        resolve: () => {
+          after();
+          resolve();
+        },
+        reject,
+      });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        // Appends issued in the same tick share one transaction and one fsync.
+        setImmediate(() => {
+          this.flushScheduled = false;
+          this.flush();
+        });
       }
     });
   }
 
-  /**
-   * Writes every queued entry with one write, then (unless `"never"`) fdatasyncs it in the
-   * thread pool, so the caller can prepare the next entries meanwhile (e.g. sign the next
-   * record); entries commit in order once durable. At most one batch is in flight: entries
-   * queued meanwhile go out together after it.
-   */
+  /** Commits every queued entry in one transaction (one fsync of the WAL). */
   private flush(): void {
-    if (this.syncing || this.queue.length === 0) return;
+    if (this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
-    const buf = batch.length === 1 ? batch[0]!.frame : Buffer.concat(batch.map((p) => p.frame));
+    const before = {
+      nextSeq: this.nextSeq,
+      head: this.head,
+      registers: new Map(this.registers),
+      acked: new IntervalSet(this.acked.toJSON()),
+    };
     try {
       if (this.closed) throw journalError("metering.journal.closed", "Journal is closed");
-      if (this.dirty) {
-        fs.ftruncateSync(this.fd, this.size);
-        this.dirty = false;
-      }
-      writeFully(this.fd, buf, this.size);
+      this.store.transaction(() => {
+        for (const p of batch) {
+          const { index } = this.store.append(p.kind, p.payload);
+          p.commit(index);
+        }
+        this.saveState();
+      });
     } catch (err) {
+      this.nextSeq = before.nextSeq;
+      this.head = before.head;
+      this.registers = before.registers;
+      this.acked = before.acked;
       this.failBatch(batch, err);
+      this.wakeIdle();
       return;
     }
-    if (this.mode === "never") {
-      this.commitBatch(batch, buf.length);
-      return;
-    }
-    this.syncing = true;
-    fs.fdatasync(this.fd, (err) => {
-      this.syncing = false;
-      if (err) this.failBatch(batch, err);
-      else this.commitBatch(batch, buf.length);
-      this.flush();
-      if (!this.syncing) {
-        const waiters = this.idleWaiters;
-        this.idleWaiters = [];
-        for (const w of waiters) w();
-      }
-    });
+    for (const p of batch) p.resolve();
+    this.wakeIdle();
   }
 
-  private commitBatch(batch: Pending[], length: number): void {
-    let pos = this.size;
-    this.size += length;
-    for (const p of batch) {
-      p.commit(pos + 8);
-      pos += p.frame.length;
-      p.resolve();
-    }
+  private wakeIdle(): void {
+    if (this.queue.length > 0 || this.flushScheduled) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
   }
 
   /**
-   * A write or fsync failed: cut the file back to its last durable entry and reject the
-   * batch and every entry queued after it (they continue a chain that now ends earlier).
+   * A commit failed (SQLite rolled it back): reject the batch and every entry queued after
+   * it (they continue a chain that now ends earlier); the state is as before the batch.
    */
   private failBatch(failed: Pending[], cause: unknown): void {
     const batch = [...failed, ...this.queue];
     this.queue = [];
-    if (!this.closed) {
-      try {
-        // Cut the partial bytes so the file ends at the last complete entry again.
-        fs.ftruncateSync(this.fd, this.size);
-        fs.fsyncSync(this.fd);
-      } catch {
-        this.dirty = true; // retried before the next write
-      }
-    }
     this.tNextSeq = this.nextSeq;
     this.tHead = this.head;
     this.queuedRecords.clear();
+    const code = (cause as { code?: string })?.code;
     const err =
-      cause instanceof Error && (cause as { code?: string }).code === "metering.journal.closed"
+      code === "metering.journal.closed"
         ? cause
         : journalError(
             "metering.journal.writeFailed",
-            `Writing to journal ${this.file} failed: ${(cause as Error)?.message ?? String(cause)}`,
-            { file: this.file, errno: (cause as NodeJS.ErrnoException)?.code },
+            `Writing to journal ${this.dir} failed: ${(cause as Error)?.message ?? String(cause)}`,
+            { dir: this.dir, errno: sqliteCode(cause) },
             cause,
           );
     for (const p of batch) p.reject(err);
   }
 
   private async drain(): Promise<void> {
-    while (this.syncing || this.queue.length > 0) {
-      if (this.syncing) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-      else this.flush();
+    while (this.queue.length > 0 || this.flushScheduled) {
+      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     }
   }
 
@@ -634,9 +661,7 @@ class JournalImpl<R> implements Journal<R> {
         { seq, archiveDir: this.archive?.dir },
       );
     }
-    return this.codec.decode(
-      (JSON.parse(payload.toString("utf8")) as { record: JsonValue }).record,
-    );
+    return this.codec.decode((JSON.parse(payload) as { record: JsonValue }).record);
   }
 
   private archivedThrough(): number {
@@ -665,30 +690,52 @@ class JournalImpl<R> implements Journal<R> {
     }
   }
 
-  private readPayload(seq: number): Buffer {
-    const at = this.index.get(seq);
-    if (at === undefined) {
+  /** The payload of a live record, checked against its entry's hash. */
+  private readPayload(seq: number): string {
+    let row: { idx: number; kind: string; body: string; prev: string; hash: string } | undefined;
+    try {
+      row = this.entryOf.get(seq) as typeof row;
+    } catch (err) {
+      throw fromStorage(err, this.dir);
+    }
+    if (row === undefined) {
       throw journalError("metering.journal.corrupt", `Record ${seq} is not in the live journal`, {
+        dir: this.dir,
         seq,
       });
     }
-    const buf = Buffer.allocUnsafe(at.len);
-    let off = 0;
-    while (off < at.len) {
-      const n = fs.readSync(this.fd, buf, off, at.len - off, at.pos + off);
-      if (n === 0) throw this.corrupt(at.pos, `record ${seq} is cut short`);
-      off += n;
+    if (row.kind !== "record" || entryHashOf(row) !== row.hash) {
+      throw journalError(
+        "metering.journal.corrupt",
+        `Entry ${row.idx} (record ${seq}) does not match its hash`,
+        {
+          dir: this.dir,
+          seq,
+          entry: row.idx,
+        },
+      );
     }
-    return buf;
+    return row.body;
   }
 
   private readRecord(seq: number): R {
-    const entry = JSON.parse(this.readPayload(seq).toString("utf8")) as { record: JsonValue };
-    return this.codec.decode(entry.record);
+    const entry = JSON.parse(this.readPayload(seq)) as { record: JsonValue };
+    const record = this.codec.decode(entry.record);
+    if (toSeq(this.codec.seq(record)) !== seq) {
+      throw journalError(
+        "metering.journal.corrupt",
+        `The entry of record ${seq} holds another seq`,
+        {
+          dir: this.dir,
+          seq,
+        },
+      );
+    }
+    return record;
   }
 
-  /** Payload bytes of an already committed record (live journal or archive). */
-  private existingPayload(seq: number): Buffer | undefined {
+  /** Payload of an already committed record (live journal or archive). */
+  private existingPayload(seq: number): string | undefined {
     if (seq > this.archivedThrough()) return this.readPayload(seq);
     const archive = this.archive;
     if (archive === null) return undefined;
@@ -697,9 +744,46 @@ class JournalImpl<R> implements Journal<R> {
       const lines = fs.readFileSync(path.join(archive.dir, f.name), "utf8").split("\n");
       const line = lines[seq - f.from];
       if (line === undefined) return undefined;
-      return Buffer.from(`{"k":"record","record":${line}}`);
+      return `{"k":"record","record":${line}}`;
     }
     return undefined;
+  }
+
+  async verify(): Promise<{ records: number }> {
+    this.assertOpen();
+    await this.drain();
+    let prev: { seq: number; hash: string } | undefined;
+    let records = 0;
+    try {
+      for (const e of this.store.entries()) {
+        if (e.kind !== "record") continue;
+        const record = this.codec.decode((JSON.parse(e.body) as { record: JsonValue }).record);
+        const seq = toSeq(this.codec.seq(record));
+        const expected = prev === undefined ? this.archivedThrough() + 1 : prev.seq + 1;
+        const prevHash = prev?.hash ?? this.archive?.head ?? this.genesis.hash;
+        if (seq !== expected || this.codec.prevHash(record) !== prevHash) {
+          throw journalError(
+            "metering.journal.corrupt",
+            `Entry ${e.index} (record ${seq}) does not continue the chain`,
+            {
+              dir: this.dir,
+              entry: e.index,
+              seq,
+            },
+          );
+        }
+        prev = { seq, hash: this.codec.hash(record) };
+        records++;
+      }
+    } catch (err) {
+      throw fromStorage(err, this.dir);
+    }
+    if ((prev?.hash ?? this.archive?.head ?? this.genesis.hash) !== this.head) {
+      throw journalError("metering.journal.corrupt", "The chain ends before the saved head", {
+        dir: this.dir,
+      });
+    }
+    return { records };
   }
 
   // ---- compaction --------------------------------------------------------------------
@@ -733,54 +817,37 @@ class JournalImpl<R> implements Journal<R> {
     if (from <= through) {
       const lines: string[] = [];
       for (let seq = from; seq <= through; seq++) {
-        const entry = JSON.parse(this.readPayload(seq).toString("utf8")) as { record: JsonValue };
+        const entry = JSON.parse(this.readPayload(seq)) as { record: JsonValue };
         lines.push(canonicalJson(entry.record));
       }
       file = path.join(archiveDir, archiveFileName(from, through));
       writeFileAtomic(file, `${lines.join("\n")}\n`);
     }
-
-    // Rewrite the journal: a checkpoint that carries everything the archived entries
-    // told, then the live records' payloads byte for byte.
-    const newArchive = { through, head: this.index.get(through)!.hash, dir: archiveDir };
-    const newAcked = new IntervalSet(this.acked.toJSON());
-    newAcked.trimThrough(through);
-    // The checkpoint describes the chain just before the first live record, which replay
-    // then re-applies (registers: the live records' values win either way).
-    const cp: Checkpoint = {
-      ...this.checkpoint(),
-      nextSeq: through + 1,
-      head: newArchive.head,
-      acked: newAcked.toJSON(),
-      archive: newArchive,
+    const throughEntry = (this.entryOf.get(through) as { idx: number } | undefined)?.idx;
+    const newArchive = {
+      through,
+      head: this.codec.hash(this.readRecord(through)),
+      dir: archiveDir,
     };
-    const frames: Buffer[] = [encodeFrame(Buffer.from(canonicalJson(cp)))];
-    const newIndex = new Map<number, IndexEntry>();
-    let pos = frames[0]!.length;
-    for (let seq = through + 1; seq < this.nextSeq; seq++) {
-      const payload = this.readPayload(seq);
-      frames.push(encodeFrame(payload));
-      newIndex.set(seq, { pos: pos + 8, len: payload.length, hash: this.index.get(seq)!.hash });
-      pos += payload.length + 12;
-    }
-    const buf = Buffer.concat(frames);
+    const before = { acked: new IntervalSet(this.acked.toJSON()), archive: this.archive };
     try {
-      writeFileAtomic(this.file, buf);
+      this.store.transaction(() => {
+        this.deleteRecords.run(through);
+        if (throughEntry !== undefined) this.store.prune(throughEntry);
+        this.acked.trimThrough(through);
+        this.archive = newArchive;
+        this.saveState();
+      });
     } catch (err) {
+      this.acked = before.acked;
+      this.archive = before.archive;
       throw journalError(
         "metering.journal.writeFailed",
-        `Compacting journal ${this.file} failed; the journal is unchanged`,
-        { file: this.file, errno: (err as NodeJS.ErrnoException)?.code },
+        `Compacting journal ${this.dir} failed; the journal is unchanged`,
+        { dir: this.dir, errno: sqliteCode(err) },
         err,
       );
     }
-    fs.closeSync(this.fd);
-    this.fd = fs.openSync(this.file, "r+");
-    this.size = buf.length;
-    this.dirty = false;
-    this.index = newIndex;
-    this.acked = newAcked;
-    this.archive = newArchive;
     this.changes.next({ type: "compact", archivedThrough: through });
     return {
       archived: through - firstLive + 1,
@@ -795,14 +862,33 @@ class JournalImpl<R> implements Journal<R> {
     if (this.closed) return;
     await this.drain();
     this.closed = true;
-    fs.closeSync(this.fd);
-    this.lock.release();
+    this.store.close();
     this.changes.complete();
   }
 
   private assertOpen(): void {
     if (this.closed) throw journalError("metering.journal.closed", "Journal is closed");
   }
+}
+
+function entryHashOf(row: { idx: number; kind: string; body: string; prev: string }): string {
+  return entryHash(row.prev, row.idx, row.kind, row.body);
+}
+
+/** The SQLite result code of a failed write (e.g. `SQLITE_FULL`), or the errno. */
+function sqliteCode(err: unknown): string | undefined {
+  const code = (err as { code?: string })?.code;
+  const cause = (err as { cause?: { code?: string } })?.cause?.code;
+  return cause ?? code;
+}
+
+/** Renames the file-based journal aside (never deleted). */
+function renameAside(file: string): string {
+  let target = `${file}.migrated`;
+  for (let n = 1; fs.existsSync(target); n++) target = `${file}.migrated-${n}`;
+  fs.renameSync(file, target);
+  fsyncDir(path.dirname(file));
+  return target;
 }
 
 function toSeq(seq: number | bigint): number {

@@ -58,7 +58,6 @@ const DOMAIN_TYPE = [
 
 function described(
   e: LogEntry,
-  signer: string,
   result: { valid: boolean; reasons: readonly { code: string }[] },
 ): SignedLogVectorEntry {
   const canonicalPayload = canonicalJson(e.payload);
@@ -87,7 +86,7 @@ function described(
 
 function chain(name: string, signer: string, entries: readonly LogEntry[]): SignedLogVector {
   const results = verifyLogEntries(entries, { signers: [signer] });
-  return { name, signer, entries: entries.map((e, i) => described(e, signer, results[i]!)) };
+  return { name, signer, entries: entries.map((e, i) => described(e, results[i]!)) };
 }
 
 /**

@@ -435,7 +435,8 @@ export function fromOpcUa(options: FromOpcUaOptions): Observable<MeterEvent> {
             endpoints = await d.getEndpoints();
           } finally {
             discovery = undefined;
-            await d.disconnect().catch(() => undefined);
+            // close in the background: the secure connection need not wait for it
+            void d.disconnect().catch(() => undefined);
           }
           if (closed) return;
           chosen = chooseEndpoint(endpoints, security, endpointUrl);

@@ -2,75 +2,88 @@ import { appendFileSync, readFileSync, statSync, truncateSync, writeFileSync } f
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { crc32 } from "node:zlib";
 import { fc, test } from "@fast-check/vitest";
 import { afterEach, describe, expect, it } from "vitest";
-import { openAppendLog } from "./appendLog.js";
+import { readLegacyLog } from "./appendLog.js";
 
 const dirs: string[] = [];
-async function logPath(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "maaskit-log-"));
-  dirs.push(dir);
-  return join(dir, "ledger.log");
-}
 afterEach(async () => {
   await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
 });
 
-const payloads = ["alpha", "beta", "gamma"].map((s) => Buffer.from(s));
+const payloads = ['{"v":1,"a":1}', '{"v":1,"b":22}', '{"v":1,"c":333}'].map((s) => Buffer.from(s));
+
+/** A log as the file-based ledger wrote it: `[len u32 LE][crc32 u32 LE][payload]` frames. */
+function frame(p: Buffer): Buffer {
+  const h = Buffer.alloc(8);
+  h.writeUInt32LE(p.length, 0);
+  h.writeUInt32LE(crc32(p), 4);
+  return Buffer.concat([h, p]);
+}
 
 async function written(): Promise<string> {
-  const path = await logPath();
-  const { log } = openAppendLog(path);
-  log.append([payloads[0]!]);
-  log.append(payloads.slice(1));
-  log.close();
+  const dir = await mkdtemp(join(tmpdir(), "maaskit-log-"));
+  dirs.push(dir);
+  const path = join(dir, "ledger.log");
+  writeFileSync(path, Buffer.concat(payloads.map(frame)));
   return path;
 }
 
-describe("openAppendLog", () => {
+describe("readLegacyLog", () => {
   it("default: reads back every entry in order", async () => {
-    const path = await written();
-    const { log, entries, truncatedBytes } = openAppendLog(path);
-    log.close();
-    expect(entries.map((e) => e.toString())).toEqual(["alpha", "beta", "gamma"]);
-    expect(truncatedBytes).toBe(0);
+    const { entries, tornTail } = readLegacyLog(await written());
+    expect(entries.map((e) => e.toString())).toEqual(payloads.map((p) => p.toString()));
+    expect(tornTail).toBeUndefined();
   });
 
-  test.prop([fc.integer({ min: 1, max: 12 })])(
-    "behavior: a torn last write (any cut inside the last frame) is cut off at open",
+  test.prop([fc.integer({ min: 1, max: 8 + 15 - 1 })])(
+    "behavior: a torn last write (any cut inside the last frame) is reported with its bytes, the file untouched",
     async (cut) => {
       const path = await written();
-      const size = statSync(path).size;
-      truncateSync(path, size - Math.min(cut, 8 + 5 - 1));
-      const { log, entries, truncatedBytes } = openAppendLog(path);
-      log.append([Buffer.from("delta")]);
-      log.close();
-      expect(entries.map((e) => e.toString())).toEqual(["alpha", "beta"]);
-      expect(truncatedBytes).toBeGreaterThan(0);
-      const again = openAppendLog(path);
-      again.log.close();
-      expect(again.entries.map((e) => e.toString())).toEqual(["alpha", "beta", "delta"]);
+      truncateSync(path, statSync(path).size - cut);
+      const before = readFileSync(path);
+      const { entries, tornTail } = readLegacyLog(path);
+      expect(entries.map((e) => e.toString())).toEqual(payloads.slice(0, 2).map(String));
+      expect(tornTail?.bytes.length).toBe(8 + payloads[2]!.length - cut);
+      expect(readFileSync(path).equals(before)).toBe(true);
     },
   );
 
-  it("behavior: a mis-checksummed last frame and zero fill after it are a torn tail", async () => {
+  it("behavior: zero fill after the last frame is a torn tail", async () => {
+    const path = await written();
+    appendFileSync(path, Buffer.alloc(64));
+    const { entries, tornTail } = readLegacyLog(path);
+    expect(entries).toHaveLength(3);
+    expect(tornTail?.bytes.length).toBe(64);
+  });
+
+  it("error: a flipped byte in the complete last frame is corrupt (it was acknowledged), not cut", async () => {
     const path = await written();
     const bytes = readFileSync(path);
     bytes[bytes.length - 1] = bytes.at(-1)! ^ 0xff;
     writeFileSync(path, bytes);
-    appendFileSync(path, Buffer.alloc(64));
-    const { log, entries } = openAppendLog(path);
-    log.close();
-    expect(entries.map((e) => e.toString())).toEqual(["alpha", "beta"]);
-  });
-
-  it("error: damage before the end is settlement.ledger.corrupt", async () => {
-    const path = await written();
-    const bytes = readFileSync(path);
-    bytes[8] = bytes[8]! ^ 0xff; // first payload byte
-    writeFileSync(path, bytes);
-    expect(() => openAppendLog(path)).toThrowError(
-      expect.objectContaining({ code: "settlement.ledger.corrupt" }),
+    expect(() => readLegacyLog(path)).toThrowError(
+      expect.objectContaining({
+        code: "settlement.ledger.corrupt",
+        details: expect.objectContaining({ entry: 2 }),
+      }),
     );
   });
+
+  test.prop([fc.integer({ min: 0, max: 3 }), fc.integer({ min: 1, max: 255 })])(
+    "error: damage to any byte of a frame that intact frames follow is corrupt naming it",
+    async (at, xor) => {
+      const path = await written();
+      const bytes = readFileSync(path);
+      bytes[frame(payloads[0]!).length + at] = bytes[frame(payloads[0]!).length + at]! ^ xor;
+      writeFileSync(path, bytes);
+      expect(() => readLegacyLog(path)).toThrowError(
+        expect.objectContaining({
+          code: "settlement.ledger.corrupt",
+          details: expect.objectContaining({ entry: 1 }),
+        }),
+      );
+    },
+  );
 });

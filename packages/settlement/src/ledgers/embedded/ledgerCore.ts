@@ -125,7 +125,7 @@ interface AgreementEntry {
   readonly canonical: string;
   status: AgreementStatus;
   /** Accepted records by seq (absent where a statement settled the seq range). */
-  readonly records: Map<number, { record: MeterRecord; digest: string }>;
+  readonly records: AcceptedRecords;
   /** Seq ranges settled from a statement without records on the ledger. */
   readonly statementRanges: { from: number; to: number }[];
   nextSeq: number;
@@ -137,6 +137,38 @@ interface AgreementEntry {
   due: Decimal;
   paid: Decimal;
   readonly references: Set<string>;
+}
+
+/** A record the ledger accepted, with its EIP-712 digest. */
+export interface AcceptedRecord {
+  readonly record: MeterRecord;
+  readonly digest: string;
+}
+
+/**
+ * Storage seam: where one agreement's accepted records live. In memory by default; the
+ * embedded ledger keeps them in SQLite so opening it does not load the history.
+ * @internal
+ */
+export interface AcceptedRecords {
+  get(seq: number): AcceptedRecord | undefined;
+  set(seq: number, accepted: AcceptedRecord): void;
+  /** The records whose period overlaps [start, end), in any order. */
+  overlapping(start: Date, end: Date): Iterable<AcceptedRecord>;
+}
+
+/** Accepted records in a Map (the default store). @internal */
+export function memoryRecords(): AcceptedRecords {
+  const map = new Map<number, AcceptedRecord>();
+  return {
+    get: (seq) => map.get(seq),
+    set: (seq, accepted) => void map.set(seq, accepted),
+    *overlapping(start, end) {
+      for (const r of map.values()) {
+        if (r.record.periodEnd > start && r.record.periodStart < end) yield r;
+      }
+    },
+  };
 }
 
 interface WorkOrderEntry {
@@ -159,7 +191,43 @@ export class LedgerCore {
   readonly agreements = new Map<string, AgreementEntry>();
   readonly workOrders = new Map<string, WorkOrderEntry>();
 
-  constructor(readonly domain: LedgerDomain = EMBEDDED_DOMAIN) {}
+  constructor(
+    readonly domain: LedgerDomain = EMBEDDED_DOMAIN,
+    /** Storage seam: the record store of an agreement (memory unless the owner persists it). */
+    private readonly recordsFor: (agreementId: string) => AcceptedRecords = () => memoryRecords(),
+  ) {}
+
+  /**
+   * Storage seam: the state of one agreement (or work order) as plain data — everything
+   * but its accepted records (kept by `recordsFor`) and its derived view (rebuilt on
+   * restore) — so an owner can persist it beside each command and restore it at open
+   * instead of replaying the history.
+   * @internal
+   */
+  saveState(kind: "agreement" | "workOrder", id: string): Record<string, unknown> {
+    if (kind === "workOrder") {
+      const w = this.workOrders.get(id);
+      if (w === undefined) throw new Error(`no work order ${id}`);
+      return { ...w };
+    }
+    const { view: _view, records: _records, ...state } = this.agreement(id);
+    return state;
+  }
+
+  /** Storage seam: the inverse of `saveState`. @internal */
+  restoreState(kind: "agreement" | "workOrder", state: Record<string, unknown>): void {
+    if (kind === "workOrder") {
+      const w = state as unknown as WorkOrderEntry;
+      this.workOrders.set(w.terms.workOrderId, w);
+      return;
+    }
+    const agreement = state.agreement as Agreement;
+    this.agreements.set(agreement.agreementId, {
+      ...(state as unknown as Omit<AgreementEntry, "view" | "records">),
+      view: agreementView(agreement),
+      records: this.recordsFor(agreement.agreementId),
+    });
+  }
 
   execute(cmd: Command, at: Date, trusted = false): Outcome {
     return this.dispatch(cmd, at, iso(at), trusted);
@@ -228,7 +296,7 @@ export class LedgerCore {
       view,
       canonical,
       status: agreement.status === "suspended" ? "suspended" : "active",
-      records: new Map(),
+      records: this.recordsFor(agreement.agreementId),
       statementRanges: [],
       nextSeq: 0,
       headHash: ZERO_HASH,
@@ -536,7 +604,7 @@ export class LedgerCore {
       );
     }
     const inPeriod: { record: MeterRecord; digest: string }[] = [];
-    for (const r of e.records.values()) {
+    for (const r of e.records.overlapping(start, end)) {
       const rs = r.record.periodStart.getTime();
       const re = r.record.periodEnd.getTime();
       if (re <= start.getTime() || rs >= end.getTime()) continue;
