@@ -39,7 +39,8 @@ export default defineConfig({
           root: "test",
           include: ["**/*.test.ts"],
           testTimeout: 120_000,
-          hookTimeout: 300_000,
+          // npm compiles better-sqlite3 from source when no prebuilt binary downloads (~3 min)
+          hookTimeout: 600_000,
         },
       },
       {

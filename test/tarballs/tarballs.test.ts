@@ -123,7 +123,7 @@ beforeAll(async () => {
     npm("install", ...files.map((f) => join(tarballs, f))),
   );
   first = await timed("probe", probe);
-}, 300_000);
+}, 600_000);
 
 afterAll(async () => {
   console.info(`tarball smoke test timings (ms): ${JSON.stringify(timings)}`);
@@ -263,5 +263,5 @@ describe("packed tarballs installed with npm", () => {
     expect(second.errors.cjsOpcUa).toBeNull();
     // the others are still missing and still say so
     expect(second.errors.esmAnvil?.code).toBe("maaskit.dependency.missing");
-  }, 300_000);
+  }, 600_000);
 });
