@@ -32,6 +32,18 @@ export default defineConfig({
         },
       ]),
       {
+        // the packed tarballs installed with npm into an empty project (needs `pnpm build`)
+        extends: true,
+        test: {
+          name: "packaging",
+          root: "test",
+          include: ["**/*.test.ts"],
+          testTimeout: 120_000,
+          // npm compiles better-sqlite3 from source when no prebuilt binary downloads (~3 min)
+          hookTimeout: 600_000,
+        },
+      },
+      {
         extends: true,
         test: {
           name: "examples",

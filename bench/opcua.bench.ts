@@ -151,7 +151,7 @@ export async function opcuaBench(quick: boolean): Promise<{
       samplingInterval: 100,
       publishingInterval: 100,
     },
-    // Saturation: as fast as the server samples (TOOLCHAIN.md: ~86k notifications/s).
+    // Saturation: as fast as the server samples (docs/toolchain.md: ~86k notifications/s).
     {
       name: "1,000 variables / 10 ms, sampling 0",
       count: 1000,

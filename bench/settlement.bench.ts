@@ -214,7 +214,7 @@ function gasFigures(): { figures: Figure[]; details: unknown } {
           ? {}
           : {
               baseline: {
-                name: "plain prototype verifier (TOOLCHAIN.md)",
+                name: "plain prototype verifier (docs/toolchain.md)",
                 value: base,
                 unit: "gas",
               },
@@ -224,7 +224,7 @@ function gasFigures(): { figures: Figure[]; details: unknown } {
           : { target: { op: "<=" as const, value: target, on: "value" as const } }),
       }),
     );
-  // Gas is exact, so the plain prototype's figures of TOOLCHAIN.md (ecrecover, seq, period and
+  // Gas is exact, so the plain prototype's figures of docs/toolchain.md (ecrecover, seq, period and
   // prevHash checked per record) stand as the baseline although measured in an earlier run.
   for (const f of gas.figures) {
     const batch = /batch of (\d+)/.exec(f.figure)?.[1];

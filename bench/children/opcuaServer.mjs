@@ -33,7 +33,7 @@ const server = new OPCUAServer({
   nodeset_filename: [nodesets.standard],
   serverCertificateManager: certificateManager,
   userCertificateManager: certificateManager,
-  // Without this the server coalesces changes to 50 ms (see TOOLCHAIN.md).
+  // Without this the server coalesces changes to 50 ms (see docs/toolchain.md).
   serverCapabilities: { minSupportedSampleRate: 0 },
   disableDiscovery: true,
 });

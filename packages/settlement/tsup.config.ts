@@ -13,7 +13,9 @@ export default defineConfig({
   clean: true,
   sourcemap: true,
   target: "node20",
-  splitting: false,
+  // No `splitting` key on purpose: tsup then splits the ESM build (modules shared by several
+  // entry points, such as errors.ts, exist once) and not the CJS build (esbuild cannot split
+  // CJS). Errors stay one identity across CJS entries through the MaaskitError brand.
   treeshake: true,
   // startAnvil resolves the anvil binary with import.meta.url, also in the CJS build.
   shims: true,

@@ -127,7 +127,11 @@ export {
   meterRecordDigest,
   meterRecordTypedData,
 } from "./records/encodeMeterRecord.js";
-export { type LoadSignerParameters, loadSigner } from "./records/loadSigner.js";
+export {
+  type LoadSignerErrorType,
+  type LoadSignerParameters,
+  loadSigner,
+} from "./records/loadSigner.js";
 export {
   CLOCK_STATUSES,
   type ClockStatus,

@@ -37,12 +37,9 @@ export {
   type FixedTier,
   type FixedUsage,
   fromFixedInteger,
-  pow10,
   priceRecordsFixed,
   priceUsageFixed,
   RATIO_DECIMALS,
-  rescale,
-  roundDiv,
   toFixedInteger,
   toFixedTariff,
 } from "./fixedPoint.js";

@@ -1,7 +1,2 @@
 // Tests start anvil through the library's own launcher (`@maaskit/settlement/anvil`).
-export {
-  type Anvil,
-  anvilBinary,
-  anvilMnemonic,
-  startAnvil,
-} from "../src/ledgers/evm/startAnvil.js";
+export { type Anvil, startAnvil } from "../src/ledgers/evm/startAnvil.js";

@@ -32,7 +32,7 @@ import { type Anvil, startAnvil } from "./anvil.js";
 import { agreementJson, signRecords } from "./evmFixtures.js";
 import { deploy, send } from "./evmTestUtils.js";
 
-// Exact gas from receipts for the figures of issue 5 and TARGETS.md. Always asserts the
+// Exact gas from receipts for the gas figures and targets in bench/README.md. Always asserts the
 // targets; with GAS_REPORT=1 (root `pnpm gas`) it also rewrites bench/gas.json and the gas
 // table in bench/README.md.
 

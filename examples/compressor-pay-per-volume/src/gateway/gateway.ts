@@ -10,7 +10,6 @@ import {
   compressorStates,
   dec,
   type Journal,
-  type MeterEvent,
   type MeterRecord,
   type MeterWindow,
   meterRecordCodec,
@@ -430,5 +429,3 @@ export function toWindowSize(size: string): WindowSize {
   const n = Number(m[1]);
   return m[2] === "s" ? { seconds: n } : m[2] === "m" ? { minutes: n } : { hours: n };
 }
-
-export type { MeterEvent, Observable };

@@ -12,20 +12,8 @@ import { crc32 } from "node:zlib";
  * @internal
  */
 export const FRAME_MAGIC = Buffer.from("MKJ1", "latin1");
-/** @internal */
-export const FRAME_OVERHEAD = 12;
 /** Refuse absurd lengths (a corrupt length field must not look like a huge valid entry). */
 const MAX_PAYLOAD = 64 * 1024 * 1024;
-
-/** @internal */
-export function encodeFrame(payload: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(payload.length + FRAME_OVERHEAD);
-  FRAME_MAGIC.copy(out, 0);
-  out.writeUInt32BE(payload.length, 4);
-  payload.copy(out, 8);
-  out.writeUInt32BE(crc32(out.subarray(4, 8 + payload.length)), 8 + payload.length);
-  return out;
-}
 
 /** @internal */
 export type FrameResult =

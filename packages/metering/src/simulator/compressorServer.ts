@@ -3,20 +3,10 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Decimal } from "decimal.js";
-import {
-  DataType,
-  MessageSecurityMode,
-  makeEUInformation,
-  type Namespace,
-  nodesets,
-  OPCUACertificateManager,
-  OPCUAServer,
-  SecurityPolicy,
-  StatusCodes,
-  type UAVariable,
-  Variant,
-} from "node-opcua";
+import type * as NodeOpcua from "node-opcua";
+import type { Namespace, OPCUAServer, UAVariable } from "node-opcua";
 import { MaaskitError } from "../errors.js";
+import { requireOptional } from "../optionalDependency.js";
 import { Dec } from "../quantity.js";
 import type { CompressorChannel } from "../sources/fromSimulatedCompressor.js";
 import {
@@ -259,6 +249,18 @@ export async function startCompressorServer(
       { details: { problems } },
     );
   }
+  // node-opcua (the server) is an optional peer dependency, loaded only here
+  const {
+    DataType,
+    MessageSecurityMode,
+    makeEUInformation,
+    nodesets,
+    OPCUACertificateManager,
+    OPCUAServer,
+    SecurityPolicy,
+    StatusCodes,
+    Variant,
+  } = requireOptional<typeof NodeOpcua>("node-opcua", "@maaskit/metering/simulator");
   const port = options.port || (await freePort(host));
   const ownPki = options.pkiDir === undefined;
   const pkiDir = options.pkiDir ?? (await mkdtemp(join(tmpdir(), "maaskit-opcua-server-")));

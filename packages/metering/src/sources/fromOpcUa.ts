@@ -1,24 +1,15 @@
 import type { Decimal } from "decimal.js";
-import { OPCUACertificateManager } from "node-opcua-certificate-manager";
-import {
-  AttributeIds,
-  type ClientMonitoredItemGroup,
-  type ClientSession,
-  type ClientSubscription,
-  DataChangeFilter,
-  DataChangeTrigger,
+import type { OPCUACertificateManager } from "node-opcua-certificate-manager";
+import type {
+  ClientMonitoredItemGroup,
+  ClientSession,
+  ClientSubscription,
   DataType,
-  type DataValue,
-  DeadbandType,
-  type EndpointDescription,
-  MessageSecurityMode,
-  type MonitoringParametersOptions,
+  DataValue,
+  EndpointDescription,
+  MonitoringParametersOptions,
   OPCUAClient,
-  type OPCUAClientOptions,
-  resolveNodeId,
-  SecurityPolicy,
-  TimestampsToReturn,
-  VariableIds,
+  OPCUAClientOptions,
 } from "node-opcua-client";
 import { Observable } from "rxjs";
 import { MaaskitError } from "../errors.js";
@@ -33,6 +24,7 @@ import type {
   ReadingValue,
 } from "../reading.js";
 import type { UnitCode } from "../units.js";
+import { loadNodeOpcuaClient } from "./nodeOpcuaClient.js";
 import {
   certificateThumbprint,
   chooseEndpoint,
@@ -182,6 +174,8 @@ interface NodeConfig {
  * Connection and session failures end the stream with typed `MaaskitError`s
  * (`metering.opcua.connectionFailed`, `.connectionLost`, `.subscriptionFailed`,
  * `.badNode`); invalid options throw `metering.opcua.invalidConfig` listing every problem.
+ * node-opcua-client is an optional peer dependency: without it installed, `fromOpcUa()` throws
+ * `maaskit.dependency.missing` (importing this entry point still works).
  * Unsubscribing terminates the subscription, closes the session and disconnects.
  *
  * @example
@@ -196,6 +190,17 @@ interface NodeConfig {
  * ```
  */
 export function fromOpcUa(options: FromOpcUaOptions): Observable<MeterEvent> {
+  const {
+    AttributeIds,
+    DataChangeFilter,
+    DataChangeTrigger,
+    DeadbandType,
+    MessageSecurityMode,
+    OPCUACertificateManager,
+    OPCUAClient,
+    SecurityPolicy,
+    TimestampsToReturn,
+  } = loadNodeOpcuaClient();
   const nodes = validate(options);
   const {
     endpointUrl,
@@ -731,6 +736,7 @@ function watchServerCertificate(
 }
 
 async function readServerStartTime(session: ClientSession): Promise<number | undefined> {
+  const { AttributeIds, resolveNodeId, VariableIds } = loadNodeOpcuaClient();
   const dv = await session.read({
     nodeId: resolveNodeId(VariableIds.Server_ServerStatus_StartTime),
     attributeId: AttributeIds.Value,
@@ -789,6 +795,7 @@ function convertValue(
   dataType: DataType | undefined,
   raw: unknown,
 ): ReadingValue | { problem: string; message: string } {
+  const { DataType } = loadNodeOpcuaClient();
   const { node, scale } = n;
   if (raw === null || raw === undefined) return { problem: "value.missing", message: "no value" };
   if (typeof raw === "boolean") return raw;
@@ -827,6 +834,7 @@ function convertValue(
 }
 
 function validate(options: FromOpcUaOptions): NodeConfig[] {
+  const { resolveNodeId } = loadNodeOpcuaClient();
   const problems: string[] = [];
   if (typeof options !== "object" || options === null) {
     throw new MaaskitError("metering.opcua.invalidConfig", "fromOpcUa needs an options object", {

@@ -2,15 +2,15 @@ import { createHash, X509Certificate } from "node:crypto";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { OPCUACertificateManager } from "node-opcua-certificate-manager";
-import {
-  crypto_utils,
-  type EndpointDescription,
+import type {
+  EndpointDescription,
   MessageSecurityMode,
   SecurityPolicy,
-  type UserIdentityInfo,
+  UserIdentityInfo,
   UserTokenType,
 } from "node-opcua-client";
 import { MaaskitError } from "../errors.js";
+import { loadNodeOpcuaClient } from "./nodeOpcuaClient.js";
 
 /** OPC UA message security modes, strongest first. */
 export type OpcUaSecurityMode = "SignAndEncrypt" | "Sign" | "None";
@@ -85,13 +85,18 @@ export interface OpcUaConnectionSecurity {
   readonly user: OpcUaUserIdentity["type"];
 }
 
-const POLICY_URI: Readonly<Record<OpcUaSecurityPolicy, string>> = {
-  Aes256_Sha256_RsaPss: SecurityPolicy.Aes256_Sha256_RsaPss,
-  Basic256Sha256: SecurityPolicy.Basic256Sha256,
-  Aes128_Sha256_RsaOaep: SecurityPolicy.Aes128_Sha256_RsaOaep,
-  Basic256: SecurityPolicy.Basic256,
-  Basic128Rsa15: SecurityPolicy.Basic128Rsa15,
-};
+// node-opcua-client is an optional peer dependency, loaded on first use: its enums are read
+// when needed, not at import
+function policyUri(): Readonly<Record<OpcUaSecurityPolicy, string>> {
+  const { SecurityPolicy } = loadNodeOpcuaClient();
+  return {
+    Aes256_Sha256_RsaPss: SecurityPolicy.Aes256_Sha256_RsaPss,
+    Basic256Sha256: SecurityPolicy.Basic256Sha256,
+    Aes128_Sha256_RsaOaep: SecurityPolicy.Aes128_Sha256_RsaOaep,
+    Basic256: SecurityPolicy.Basic256,
+    Basic128Rsa15: SecurityPolicy.Basic128Rsa15,
+  };
+}
 
 /** Policies chosen automatically, strongest first. */
 export const OPCUA_AUTO_POLICIES: readonly OpcUaSecurityPolicy[] = [
@@ -100,11 +105,14 @@ export const OPCUA_AUTO_POLICIES: readonly OpcUaSecurityPolicy[] = [
   "Aes128_Sha256_RsaOaep",
 ];
 const MODES: readonly OpcUaSecurityMode[] = ["SignAndEncrypt", "Sign", "None"];
-const MODE_VALUE: Readonly<Record<OpcUaSecurityMode, MessageSecurityMode>> = {
-  SignAndEncrypt: MessageSecurityMode.SignAndEncrypt,
-  Sign: MessageSecurityMode.Sign,
-  None: MessageSecurityMode.None,
-};
+function modeValue(): Readonly<Record<OpcUaSecurityMode, MessageSecurityMode>> {
+  const { MessageSecurityMode } = loadNodeOpcuaClient();
+  return {
+    SignAndEncrypt: MessageSecurityMode.SignAndEncrypt,
+    Sign: MessageSecurityMode.Sign,
+    None: MessageSecurityMode.None,
+  };
+}
 
 /**
  * True when a source configured with these security options is insecure (mode None): the
@@ -127,8 +135,8 @@ export function securityProblems(security: unknown): string[] {
   }
   if (s.mode !== undefined && s.mode !== "auto" && !MODES.includes(s.mode as OpcUaSecurityMode))
     problems.push("security.mode must be auto, SignAndEncrypt, Sign or None");
-  if (s.policy !== undefined && s.policy !== "auto" && !(String(s.policy) in POLICY_URI))
-    problems.push(`security.policy must be auto or one of ${Object.keys(POLICY_URI).join(", ")}`);
+  if (s.policy !== undefined && s.policy !== "auto" && !(String(s.policy) in policyUri()))
+    problems.push(`security.policy must be auto or one of ${Object.keys(policyUri()).join(", ")}`);
   if (s.mode === "None" && s.policy !== undefined && s.policy !== "auto")
     problems.push("security.policy must be absent with mode None");
   if (s.trust !== undefined && s.trust !== "list" && s.trust !== "firstUse")
@@ -154,24 +162,29 @@ export function securityProblems(security: unknown): string[] {
 
 /** SHA-1 thumbprint of a DER certificate (the first of a chain), lower-case hex. */
 export function certificateThumbprint(der: Buffer): string {
+  const { crypto_utils } = loadNodeOpcuaClient();
   const first = crypto_utils.split_der(der)[0] ?? der;
   return createHash("sha1").update(first).digest("hex");
 }
 
 function modeName(m: MessageSecurityMode): OpcUaSecurityMode | undefined {
-  return MODES.find((name) => MODE_VALUE[name] === m);
+  return MODES.find((name) => modeValue()[name] === m);
 }
 
 function policyName(uri: string): OpcUaSecurityPolicy | "None" | undefined {
+  const { SecurityPolicy } = loadNodeOpcuaClient();
   if (uri === SecurityPolicy.None) return "None";
-  return (Object.keys(POLICY_URI) as OpcUaSecurityPolicy[]).find((p) => POLICY_URI[p] === uri);
+  return (Object.keys(policyUri()) as OpcUaSecurityPolicy[]).find((p) => policyUri()[p] === uri);
 }
 
-const TOKEN_TYPE: Readonly<Record<OpcUaUserIdentity["type"], UserTokenType>> = {
-  anonymous: UserTokenType.Anonymous,
-  userName: UserTokenType.UserName,
-  certificate: UserTokenType.Certificate,
-};
+function tokenType(): Readonly<Record<OpcUaUserIdentity["type"], UserTokenType>> {
+  const { UserTokenType } = loadNodeOpcuaClient();
+  return {
+    anonymous: UserTokenType.Anonymous,
+    userName: UserTokenType.UserName,
+    certificate: UserTokenType.Certificate,
+  };
+}
 
 /** The endpoint chosen for a connection. */
 export interface ChosenEndpoint {
@@ -193,6 +206,7 @@ export function chooseEndpoint(
   security: OpcUaSecurityOptions,
   endpointUrl: string,
 ): ChosenEndpoint {
+  const { UserTokenType } = loadNodeOpcuaClient();
   const modes: OpcUaSecurityMode[] =
     security.mode === undefined || security.mode === "auto"
       ? ["SignAndEncrypt", "Sign"]
@@ -201,7 +215,7 @@ export function chooseEndpoint(
     security.policy === undefined || security.policy === "auto"
       ? [...OPCUA_AUTO_POLICIES]
       : [security.policy];
-  const token = TOKEN_TYPE[security.user?.type ?? "anonymous"];
+  const token = tokenType()[security.user?.type ?? "anonymous"];
   let best: { rank: number; chosen: ChosenEndpoint } | undefined;
   for (const e of endpoints) {
     const mode = modeName(e.securityMode);
@@ -221,7 +235,7 @@ export function chooseEndpoint(
           mode,
           policy,
           securityMode: e.securityMode,
-          securityPolicy: POLICY_URI[policy] as SecurityPolicy,
+          securityPolicy: policyUri()[policy] as SecurityPolicy,
           serverCertificate: e.serverCertificate,
         },
       };
@@ -361,6 +375,7 @@ export async function verifyServerCertificate(p: {
 export async function userIdentityOf(
   user: OpcUaUserIdentity | undefined,
 ): Promise<UserIdentityInfo> {
+  const { UserTokenType } = loadNodeOpcuaClient();
   if (user === undefined || user.type === "anonymous") return { type: UserTokenType.Anonymous };
   if (user.type === "userName") {
     return { type: UserTokenType.UserName, userName: user.userName, password: user.password };

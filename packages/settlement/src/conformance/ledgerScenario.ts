@@ -10,8 +10,7 @@ import {
 } from "@maaskit/metering";
 import { keccak256, toUtf8Bytes, Wallet } from "ethers";
 import { type Agreement, parseAgreement } from "../agreement.js";
-import { invoiceToJson } from "../invoice.js";
-import type { Balance, LedgerBackend, LedgerClock, LedgerDomain, WorkOrder } from "../ledger.js";
+import type { Balance, LedgerClock, LedgerDomain, WorkOrder } from "../ledger.js";
 import type { LedgerEvent } from "../ledgerEvents.js";
 
 /** A clock the scenario moves by hand, so every backend sees the same instants. */
@@ -293,7 +292,3 @@ export function eventsOf(
       ("workOrderId" in e && ids.has(e.workOrderId)),
   );
 }
-
-export { invoiceToJson };
-/** Convenience for backends: the ledger under test. */
-export type { LedgerBackend };

@@ -16,7 +16,6 @@ import {
   type ScenarioClock,
   scenarioAgreement,
   scenarioDay,
-  scenarioId,
   scenarioRecords,
   workOrderToJson,
 } from "./ledgerScenario.js";
@@ -269,5 +268,3 @@ function headJson(h: {
     periodEnd: h.periodEnd?.toISOString() ?? null,
   };
 }
-
-export { scenarioId };

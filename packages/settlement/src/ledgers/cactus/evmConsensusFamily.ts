@@ -1,4 +1,5 @@
-import { ConsensusAlgorithmFamily } from "@hyperledger/cactus-core-api";
+import type { ConsensusAlgorithmFamily } from "@hyperledger/cactus-core-api";
+import { loadCactusCoreApi } from "./cactusCoreApi.js";
 
 /** What `evmConsensusFamily` needs of a chain: a JSON-RPC `send` (an ethers provider has it). */
 export interface EvmRpc {
@@ -29,6 +30,7 @@ const WORK_CHAINS: ReadonlySet<bigint> = new Set([61n, 63n]);
  * ledgerConnectorPlugin(evm, { instanceId: "evm", consensus: () => evmConsensusFamily(provider) })
  */
 export async function evmConsensusFamily(rpc: EvmRpc): Promise<ConsensusAlgorithmFamily> {
+  const { ConsensusAlgorithmFamily } = loadCactusCoreApi();
   const chainId = BigInt(String(await rpc.send("eth_chainId", [])));
   if (STAKE_CHAINS.has(chainId)) return ConsensusAlgorithmFamily.Stake;
   if (WORK_CHAINS.has(chainId)) return ConsensusAlgorithmFamily.Work;

@@ -1,10 +1,10 @@
-import {
-  ConsensusAlgorithmFamiliesWithTxFinality,
+import type {
   ConsensusAlgorithmFamily,
-  type IPluginLedgerConnector,
+  IPluginLedgerConnector,
 } from "@hyperledger/cactus-core-api";
 import type { LedgerBackend } from "../../ledger.js";
 import { ledgerError } from "../../ledgerErrors.js";
+import { loadCactusCoreApi } from "./cactusCoreApi.js";
 import {
   type JsonValue,
   type LedgerTransactRequest,
@@ -93,6 +93,8 @@ export function ledgerConnectorPlugin(
     });
   }
   const packageName = params.packageName ?? MAASKIT_LEDGER_PACKAGE;
+  const { ConsensusAlgorithmFamiliesWithTxFinality, ConsensusAlgorithmFamily } =
+    loadCactusCoreApi();
   const consensus = params.consensus ?? ConsensusAlgorithmFamily.Authority;
   const family = () => (typeof consensus === "function" ? consensus() : Promise.resolve(consensus));
   return {

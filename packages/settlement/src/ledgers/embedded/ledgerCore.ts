@@ -6,10 +6,8 @@ import {
   type MeterRecord,
   type MeterRecordErrorCode,
   meterRecordFromJson,
-  meterRecordToJson,
   type PeriodStatement,
   periodStatementFromJson,
-  periodStatementToJson,
   toDecimal,
   verifyPeriodStatement,
   ZERO_ADDRESS,
@@ -26,7 +24,6 @@ import type {
   AgreementState,
   AgreementStatus,
   Balance,
-  Hex32,
   LedgerDomain,
   RecordsHead,
   SubmitRecordsResult,
@@ -93,7 +90,7 @@ export interface Outcome {
 }
 
 /** The embedded ledger's domain: off-chain, chain id 0, the zero address. */
-export const EMBEDDED_DOMAIN: LedgerDomain = { chainId: 0, verifyingContract: ZERO_ADDRESS };
+const EMBEDDED_DOMAIN: LedgerDomain = { chainId: 0, verifyingContract: ZERO_ADDRESS };
 
 /** What the rules read from an agreement. */
 interface AgreementView {
@@ -1458,7 +1455,7 @@ export class LedgerCore {
 }
 
 /** ISO instant of `at` floored to the second (what a block timestamp holds). */
-export function iso(at: Date): string {
+function iso(at: Date): string {
   return new Date(secondsFloor(at)).toISOString();
 }
 
@@ -1509,7 +1506,7 @@ export function workOrderTermsToJson(t: WorkOrderTerms): WorkOrderTermsJson {
 }
 
 /** Parses logged work-order terms, reporting every problem at once. */
-export function workOrderTermsFromJson(j: WorkOrderTermsJson): WorkOrderTerms {
+function workOrderTermsFromJson(j: WorkOrderTermsJson): WorkOrderTerms {
   const problems: string[] = [];
   const addr = (v: string, f: string) => {
     if (typeof v !== "string" || !isAddress(v)) problems.push(f);
@@ -1565,19 +1562,4 @@ export function workOrderTermsFromJson(j: WorkOrderTermsJson): WorkOrderTerms {
     completeBy,
     conditionHash: j.conditionHash,
   };
-}
-
-/** Serialises records for the log. */
-export function recordsToJson(records: readonly MeterRecord[]): unknown[] {
-  return records.map((r) => meterRecordToJson(r));
-}
-
-/** Serialises a statement for the log. */
-export function statementToJson(st: PeriodStatement): unknown {
-  return periodStatementToJson(st);
-}
-
-/** Hex32 type guard for inputs. */
-export function isHex32(v: unknown): v is Hex32 {
-  return typeof v === "string" && HEX32.test(v);
 }

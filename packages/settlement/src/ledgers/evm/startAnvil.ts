@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { MaaskitError } from "@maaskit/metering";
 import { HDNodeWallet, JsonRpcProvider, Mnemonic } from "ethers";
 
 /** anvil's well-known development mnemonic (its default accounts are funded with 10,000 ETH). */
@@ -25,12 +26,24 @@ export interface Anvil {
  * Spawned directly: stopping the npm wrapper (`bin.mjs`) leaves its child running.
  */
 export function anvilBinary(): string {
-  const require = createRequire(import.meta.url);
-  const wrapper = require.resolve("@foundry-rs/anvil/package.json");
   const arch = process.arch === "x64" ? "amd64" : process.arch;
   const pkg = `@foundry-rs/anvil-${process.platform}-${arch}`;
-  const pkgJson = createRequire(wrapper).resolve(`${pkg}/package.json`);
+  const wrapper = resolveOptional("@foundry-rs/anvil", import.meta.url);
+  const pkgJson = resolveOptional(pkg, wrapper);
   return join(dirname(pkgJson), "bin", process.platform === "win32" ? "anvil.exe" : "anvil");
+}
+
+/** The package.json of an optional peer, or `maaskit.dependency.missing` naming it. */
+function resolveOptional(name: string, from: string): string {
+  try {
+    return createRequire(from).resolve(`${name}/package.json`);
+  } catch (err) {
+    throw new MaaskitError(
+      "maaskit.dependency.missing",
+      `@maaskit/settlement/anvil needs the package "${name}", an optional peer dependency that is not installed: npm install @foundry-rs/anvil`,
+      { details: { package: name, entry: "@maaskit/settlement/anvil" }, cause: err },
+    );
+  }
 }
 
 const live = new Set<ChildProcess>();

@@ -1,0 +1,118 @@
+// Runs inside a temporary app that installed the packed @maaskit tarballs with npm (see
+// tarballs.test.ts). Imports every entry of every installed @maaskit package in ESM and CJS,
+// throws errors from one entry (and format) and catches them with another, and calls what
+// needs an optional peer dependency. Writes one JSON report to the file named by its argument
+// (not stdout: node-opcua logs there).
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+
+const require = createRequire(import.meta.url);
+const scope = join(process.cwd(), "node_modules", "@maaskit");
+
+function describeError(err) {
+  return {
+    name: err?.name,
+    code: err?.code,
+    message: String(err?.message ?? err).split("\n")[0],
+    package: err?.details?.package,
+  };
+}
+
+// 1. every entry of every package, in every format its exports map offers
+const entries = [];
+const licenses = {};
+const packages = readdirSync(scope).sort();
+for (const name of packages) {
+  const manifest = JSON.parse(readFileSync(join(scope, name, "package.json"), "utf8"));
+  licenses[name] = {
+    declared: manifest.license,
+    file: existsSync(join(scope, name, "LICENSE")),
+    changelog: existsSync(join(scope, name, "CHANGELOG.md")),
+  };
+  const optionalPeers = Object.entries(manifest.peerDependenciesMeta ?? {})
+    .filter(([, meta]) => meta.optional)
+    .map(([peer]) => peer);
+  for (const [subpath, target] of Object.entries(manifest.exports ?? { ".": {} })) {
+    if (subpath === "./package.json") continue;
+    const specifier = subpath === "." ? manifest.name : `${manifest.name}/${subpath.slice(2)}`;
+    const formats = typeof target === "string" ? ["import", "require"] : Object.keys(target);
+    for (const format of ["import", "require"].filter((f) => formats.includes(f))) {
+      try {
+        const mod = format === "import" ? await import(specifier) : require(specifier);
+        entries.push({ specifier, format, ok: true, exports: Object.keys(mod).length });
+      } catch (err) {
+        entries.push({ specifier, format, ok: false, optionalPeers, error: describeError(err) });
+      }
+    }
+  }
+}
+
+// 2. one error identity: thrown by one entry and format, caught with another
+const esm = {
+  metering: await import("@maaskit/metering"),
+  opcua: await import("@maaskit/metering/opcua"),
+  simulator: await import("@maaskit/metering/simulator"),
+  settlement: await import("@maaskit/settlement"),
+  cactus: await import("@maaskit/settlement/cactus"),
+  anvil: await import("@maaskit/settlement/anvil"),
+  maintenance: await import("@maaskit/maintenance"),
+};
+const cjs = {
+  metering: require("@maaskit/metering"),
+  opcua: require("@maaskit/metering/opcua"),
+  settlement: require("@maaskit/settlement"),
+  maintenance: require("@maaskit/maintenance"),
+};
+
+async function caught(fn) {
+  try {
+    await fn();
+  } catch (err) {
+    return err;
+  }
+  return undefined;
+}
+
+function identity(err) {
+  return {
+    ...describeError(err),
+    esmInstanceof: err instanceof esm.metering.MaaskitError,
+    cjsInstanceof: err instanceof cjs.metering.MaaskitError,
+    esmIs: esm.metering.isMaaskitError(err),
+    cjsIs: cjs.metering.isMaaskitError(err),
+  };
+}
+
+const validOpcUa = {
+  endpointUrl: "opc.tcp://127.0.0.1:4840",
+  machineId: "m1",
+  pkiDir: "./pki", // secure by default: the trust list lives there (nothing is created until subscribed)
+  nodes: [{ nodeId: "ns=1;s=V", channel: "volume", unit: "MTQ", kind: "register" }],
+};
+const thrown = {
+  esmQuantity: await caught(() => esm.metering.quantity("abc", "MTQ")),
+  cjsQuantity: await caught(() => cjs.metering.quantity("abc", "MTQ")),
+  esmSettlement: await caught(() => esm.settlement.parseAgreement({})),
+  cjsSettlement: await caught(() => cjs.settlement.parseAgreement({})),
+  esmMaintenance: await caught(() =>
+    esm.maintenance.intervalTrigger({ conditionId: "c", every: {} }),
+  ),
+  cjsMaintenance: await caught(() =>
+    cjs.maintenance.intervalTrigger({ conditionId: "c", every: {} }),
+  ),
+  // optional peers, not installed in the first install
+  esmOpcUa: await caught(() => esm.opcua.fromOpcUa(validOpcUa)),
+  cjsOpcUa: await caught(() => cjs.opcua.fromOpcUa(validOpcUa)),
+  esmSimulator: await caught(() => esm.simulator.startCompressorServer()),
+  esmCactus: await caught(() =>
+    esm.cactus.ledgerConnectorPlugin({ kind: "embedded" }, { instanceId: "l" }),
+  ),
+  esmConsensus: await caught(() => esm.cactus.evmConsensusFamily({ send: async () => "0x1" })),
+  esmAnvil: await caught(() => esm.anvil.anvilBinary()),
+};
+const errors = Object.fromEntries(
+  Object.entries(thrown).map(([k, err]) => [k, err === undefined ? null : identity(err)]),
+);
+
+writeFileSync(process.argv[2], `${JSON.stringify({ packages, licenses, entries, errors })}\n`);
