@@ -29,15 +29,24 @@ beforeAll(() => {
   execFileSync("mkdir", ["-p", app]);
   const file = (p: string) =>
     `file:${join(tgz, readdirSync(tgz).find((f) => f.startsWith(`maaskit-${p}-`))!)}`;
-  // The siblings come from their tarballs too (overrides), node-opcua (the simulator's
-  // optional peer) from the registry.
+  // The siblings come from their tarballs too (overrides); node-opcua (the simulator's
+  // optional peer) and the shared peers (rxjs, decimal.js, ethers) from the registry, as a
+  // user installs them; better-sqlite3 (the journal's and ledger's storage) must be allowed
+  // to build, as pnpm 10 runs no dependency build script unless told.
   writeFileSync(
     join(app, "package.json"),
     JSON.stringify({
       name: "new-user",
       private: true,
-      dependencies: { "@maaskit/gateway": file("gateway"), "node-opcua": "2.182.2" },
+      dependencies: {
+        "@maaskit/gateway": file("gateway"),
+        "node-opcua": "2.182.2",
+        rxjs: "7.8.2",
+        "decimal.js": "10.6.0",
+        ethers: "6.17.0",
+      },
       pnpm: {
+        onlyBuiltDependencies: ["better-sqlite3"],
         overrides: {
           "@maaskit/metering": file("metering"),
           "@maaskit/settlement": file("settlement"),

@@ -22,7 +22,9 @@ export async function bundleChild(entry: string, name: string): Promise<string> 
     clean: true,
     silent: true,
     config: false,
-    external: ["ethers", "rxjs", "decimal.js", "@noble/*"],
+    // tiny-secp256k1 loads its WASM from beside its own module, better-sqlite3 is native:
+    // both resolve from the package's node_modules.
+    external: ["ethers", "rxjs", "decimal.js", "@noble/*", "tiny-secp256k1", "better-sqlite3"],
     outExtension: () => ({ js: ".mjs" }),
   });
   return path.join(outDir, `${name}.mjs`);
