@@ -135,7 +135,12 @@ export function createDashboardFeed(dashboard: Dashboard, machineId: string, bac
           ...(o.oee.defined ? { oee: ratio(o.oee) } : {}),
         };
       }
-      if (agreement) {
+      // A record outside the agreement's term belongs to no billing period: nothing to price.
+      const inTerm =
+        agreement !== undefined &&
+        rec.periodStart.getTime() >= agreement.start.getTime() &&
+        (agreement.end === undefined || rec.periodStart.getTime() < agreement.end.getTime());
+      if (agreement && inTerm) {
         const period = billingPeriodAt(agreement, rec.periodStart);
         periodRecords = periodRecords.filter(
           (r) => r.periodStart.getTime() >= period.start.getTime(),

@@ -159,8 +159,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     paymentTerms: { kind: "prepaid", overdraft: "accrueDebt" },
     start: o.start.toISOString(),
     // Day periods in a DST zone can be fixed on chain only over a term without a DST change
-    // (docs/evm.md "Billing calendar"): the demo's term is its simulated span.
-    ...(o.billing.kind === "days"
+    // (docs/evm.md "Billing calendar"): on a ledger passed in (EVM, Cactus) the demo's term is
+    // its simulated span; the embedded ledger computes periods off-chain and needs no end.
+    ...(o.billing.kind === "days" && o.ledger !== undefined
       ? { end: new Date(o.start.getTime() + o.spanMs).toISOString() }
       : {}),
     status: "active",

@@ -128,8 +128,6 @@ export type GatewayEvent =
     }
   | { type: "record"; record: MeterRecord; window: MeterWindow }
   | { type: "record.unobserved"; start: Date; end: Date }
-  /** A window at or after the agreement's end: not billable under it, not recorded (reported). */
-  | { type: "window.afterTerm"; start: Date; end: Date; termEnd: Date }
   | { type: "window.alreadyRecorded"; start: Date }
   | { type: "reading.quarantined"; event: QuarantineEvent }
   | {
@@ -456,11 +454,6 @@ export async function createGateway(p: CreateGatewayParameters): Promise<Gateway
   async function recordWindow(w: MeterWindow): Promise<MeterRecord[]> {
     // Usage before the agreement starts is nobody's bill; the register baseline still moves.
     if (w.end.getTime() <= agreement.start.getTime()) return [];
-    // Nor is usage after the agreement's term: the ledger would refuse it forever.
-    if (agreement.end !== undefined && w.start.getTime() >= agreement.end.getTime()) {
-      emit({ type: "window.afterTerm", start: w.start, end: w.end, termEnd: agreement.end });
-      return [];
-    }
     const out: MeterRecord[] = [];
     const chain = recorder.chain();
     if (chain.periodEnd && w.end.getTime() <= chain.periodEnd.getTime()) {

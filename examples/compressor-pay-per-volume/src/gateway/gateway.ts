@@ -217,7 +217,6 @@ export async function startGateway(p: StartGatewayParameters): Promise<Gateway> 
       case "baseline.set":
       case "baseline.late":
       case "record.unobserved":
-      case "window.afterTerm":
       case "stop.drainTimedOut":
         log({ event: e.type, ...e });
         break;
