@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { type ChainEntry, dec, openJournal } from "@maaskit/metering";
-import { embeddedLedger, parseAgreement } from "@maaskit/settlement";
+import { embeddedLedger, openAgreementWithConsent, parseAgreement } from "@maaskit/settlement";
 import { powerLossAgreement } from "../lib/powerLoss.js";
 
 const [dir] = process.argv.slice(2) as [string];
@@ -21,7 +21,9 @@ const walSize = (file: string) => {
 
 const ledger = embeddedLedger({ dir: join(dir, "ledger") });
 const agreement = parseAgreement(powerLossAgreement());
-await ledger.openAgreement(agreement);
+// Offered by the provider and accepted by the customer (idempotent on a restart): deposits
+// are refused with `notActive` while the agreement is only offered.
+await openAgreementWithConsent(ledger, agreement);
 const journal = await openJournal({ dir: join(dir, "journal") });
 say("ready");
 
