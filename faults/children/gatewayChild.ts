@@ -4,9 +4,13 @@
 // prints every good volume reading it consumes (`{"event":"volume",…}`), so the harness can
 // price the simulator's ground truth at exactly the instants the gateway metered.
 //
-//   node gatewayChild.mjs --config <gateway.json> [--until <ISO time>] [--rpc <url>]
-//                         [--session-timeout <ms>]
+//   node gatewayChild.mjs --config <gateway.json> [--until <ISO time>]
+//                         [--rpc <url> --evm-keys <dir>] [--session-timeout <ms>]
+//
+// With --rpc the gateway signs only with the keys it is given (never anvil's dev mnemonic on a
+// node it did not start): <dir> holds relayer.key, customer.key, provider.key and arbiter.key.
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { compressorStates, loadSigner, MaaskitError, meterRecordDigest } from "@maaskit/metering";
 import { compressorStateCodes } from "@maaskit/metering/simulator";
@@ -25,6 +29,7 @@ async function main(): Promise<number> {
       config: { type: "string" },
       until: { type: "string" },
       rpc: { type: "string" },
+      "evm-keys": { type: "string" },
       "session-timeout": { type: "string" },
     },
   });
@@ -42,7 +47,21 @@ async function main(): Promise<number> {
   let stopEvm: (() => Promise<void>) | undefined;
   if (values.rpc !== undefined) {
     const { startEvmLedger } = await import("compressor-pay-per-volume/src/gateway/evm.js");
-    const evm = await startEvmLedger({ rpcUrl: values.rpc, clock });
+    const keysDir = values["evm-keys"];
+    if (keysDir === undefined) {
+      throw new MaaskitError("faults.child.ledger", "--rpc needs --evm-keys <dir>");
+    }
+    const key = (name: string) => ({ keyFile: join(keysDir, `${name}.key`) });
+    const evm = await startEvmLedger({
+      rpcUrl: values.rpc,
+      keys: {
+        relayer: key("relayer"),
+        customer: key("customer"),
+        provider: key("provider"),
+        arbiter: key("arbiter"),
+      },
+      clock,
+    });
     ledger = evm.ledger;
     stopEvm = evm.stop;
     emit({

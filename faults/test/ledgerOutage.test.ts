@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { anvilMnemonic } from "@maaskit/settlement/anvil";
@@ -68,11 +68,20 @@ describe("ledger outage", () => {
   test("behavior: the EVM node stopped and restarted from its state, then frozen: records queue in the journal and reach the chain exactly once", async () => {
     const started = Date.now();
     const until = new Date(T0.getTime() + 16 * 3_600_000);
+    // The gateway signs on a node it did not start only with the keys it is given: anvil's
+    // accounts 0–3 as relayer (deployer), customer, provider and arbiter, as in the agreement.
+    const keysDir = join(dir, "evm-keys");
+    mkdirSync(keysDir, { recursive: true });
+    for (const [i, name] of ["relayer", "customer", "provider", "arbiter"].entries()) {
+      writeFileSync(join(keysDir, `${name}.key`), `${account(i).privateKey}\n`, { mode: 0o600 });
+    }
     const g = spawnGateway(script, [
       "--config",
       plant.configFile,
       "--rpc",
       anvil.rpcUrl,
+      "--evm-keys",
+      keysDir,
       "--until",
       until.toISOString(),
     ]);
