@@ -27,10 +27,8 @@ function tsBlocks(markdown: string): string[] {
 let snippets: Snippet[];
 
 beforeAll(async () => {
-  const sources = [
-    "docs/getting-started.md",
-    ...(await readdir(join(repo, "packages"))).sort().map((p) => `packages/${p}/README.md`),
-  ];
+  const packageDirs = (await readdir(join(repo, "packages"))).sort();
+  const sources = ["docs/getting-started.md", ...packageDirs.map((p) => `packages/${p}/README.md`)];
   await rm(outDir, { recursive: true, force: true });
   await mkdir(outDir, { recursive: true });
   snippets = [];
@@ -46,11 +44,25 @@ beforeAll(async () => {
     // a module of its own (top-level await, no clashes between snippets)
     await writeFile(s.file, `${s.code}\nexport {};\n`);
   }
+  // Every package's entry points by their "source" export, so a package the root does not
+  // depend on (a new one, such as @maaskit/gateway) is checked against its sources too.
+  const paths: Record<string, string[]> = {};
+  for (const dir of packageDirs) {
+    const manifest = JSON.parse(
+      await readFile(join(repo, "packages", dir, "package.json"), "utf8").catch(() => "{}"),
+    ) as { name?: string; exports?: Record<string, string | { source?: string }> };
+    if (manifest.name === undefined) continue;
+    for (const [subpath, target] of Object.entries(manifest.exports ?? {})) {
+      if (typeof target !== "object" || target.source === undefined) continue;
+      paths[`${manifest.name}${subpath.slice(1)}`] = [`../../packages/${dir}/${target.source}`];
+    }
+  }
   await writeFile(
     join(outDir, "tsconfig.json"),
     JSON.stringify({
       extends: "../../tsconfig.base.json",
-      compilerOptions: { noEmit: true, rootDir: "." },
+      // the repository root: the packages' sources are part of the program (noEmit)
+      compilerOptions: { noEmit: true, rootDir: "../..", paths },
       include: ["*.ts"],
     }),
   );
@@ -64,7 +76,7 @@ describe("code in the docs", () => {
   test("default: every package README has an example and getting-started has one", () => {
     const sources = new Set(snippets.map((s) => s.source));
     expect(sources).toContain("docs/getting-started.md");
-    for (const readme of ["metering", "settlement", "maintenance"]) {
+    for (const readme of ["metering", "settlement", "maintenance", "gateway"]) {
       expect(sources).toContain(`packages/${readme}/README.md`);
     }
   });

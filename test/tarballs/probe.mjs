@@ -37,9 +37,11 @@ for (const name of packages) {
     if (subpath === "./package.json") continue;
     const specifier = subpath === "." ? manifest.name : `${manifest.name}/${subpath.slice(2)}`;
     const formats = typeof target === "string" ? ["import", "require"] : Object.keys(target);
+    // a JSON export (such as a JSON Schema) is imported as JSON, as an app must
+    const json = subpath.endsWith(".json") ? { with: { type: "json" } } : undefined;
     for (const format of ["import", "require"].filter((f) => formats.includes(f))) {
       try {
-        const mod = format === "import" ? await import(specifier) : require(specifier);
+        const mod = format === "import" ? await import(specifier, json) : require(specifier);
         entries.push({ specifier, format, ok: true, exports: Object.keys(mod).length });
       } catch (err) {
         entries.push({ specifier, format, ok: false, optionalPeers, error: describeError(err) });
