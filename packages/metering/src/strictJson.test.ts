@@ -25,14 +25,19 @@ describe("parseStrictJson", () => {
     "error: a member named twice in one object, at any depth, is a duplicateKey",
     (object, other) => {
       const [name] = Object.keys(object);
+      // A replacer function: a name such as "$&" must not be read as a replacement pattern.
       const inner = JSON.stringify(object).replace(
         /}$/,
-        `,${JSON.stringify(name)}:${JSON.stringify(other)}}`,
+        () => `,${JSON.stringify(name)}:${JSON.stringify(other)}}`,
       );
       expect(codeOf(inner)).toBe("metering.json.duplicateKey");
       expect(codeOf(`{"outer":[1,${inner}]}`)).toBe("metering.json.duplicateKey");
     },
   );
+
+  test("error: a duplicate whose name holds replacement-pattern characters (fast-check seed 837161522)", () => {
+    expect(codeOf('{"$&":[],"":{},"$&":[]}')).toBe("metering.json.duplicateKey");
+  });
 
   test("behavior: the same name in sibling or nested objects is not a duplicate; escapes are decoded", () => {
     expect(codeOf('{"a":{"a":1},"b":[{"a":2},{"a":3}]}')).toBe("ok");
