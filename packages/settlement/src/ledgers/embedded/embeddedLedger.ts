@@ -45,7 +45,7 @@ import {
   LedgerCore,
   type Outcome,
   workOrderTermsToJson,
-} from "./ledgerCore.js";
+} from "../../rules/index.js";
 import { decodeState, encodeState } from "./stateCodec.js";
 
 /** Options of `embeddedLedger`. */

@@ -47,7 +47,7 @@ import type {
 import { isLedgerError, ledgerError } from "../../ledgerErrors.js";
 import type { LedgerEvent } from "../../ledgerEvents.js";
 import { recordsToJson } from "../../recordsToJson.js";
-import { type Command, LedgerCore, workOrderTermsToJson } from "../embedded/ledgerCore.js";
+import { type Command, LedgerCore, workOrderTermsToJson } from "../../rules/index.js";
 import { appendCallNote, type EvmCallNote, readCallNote } from "./evmCallNote.js";
 import {
   agreementKey,
