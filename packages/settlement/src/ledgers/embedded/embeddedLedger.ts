@@ -37,7 +37,6 @@ import type {
 import { isLedgerError, type LedgerError, ledgerError } from "../../ledgerErrors.js";
 import type { LedgerEvent } from "../../ledgerEvents.js";
 import { recordsToJson } from "../../recordsToJson.js";
-import { readLegacyLog } from "./appendLog.js";
 import {
   type AcceptedRecord,
   type AcceptedRecords,
@@ -46,6 +45,7 @@ import {
   type Outcome,
   workOrderTermsToJson,
 } from "../../rules/index.js";
+import { readLegacyLog } from "./appendLog.js";
 import { decodeState, encodeState } from "./stateCodec.js";
 
 /** Options of `embeddedLedger`. */
