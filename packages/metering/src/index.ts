@@ -114,6 +114,7 @@ export type {
   UsageEvent,
   UsageFlags,
 } from "./reading.js";
+export { buildPeriodStatement } from "./records/buildPeriodStatement.js";
 export {
   type BuildMeterRecordErrorType,
   type BuildMeterRecordParameters,
@@ -127,6 +128,10 @@ export {
   meterRecordDigest,
   meterRecordTypedData,
 } from "./records/encodeMeterRecord.js";
+export {
+  encodePeriodStatement,
+  periodStatementTypedData,
+} from "./records/encodePeriodStatement.js";
 export {
   type LoadSignerErrorType,
   type LoadSignerParameters,
@@ -191,31 +196,29 @@ export {
   type VerifyMeterRecordsParameters,
 } from "./records/meterRecordVerifier.js";
 export {
-  buildPeriodStatement,
-  encodePeriodStatement,
   PERIOD_STATEMENT_TYPE_STRING,
   PERIOD_STATEMENT_TYPES,
   type PeriodStatement,
   type PeriodStatementJson,
   type PeriodStatementMessage,
-  periodStatementFromJson,
-  periodStatementToJson,
-  periodStatementTypedData,
-  signPeriodStatement,
   type UnsignedPeriodStatement,
-  type VerifyPeriodStatementParameters,
-  type VerifyPeriodStatementReturnType,
-  verifyPeriodStatement,
 } from "./records/periodStatement.js";
+export { periodStatementFromJson, periodStatementToJson } from "./records/periodStatementJson.js";
 export {
   type SignMeterRecordErrorType,
   type SignMeterRecordParameters,
   signMeterRecord,
 } from "./records/signMeterRecord.js";
+export { signPeriodStatement } from "./records/signPeriodStatement.js";
 export {
   type VerifyMeterRecordsReturnType,
   verifyMeterRecords,
 } from "./records/verifyMeterRecords.js";
+export {
+  type VerifyPeriodStatementParameters,
+  type VerifyPeriodStatementReturnType,
+  verifyPeriodStatement,
+} from "./records/verifyPeriodStatement.js";
 export {
   type AnchorCheck,
   type ChainSummary,

@@ -17,11 +17,9 @@ import {
   type MeterRecordCapacity,
   type MeterRecordVerifier,
 } from "./records/meterRecordVerifier.js";
-import {
-  type PeriodStatement,
-  periodStatementFromJson,
-  verifyPeriodStatement,
-} from "./records/periodStatement.js";
+import type { PeriodStatement } from "./records/periodStatement.js";
+import { periodStatementFromJson } from "./records/periodStatementJson.js";
+import { verifyPeriodStatement } from "./records/verifyPeriodStatement.js";
 import { parseStrictJson } from "./strictJson.js";
 
 /** Where the CLI writes and reads; replaceable in tests. */
