@@ -1,5 +1,17 @@
 // @maaskit/metering — public entry point. Explicit named re-exports only.
 export { isMaaskitError, MaaskitError } from "./errors.js";
+export {
+  type AnchorCheck,
+  type ChainSummary,
+  EXIT,
+  type ExportLine,
+  type ExportReport,
+  type InvoiceAnchor,
+  type LineKindVerifier,
+  type LineVerdict,
+  type VerifyContext,
+  type VerifyExportOptions,
+} from "./exportReport.js";
 export type { JsonValue } from "./journal/canonicalJson.js";
 export {
   type CreateDeliveryLoopParameters,
@@ -114,6 +126,7 @@ export type {
   UsageEvent,
   UsageFlags,
 } from "./reading.js";
+export { verifyRecordLines } from "./recordRun.js";
 export { buildPeriodStatement } from "./records/buildPeriodStatement.js";
 export {
   type BuildMeterRecordErrorType,
@@ -219,26 +232,7 @@ export {
   type VerifyPeriodStatementReturnType,
   verifyPeriodStatement,
 } from "./records/verifyPeriodStatement.js";
-export {
-  type AnchorCheck,
-  type ChainSummary,
-  type CliIo,
-  EXIT,
-  type ExportLine,
-  type ExportReport,
-  type InvoiceAnchor,
-  invoiceAnchorFromJson,
-  type LineKindVerifier,
-  type LineVerdict,
-  lineKinds,
-  runCli,
-  type VerifyContext,
-  type VerifyExportOptions,
-  verifyExport,
-  verifyExportReport,
-  verifyRecordLines,
-  verifyStatementLines,
-} from "./runCli.js";
+export { type CliIo, runCli } from "./runCli.js";
 export {
   type CompressorModel,
   type CompressorModelOptions,
@@ -267,4 +261,11 @@ export {
   type StateSpanEvent,
 } from "./timeElements.js";
 export { rateUnits, type UnitCode, type VolumeBasis, volumeBases } from "./units.js";
+export {
+  invoiceAnchorFromJson,
+  lineKinds,
+  verifyExport,
+  verifyExportReport,
+} from "./verifyExport.js";
+export { verifyStatementLines } from "./verifyStatementLines.js";
 export type { MeterWindow, WindowUsage } from "./window.js";

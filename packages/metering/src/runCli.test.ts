@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Wallet } from "ethers";
 import { describe, expect, test } from "vitest";
+import { EXIT, type LineKindVerifier } from "./exportReport.js";
 import { buildPeriodStatement } from "./records/buildPeriodStatement.js";
 import { meterRecordDigest } from "./records/encodeMeterRecord.js";
 import { type MeterRecord, meterRecordToJson } from "./records/meterRecord.js";
@@ -13,7 +14,8 @@ import {
   TEST_KEY,
 } from "./records/sampleMeterRecords.js";
 import { signPeriodStatement } from "./records/signPeriodStatement.js";
-import { EXIT, type LineKindVerifier, lineKinds, runCli, verifyExportReport } from "./runCli.js";
+import { runCli } from "./runCli.js";
+import { lineKinds, verifyExportReport } from "./verifyExport.js";
 
 const records = await sampleChain(6);
 const SIGNER = new Wallet(TEST_KEY).address;
