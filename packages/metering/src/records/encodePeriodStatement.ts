@@ -1,10 +1,10 @@
 import { keccak256 } from "ethers/crypto";
 import { concat } from "ethers/utils";
 import { domainSeparatorOf, getEncoder, hashExtrasMessage } from "./encodeMeterRecord.js";
+import { EncodingProblems } from "./encodingProblems.js";
 import { GENESIS_HASH, METER_RECORD_VERSION } from "./meterRecord.js";
 import {
   checkAddress,
-  EncodingProblems,
   extrasMessage,
   hashUtf8,
   type MeterExtrasMessage,

@@ -6,9 +6,9 @@ import {
   flagsToJson,
   METER_RECORD_VERSION,
   type MeterExtras,
-  Problems,
 } from "./meterRecord.js";
 import type { PeriodStatement, PeriodStatementJson } from "./periodStatement.js";
+import { Problems } from "./recordProblems.js";
 
 export function periodStatementToJson(st: PeriodStatement): PeriodStatementJson {
   const out = {
