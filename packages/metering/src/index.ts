@@ -1,4 +1,6 @@
 // @maaskit/metering — public entry point. Explicit named re-exports only.
+
+export { canonicalJson } from "./canonicalJson.js";
 export { isMaaskitError, MaaskitError } from "./errors.js";
 export {
   type AnchorCheck,
@@ -42,7 +44,6 @@ export {
 } from "./journal/openJournal.js";
 export { type ReadArchiveParameters, readArchive } from "./journal/readArchive.js";
 export {
-  canonicalJson,
   hashLogEntry,
   type LogEntry,
   type LogVerificationReason,
