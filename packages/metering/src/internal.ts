@@ -6,4 +6,5 @@ export {
   type WindowSize,
   windowBoundaries,
 } from "./operators/windowBoundaries.js";
+export { type DependencyMissingCode, requireOptional } from "./optionalDependency.js";
 export { type Zone, type ZoneWall, zoneOf } from "./timeZone.js";

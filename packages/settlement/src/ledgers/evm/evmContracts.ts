@@ -3,6 +3,7 @@ import type { Decimal } from "decimal.js";
 import {
   type Contract,
   ContractFactory,
+  type ContractRunner,
   getAddress,
   type InterfaceAbi,
   type JsonRpcApiProvider,
@@ -12,6 +13,7 @@ import {
 import type { Agreement } from "../../agreement.js";
 import type { Invoice } from "../../invoice.js";
 import { ledgerError } from "../../ledgerErrors.js";
+import type { EvmCallNote } from "./evmCallNote.js";
 import { agreementKey } from "./evmEncoding.js";
 
 /** An amount in the token's smallest units. */
@@ -105,3 +107,13 @@ export function checkSettled(registry: Contract, receipt: TransactionReceipt, in
     );
   }
 }
+
+/** Sends one contract call as `from` (with the call note behind its arguments) and waits for its receipt. */
+export type SendTransaction = (
+  contract: Contract,
+  from: ContractRunner,
+  method: string,
+  args: readonly unknown[],
+  at: Date,
+  note?: EvmCallNote,
+) => Promise<TransactionReceipt>;

@@ -1,8 +1,9 @@
 import { type MeterRecord, meterRecordToJson } from "@maaskit/metering";
-import type { Contract, ContractRunner, TransactionReceipt } from "ethers";
+import type { Contract, ContractRunner } from "ethers";
 import type { Agreement } from "../../agreement.js";
 import { ledgerError } from "../../ledgerErrors.js";
 import type { EvmCallNote } from "./evmCallNote.js";
+import type { SendTransaction } from "./evmContracts.js";
 import { agreementContractKey, logsOf } from "./evmContracts.js";
 import { hashText, toExtrasInput, toRecordInput } from "./evmEncoding.js";
 
@@ -12,14 +13,7 @@ interface RecordsChain {
   readonly runner: ContractRunner;
   /** Most records per transaction. */
   readonly maxBatch: number;
-  send(
-    contract: Contract,
-    from: ContractRunner,
-    method: string,
-    args: readonly unknown[],
-    at: Date,
-    note?: EvmCallNote,
-  ): Promise<TransactionReceipt>;
+  readonly send: SendTransaction;
 }
 
 /**

@@ -1,16 +1,8 @@
-import {
-  type Contract,
-  type ContractRunner,
-  getAddress,
-  Signature,
-  type Signer,
-  type TransactionReceipt,
-  ZeroAddress,
-  ZeroHash,
-} from "ethers";
+import { type Contract, getAddress, Signature, type Signer, ZeroAddress, ZeroHash } from "ethers";
 import type { OpenWorkOrderResult, WorkOrder, WorkOrderTerms } from "../../ledger.js";
 import { type Command, type LedgerCore, workOrderTermsToJson } from "../../rules/index.js";
 import type { EvmCallNote } from "./evmCallNote.js";
+import type { SendTransaction } from "./evmContracts.js";
 import { amountString, tokenOf, units } from "./evmContracts.js";
 import type { EvmLedger, EvmLedgerAddresses } from "./evmLedgerTypes.js";
 
@@ -26,14 +18,7 @@ export interface EvmChain {
     onChain: (result: T, at: Date, note: EvmCallNote) => Promise<void>,
   ): Promise<T>;
   read<T>(fn: () => T): Promise<T>;
-  send(
-    contract: Contract,
-    from: ContractRunner,
-    method: string,
-    args: readonly unknown[],
-    at: Date,
-    note?: EvmCallNote,
-  ): Promise<TransactionReceipt>;
+  readonly send: SendTransaction;
   partySigner(address: string): Signer;
   ensureAllowance(
     owner: Signer,
