@@ -7,6 +7,7 @@ export default defineConfig({
     "./src/opcua.ts",
     "./src/cli.ts",
     "./src/storage.ts",
+    "./src/internal.ts",
   ],
   format: ["esm", "cjs"],
   dts: true,

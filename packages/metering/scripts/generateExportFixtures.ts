@@ -5,13 +5,11 @@
 import { writeFileSync } from "node:fs";
 import { Wallet } from "ethers";
 import { signLogEntry } from "../src/log/signedLog.js";
+import { buildPeriodStatement } from "../src/records/buildPeriodStatement.js";
 import { meterRecordToJson } from "../src/records/meterRecord.js";
-import {
-  buildPeriodStatement,
-  periodStatementToJson,
-  signPeriodStatement,
-} from "../src/records/periodStatement.js";
+import { periodStatementToJson } from "../src/records/periodStatementJson.js";
 import { sampleChain, TEST_KEY } from "../src/records/sampleMeterRecords.js";
+import { signPeriodStatement } from "../src/records/signPeriodStatement.js";
 
 const out = new URL("../test/fixtures/exports/", import.meta.url);
 const wallet = new Wallet(TEST_KEY);

@@ -1,5 +1,19 @@
 // @maaskit/metering — public entry point. Explicit named re-exports only.
+
+export { canonicalJson } from "./canonicalJson.js";
 export { isMaaskitError, MaaskitError } from "./errors.js";
+export {
+  type AnchorCheck,
+  type ChainSummary,
+  EXIT,
+  type ExportLine,
+  type ExportReport,
+  type InvoiceAnchor,
+  type LineKindVerifier,
+  type LineVerdict,
+  type VerifyContext,
+  type VerifyExportOptions,
+} from "./exportReport.js";
 export type { JsonValue } from "./journal/canonicalJson.js";
 export {
   type CreateDeliveryLoopParameters,
@@ -30,7 +44,6 @@ export {
 } from "./journal/openJournal.js";
 export { type ReadArchiveParameters, readArchive } from "./journal/readArchive.js";
 export {
-  canonicalJson,
   hashLogEntry,
   type LogEntry,
   type LogVerificationReason,
@@ -114,6 +127,8 @@ export type {
   UsageEvent,
   UsageFlags,
 } from "./reading.js";
+export { verifyRecordLines } from "./recordRun.js";
+export { buildPeriodStatement } from "./records/buildPeriodStatement.js";
 export {
   type BuildMeterRecordErrorType,
   type BuildMeterRecordParameters,
@@ -127,6 +142,10 @@ export {
   meterRecordDigest,
   meterRecordTypedData,
 } from "./records/encodeMeterRecord.js";
+export {
+  encodePeriodStatement,
+  periodStatementTypedData,
+} from "./records/encodePeriodStatement.js";
 export {
   type LoadSignerErrorType,
   type LoadSignerParameters,
@@ -191,51 +210,30 @@ export {
   type VerifyMeterRecordsParameters,
 } from "./records/meterRecordVerifier.js";
 export {
-  buildPeriodStatement,
-  encodePeriodStatement,
   PERIOD_STATEMENT_TYPE_STRING,
   PERIOD_STATEMENT_TYPES,
   type PeriodStatement,
   type PeriodStatementJson,
   type PeriodStatementMessage,
-  periodStatementFromJson,
-  periodStatementToJson,
-  periodStatementTypedData,
-  signPeriodStatement,
   type UnsignedPeriodStatement,
-  type VerifyPeriodStatementParameters,
-  type VerifyPeriodStatementReturnType,
-  verifyPeriodStatement,
 } from "./records/periodStatement.js";
+export { periodStatementFromJson, periodStatementToJson } from "./records/periodStatementJson.js";
 export {
   type SignMeterRecordErrorType,
   type SignMeterRecordParameters,
   signMeterRecord,
 } from "./records/signMeterRecord.js";
+export { signPeriodStatement } from "./records/signPeriodStatement.js";
 export {
   type VerifyMeterRecordsReturnType,
   verifyMeterRecords,
 } from "./records/verifyMeterRecords.js";
 export {
-  type AnchorCheck,
-  type ChainSummary,
-  type CliIo,
-  EXIT,
-  type ExportLine,
-  type ExportReport,
-  type InvoiceAnchor,
-  invoiceAnchorFromJson,
-  type LineKindVerifier,
-  type LineVerdict,
-  lineKinds,
-  runCli,
-  type VerifyContext,
-  type VerifyExportOptions,
-  verifyExport,
-  verifyExportReport,
-  verifyRecordLines,
-  verifyStatementLines,
-} from "./runCli.js";
+  type VerifyPeriodStatementParameters,
+  type VerifyPeriodStatementReturnType,
+  verifyPeriodStatement,
+} from "./records/verifyPeriodStatement.js";
+export { type CliIo, runCli } from "./runCli.js";
 export {
   type CompressorModel,
   type CompressorModelOptions,
@@ -264,4 +262,11 @@ export {
   type StateSpanEvent,
 } from "./timeElements.js";
 export { rateUnits, type UnitCode, type VolumeBasis, volumeBases } from "./units.js";
+export {
+  invoiceAnchorFromJson,
+  lineKinds,
+  verifyExport,
+  verifyExportReport,
+} from "./verifyExport.js";
+export { verifyStatementLines } from "./verifyStatementLines.js";
 export type { MeterWindow, WindowUsage } from "./window.js";

@@ -1,17 +1,15 @@
 import { Wallet } from "ethers";
 import { describe, expect, test } from "vitest";
+import { buildPeriodStatement } from "./records/buildPeriodStatement.js";
 import { meterRecordToJson } from "./records/meterRecord.js";
-import {
-  buildPeriodStatement,
-  periodStatementToJson,
-  signPeriodStatement,
-} from "./records/periodStatement.js";
+import { periodStatementToJson } from "./records/periodStatementJson.js";
 import {
   OTHER_TEST_KEY,
   sampleChain,
   TEST_BINDING,
   TEST_KEY,
 } from "./records/sampleMeterRecords.js";
+import { signPeriodStatement } from "./records/signPeriodStatement.js";
 import { runCli } from "./runCli.js";
 
 // The auditor's findings against `maaskit verify` (issue 13), one test each, written

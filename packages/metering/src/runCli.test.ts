@@ -1,21 +1,21 @@
 import { readFileSync } from "node:fs";
 import { Wallet } from "ethers";
 import { describe, expect, test } from "vitest";
+import { EXIT, type LineKindVerifier } from "./exportReport.js";
+import { buildPeriodStatement } from "./records/buildPeriodStatement.js";
 import { meterRecordDigest } from "./records/encodeMeterRecord.js";
 import { type MeterRecord, meterRecordToJson } from "./records/meterRecord.js";
-import {
-  buildPeriodStatement,
-  type PeriodStatement,
-  periodStatementToJson,
-  signPeriodStatement,
-} from "./records/periodStatement.js";
+import type { PeriodStatement } from "./records/periodStatement.js";
+import { periodStatementToJson } from "./records/periodStatementJson.js";
 import {
   OTHER_TEST_KEY,
   sampleChain,
   TEST_BINDING,
   TEST_KEY,
 } from "./records/sampleMeterRecords.js";
-import { EXIT, type LineKindVerifier, lineKinds, runCli, verifyExportReport } from "./runCli.js";
+import { signPeriodStatement } from "./records/signPeriodStatement.js";
+import { runCli } from "./runCli.js";
+import { lineKinds, verifyExportReport } from "./verifyExport.js";
 
 const records = await sampleChain(6);
 const SIGNER = new Wallet(TEST_KEY).address;

@@ -1,4 +1,5 @@
 import { MaaskitError } from "@maaskit/metering";
+import { zoneOf } from "@maaskit/metering/internal";
 import type { Agreement } from "./agreement.js";
 
 /** A billing period `[start, end)`. */
@@ -147,80 +148,4 @@ export function chainCalendar(
     if (t - first.end.getTime() > 400 * length) break; // one full year of periods and more
   }
   return { kind: "fixed", anchor, length };
-}
-
-interface Wall {
-  year: number;
-  /** 1–12 */
-  month: number;
-  day: number;
-  msOfDay: number;
-}
-
-interface Zone {
-  /** Local wall-clock date and time of an instant. */
-  wall(t: number): Wall;
-  /** The instant of a local date and time (month and day may overflow, like Date.UTC). */
-  instantOf(year: number, month: number, day: number, msOfDay: number): number;
-}
-
-const zones = new Map<string, Zone>();
-
-function zoneOf(timeZone: string): Zone {
-  const cached = zones.get(timeZone);
-  if (cached !== undefined) return cached;
-  const format = new Intl.DateTimeFormat("en-US", {
-    timeZone,
-    hourCycle: "h23",
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-    hour: "2-digit",
-    minute: "2-digit",
-    second: "2-digit",
-  });
-  /** Wall time of `t` read as if it were UTC, in ms. */
-  const wallMs = (t: number): number => {
-    const parts: Record<string, number> = {};
-    for (const part of format.formatToParts(new Date(t))) {
-      if (part.type !== "literal") parts[part.type] = Number(part.value);
-    }
-    const seconds = Math.floor(t / 1000) * 1000;
-    return (
-      Date.UTC(
-        parts.year!,
-        parts.month! - 1,
-        parts.day!,
-        parts.hour!,
-        parts.minute!,
-        parts.second!,
-      ) +
-      (t - seconds)
-    );
-  };
-  const offsetAt = (t: number) => wallMs(t) - t;
-  const zone: Zone = {
-    wall(t) {
-      const w = new Date(wallMs(t));
-      const midnight = Date.UTC(w.getUTCFullYear(), w.getUTCMonth(), w.getUTCDate());
-      return {
-        year: w.getUTCFullYear(),
-        month: w.getUTCMonth() + 1,
-        day: w.getUTCDate(),
-        msOfDay: w.getTime() - midnight,
-      };
-    },
-    instantOf(year, month, day, msOfDay) {
-      const wall = Date.UTC(year, month - 1, day) + msOfDay;
-      // The offsets a day either side bracket at most one transition (true of every IANA zone).
-      const before = offsetAt(wall - DAY_MS);
-      const after = offsetAt(wall + DAY_MS);
-      const candidates = [wall - before, wall - after].sort((x, y) => x - y);
-      for (const c of candidates) if (c + offsetAt(c) === wall) return c; // earliest, if repeated
-      // The wall time was skipped by a jump forward: the jump instant starts the period.
-      return wall - before;
-    },
-  };
-  zones.set(timeZone, zone);
-  return zone;
 }

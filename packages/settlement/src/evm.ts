@@ -1,11 +1,11 @@
 // @maaskit/settlement/evm — the EVM ledger backend and the contracts' generated artifacts.
 // Separate from the main entry so an embedded-ledger gateway never loads the provider stack.
-export {
-  type EvmLedger,
-  type EvmLedgerAddresses,
-  type EvmLedgerParameters,
-  evmLedger,
-} from "./ledgers/evm/evmLedger.js";
+export { evmLedger } from "./ledgers/evm/evmLedger.js";
+export type {
+  EvmLedger,
+  EvmLedgerAddresses,
+  EvmLedgerParameters,
+} from "./ledgers/evm/evmLedgerTypes.js";
 export {
   meterAgreementsAbi,
   meterAgreementsBytecode,

@@ -1,4 +1,4 @@
-import { MaaskitError } from "../errors.js";
+import { writeCanonicalJson } from "../canonicalJson.js";
 
 /** A JSON value as the journal stores it. */
 export type JsonValue =
@@ -10,50 +10,18 @@ export type JsonValue =
   | { readonly [key: string]: JsonValue | undefined };
 
 /**
- * Canonical JSON: object keys sorted by UTF-16 code unit order, no whitespace, `undefined`
- * members omitted. The same value always gives the same bytes, so an entry's bytes can be
- * compared to decide whether a re-appended record is identical.
+ * The journal's canonical JSON: RFC 8785 (the shared `writeCanonicalJson`) over plain JSON
+ * only — a class instance (Date, Decimal) is refused rather than converted, and unpaired
+ * surrogates are escaped as `JSON.stringify` does, so stored entries keep their bytes. The
+ * journal compares these bytes to decide whether a re-appended record is identical.
+ * Errors are `metering.journal.invalidConfig` naming the path.
  * @internal
  */
 export function canonicalJson(value: unknown): string {
-  return write(value, "$");
-}
-
-function write(value: unknown, path: string): string {
-  if (value === null) return "null";
-  switch (typeof value) {
-    case "string":
-    case "boolean":
-      return JSON.stringify(value);
-    case "number":
-      if (!Number.isFinite(value)) throw notJson(path, "a non-finite number");
-      return JSON.stringify(value);
-    case "object": {
-      if (Array.isArray(value)) {
-        return `[${value.map((v, i) => (v === undefined ? "null" : write(v, `${path}[${i}]`))).join(",")}]`;
-      }
-      const proto = Object.getPrototypeOf(value);
-      if (proto !== Object.prototype && proto !== null) {
-        throw notJson(path, `an instance of ${proto?.constructor?.name ?? "a class"}`);
-      }
-      const obj = value as Record<string, unknown>;
-      const parts: string[] = [];
-      for (const key of Object.keys(obj).sort()) {
-        const v = obj[key];
-        if (v === undefined) continue;
-        parts.push(`${JSON.stringify(key)}:${write(v, `${path}.${key}`)}`);
-      }
-      return `{${parts.join(",")}}`;
-    }
-    default:
-      throw notJson(path, `a ${typeof value}`);
-  }
-}
-
-function notJson(path: string, what: string): MaaskitError {
-  return new MaaskitError(
-    "metering.journal.invalidConfig",
-    `Journal entries must be plain JSON; ${path} is ${what}`,
-    { details: { path } },
-  );
+  return writeCanonicalJson(value, {
+    toJSON: false,
+    loneSurrogates: "escape",
+    errorCode: "metering.journal.invalidConfig",
+    what: "Journal entries",
+  });
 }

@@ -1,7 +1,8 @@
 import { fc, test } from "@fast-check/vitest";
 import { Wallet } from "ethers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { canonicalJson, type LogEntry, signLogEntry, verifyLogEntries } from "./signedLog.js";
+import { canonicalJson } from "../canonicalJson.js";
+import { type LogEntry, signLogEntry, verifyLogEntries } from "./signedLog.js";
 
 const key = new Wallet("0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318");
 const other = new Wallet("0x8da4ef21b864d2cc526dbdb2a120bd2874c36c9d0a1fb7f8c63d7f7a8b41de8f");

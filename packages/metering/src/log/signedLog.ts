@@ -4,6 +4,7 @@ import { ZeroHash } from "ethers/constants";
 import { keccak256 } from "ethers/crypto";
 import { id, TypedDataEncoder } from "ethers/hash";
 import { toUtf8Bytes } from "ethers/utils";
+import { writeCanonicalJson } from "../canonicalJson.js";
 import { MaaskitError } from "../errors.js";
 import { isChecksummedAddress } from "../records/meterRecordTypedData.js";
 import { SignatureChecker } from "../records/signatureCheck.js";
@@ -54,25 +55,20 @@ export const logEntryTypes: Record<string, TypedDataField[]> = {
 };
 
 /**
- * Canonical JSON: object keys sorted (UTF-16 order), no whitespace, no undefined members;
- * the payload is hashed over these bytes so the same payload always gives the same hash.
+ * Signed-log payload JSON, version 1 (docs/signed-log.md §3): RFC 8785 (the shared
+ * `writeCanonicalJson`) with the two rules the log was specified with before it adopted
+ * RFC 8785, kept so every signed entry keeps verifying: a bigint is written as its decimal
+ * string, and an unpaired surrogate is escaped (`"\ud800"`) instead of refused. Dates and
+ * Decimals are written as their `toJSON`. Errors are `metering.log.notCanonical`.
+ * @internal
  */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== "object") {
-    if (typeof value === "number" && !Number.isFinite(value)) {
-      throw new MaaskitError("metering.log.notCanonical", "non-finite number in a log payload");
-    }
-    if (typeof value === "bigint") return JSON.stringify(value.toString());
-    return JSON.stringify(value);
-  }
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v ?? null)).join(",")}]`;
-  if (value instanceof Date) return JSON.stringify(value.toISOString());
-  const obj = value as Record<string, unknown> & { toJSON?: () => unknown };
-  if (typeof obj.toJSON === "function") return canonicalJson(obj.toJSON());
-  const keys = Object.keys(obj)
-    .filter((k) => obj[k] !== undefined)
-    .sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(",")}}`;
+export function canonicalJsonLogV1(value: unknown): string {
+  return writeCanonicalJson(value, {
+    bigint: "string",
+    loneSurrogates: "escape",
+    errorCode: "metering.log.notCanonical",
+    what: "A log payload",
+  });
 }
 
 function message(e: Omit<LogEntry, "signer" | "signature" | "kind">) {
@@ -81,7 +77,7 @@ function message(e: Omit<LogEntry, "signer" | "signature" | "kind">) {
     seq: e.seq,
     at: Date.parse(e.at),
     entryType: id(e.type),
-    payloadHash: keccak256(toUtf8Bytes(canonicalJson(e.payload))),
+    payloadHash: keccak256(toUtf8Bytes(canonicalJsonLogV1(e.payload))),
     prevHash: e.prevHash,
   };
 }
@@ -114,7 +110,7 @@ export async function signLogEntry<P>(
     seq: input.head ? input.head.seq + 1 : 0,
     at: input.at.toISOString(),
     type: input.type,
-    payload: JSON.parse(canonicalJson(input.payload)) as P,
+    payload: JSON.parse(canonicalJsonLogV1(input.payload)) as P,
     prevHash: input.head ? hashLogEntry(input.head) : ZeroHash,
   };
   const signature = await signer.signTypedData(logDomain(base.logId), logEntryTypes, message(base));
@@ -252,7 +248,7 @@ function checkShape(e: LogEntry): string | undefined {
   }
   if (e.payload === undefined) return "payload missing";
   try {
-    canonicalJson(e.payload);
+    canonicalJsonLogV1(e.payload);
   } catch {
     return "payload is not canonical JSON";
   }

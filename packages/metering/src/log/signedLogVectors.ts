@@ -4,7 +4,7 @@ import { keccak256 } from "ethers/crypto";
 import { toUtf8Bytes } from "ethers/utils";
 import { OTHER_TEST_KEY, TEST_KEY } from "../records/sampleMeterRecords.js";
 import {
-  canonicalJson,
+  canonicalJsonLogV1,
   hashLogEntry,
   type LogEntry,
   logDomain,
@@ -60,7 +60,7 @@ function described(
   e: LogEntry,
   result: { valid: boolean; reasons: readonly { code: string }[] },
 ): SignedLogVectorEntry {
-  const canonicalPayload = canonicalJson(e.payload);
+  const canonicalPayload = canonicalJsonLogV1(e.payload);
   return {
     entry: JSON.parse(JSON.stringify(e)) as Record<string, unknown>,
     canonicalPayload,

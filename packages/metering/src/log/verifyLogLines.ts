@@ -1,4 +1,4 @@
-import type { ExportLine, LineVerdict, VerifyContext } from "../runCli.js";
+import type { ExportLine, LineVerdict, VerifyContext } from "../exportReport.js";
 import { verifyLogEntries } from "./signedLog.js";
 
 /**

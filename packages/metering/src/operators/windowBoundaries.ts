@@ -1,5 +1,8 @@
 // Internal: wall-clock window boundaries in an IANA time zone, DST-correct, with nothing but
-// Intl.DateTimeFormat (no time-zone dependency).
+// Intl.DateTimeFormat (no time-zone dependency); the zone arithmetic itself is ../timeZone.ts,
+// shared with the billing periods of @maaskit/settlement.
+
+import { localToInstant, zoneOffset } from "../timeZone.js";
 
 /** The size of a tumbling window. */
 export type WindowSize =
@@ -176,61 +179,6 @@ function localBoundaries(
   };
 }
 
-/**
- * The instant a local wall-clock time names: the earlier one when it occurs twice, the end of
- * the gap when it does not occur (as Temporal's "compatible" disambiguation).
- */
-function localToInstant(localMs: number, offsetOf: (t: number) => number): number {
-  const before = offsetOf(localMs - 86_400_000);
-  const after = offsetOf(localMs + 86_400_000);
-  const a = localMs - before;
-  const b = localMs - after;
-  const aOk = a + offsetOf(a) === localMs;
-  const bOk = b + offsetOf(b) === localMs;
-  if (aOk && bOk) return Math.min(a, b);
-  if (aOk) return a;
-  if (bOk) return b;
-  // In a gap: use the offset before the change, which lands after the gap.
-  return localMs - before;
-}
-
 function mod(a: number, m: number): number {
   return ((a % m) + m) % m;
-}
-
-const offsetCache = new Map<string, (t: number) => number>();
-
-/** Offset of local time from UTC in ms at instant `t`, via Intl (throws for unknown zones). */
-export function zoneOffset(timeZone: string): (t: number) => number {
-  const cached = offsetCache.get(timeZone);
-  if (cached !== undefined) return cached;
-  const fmt = new Intl.DateTimeFormat("en-US", {
-    timeZone,
-    hourCycle: "h23",
-    year: "numeric",
-    month: "numeric",
-    day: "numeric",
-    hour: "numeric",
-    minute: "numeric",
-    second: "numeric",
-    era: "short",
-  });
-  const fn = (t: number): number => {
-    const whole = t - mod(t, 1000);
-    const f: Record<string, string> = {};
-    for (const part of fmt.formatToParts(new Date(whole))) f[part.type] = part.value;
-    let year = Number(f.year);
-    if (f.era === "BC" || f.era === "B") year = 1 - year;
-    const local = Date.UTC(
-      year,
-      Number(f.month) - 1,
-      Number(f.day),
-      Number(f.hour),
-      Number(f.minute),
-      Number(f.second),
-    );
-    return local - whole;
-  };
-  offsetCache.set(timeZone, fn);
-  return fn;
 }

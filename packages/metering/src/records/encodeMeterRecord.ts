@@ -1,5 +1,6 @@
 import type { TypedDataField } from "ethers";
 import { TypedDataEncoder } from "ethers/hash";
+import { EncodingProblems } from "./encodingProblems.js";
 import type { MeterExtras, MeterRecordBinding, UnsignedMeterRecord } from "./meterRecord.js";
 import {
   bytesToHex,
@@ -10,7 +11,6 @@ import {
   typedDataDigest,
 } from "./meterRecordHashing.js";
 import {
-  EncodingProblems,
   extrasMessage,
   hashUtf8,
   METER_RECORD_TYPES,

@@ -1,7 +1,9 @@
 import { Signature, Wallet } from "ethers";
 import { dec } from "../quantity.js";
+import { buildPeriodStatement } from "./buildPeriodStatement.js";
 import { buildMeterRecord } from "./createMeterRecord.js";
 import { encodeMeterRecord, hashExtrasMessage, meterRecordTypedData } from "./encodeMeterRecord.js";
+import { encodePeriodStatement, periodStatementTypedData } from "./encodePeriodStatement.js";
 import {
   type MeterRecord,
   type MeterRecordBinding,
@@ -16,17 +18,11 @@ import {
   stringifyIntegers,
   type TypedDataJson,
 } from "./meterRecordTypedData.js";
-import {
-  buildPeriodStatement,
-  encodePeriodStatement,
-  PERIOD_STATEMENT_TYPE_STRING,
-  type PeriodStatementJson,
-  periodStatementToJson,
-  periodStatementTypedData,
-  signPeriodStatement,
-} from "./periodStatement.js";
+import { PERIOD_STATEMENT_TYPE_STRING, type PeriodStatementJson } from "./periodStatement.js";
+import { periodStatementToJson } from "./periodStatementJson.js";
 import { OTHER_TEST_KEY, sampleChain, TEST_KEY } from "./sampleMeterRecords.js";
 import { signMeterRecord } from "./signMeterRecord.js";
+import { signPeriodStatement } from "./signPeriodStatement.js";
 
 /** One test vector of docs/meter-record.vectors.json. @internal */
 export interface MeterRecordVector {

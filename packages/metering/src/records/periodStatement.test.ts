@@ -1,16 +1,13 @@
 import { Wallet } from "ethers";
 import { describe, expect, test } from "vitest";
 import { isMaaskitError } from "../errors.js";
+import { buildPeriodStatement } from "./buildPeriodStatement.js";
 import { meterRecordDigest } from "./encodeMeterRecord.js";
-import {
-  buildPeriodStatement,
-  encodePeriodStatement,
-  periodStatementFromJson,
-  periodStatementToJson,
-  signPeriodStatement,
-  verifyPeriodStatement,
-} from "./periodStatement.js";
+import { encodePeriodStatement } from "./encodePeriodStatement.js";
+import { periodStatementFromJson, periodStatementToJson } from "./periodStatementJson.js";
 import { OTHER_TEST_KEY, sampleChain, TEST_KEY } from "./sampleMeterRecords.js";
+import { signPeriodStatement } from "./signPeriodStatement.js";
+import { verifyPeriodStatement } from "./verifyPeriodStatement.js";
 
 const records = await sampleChain(8, { oee: true });
 const wallet = new Wallet(TEST_KEY);

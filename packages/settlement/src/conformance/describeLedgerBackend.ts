@@ -11,10 +11,11 @@ import {
 } from "@maaskit/metering";
 import { keccak256, toUtf8Bytes } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signConditionCleared } from "../conditionCleared.js";
+import type { Agreement } from "../agreement.js";
 import { invoiceToJson } from "../invoice.js";
 import type { LedgerBackend, LedgerDomain } from "../ledger.js";
 import { type LedgerErrorCode, ledgerErrorCodes } from "../ledgerErrors.js";
+import { describeAdversaryCases } from "./adversaryCases.js";
 import {
   conformanceWallets,
   type ScenarioClock,
@@ -27,7 +28,7 @@ import {
   unsignedScenarioRecord,
 } from "./ledgerScenario.js";
 import golden from "./ledgerScenario.vectors.json" with { type: "json" };
-import { runLedgerScenario, scenarioWorkOrder } from "./runLedgerScenario.js";
+import { runLedgerScenario } from "./runLedgerScenario.js";
 
 /** What a conformance factory hands back: the ledger, and optionally its settlement token. */
 export interface LedgerBackendUnderTest {
@@ -418,316 +419,32 @@ export function describeLedgerBackend(
       timeout,
     );
 
-    it(
-      "adversary: nothing before both parties consent; strangers can neither offer nor accept",
-      async () => {
-        clock.set("2025-01-01T00:00:00Z");
-        const agreement = scenarioAgreement(`case/${name}/consent`, tokenOpt());
-        const id = agreement.agreementId;
-        await rejects(
-          ledger.openAgreement(agreement, { by: w.stranger.address }),
-          "settlement.agreement.unauthorized",
-        );
-        const offered = await ledger.openAgreement(agreement, { by: w.provider.address });
-        expect(offered.status).toBe("offered");
-        expect((await ledger.getAgreement(id)).status).toBe("pending");
-        const records = await scenarioRecords(agreement, offered.recordDomain);
-        clock.set("2025-01-02T00:05:00Z");
-        await rejects(
-          ledger.submitRecords({ agreementId: id, records: records.slice(0, 1) }),
-          "settlement.agreement.notActive",
-        );
-        await rejects(
-          ledger.deposit({ agreementId: id, amount: dec("1"), by: w.customer.address }),
-          "settlement.agreement.notActive",
-        );
-        await rejects(
-          ledger.acceptAgreement({ agreementId: id, by: w.provider.address }),
-          "settlement.agreement.unauthorized",
-        );
-        await rejects(
-          ledger.acceptAgreement({ agreementId: id, by: w.stranger.address }),
-          "settlement.agreement.unauthorized",
-        );
-        expect(
-          (await ledger.acceptAgreement({ agreementId: id, by: w.customer.address })).status,
-        ).toBe("active");
-        expect(
-          (await ledger.submitRecords({ agreementId: id, records: records.slice(0, 1) })).accepted,
-        ).toBe(1);
-      },
+    describeAdversaryCases({
+      name,
+      clock,
+      w,
       timeout,
-    );
-
-    it(
-      "adversary: periods settle once each, in calendar order; empty batches are refused",
-      async () => {
-        const { id, records } = await fresh("calendar");
-        clock.set("2025-01-03T00:05:00Z");
-        await rejects(
-          ledger.submitRecords({ agreementId: id, records: [] }),
-          "settlement.record.invalid",
-        );
-        await ledger.submitRecords({ agreementId: id, records });
-        // Day 1 before day 0 (the customer skipping a period), a sub-period, a future day.
-        await rejects(
-          ledger.settlePeriod({ agreementId: id, period: scenarioDay(1) }),
-          "settlement.period.notNext",
-        );
-        const day0 = scenarioDay(0);
-        await rejects(
-          ledger.settlePeriod({
-            agreementId: id,
-            period: { start: day0.start, end: new Date(day0.start.getTime() + 1) },
-          }),
-          "settlement.period.invalid",
-        );
-        await rejects(
-          ledger.settlePeriod({ agreementId: id, period: scenarioDay(2) }),
-          "settlement.period.notNext",
-        );
-        await ledger.settlePeriod({ agreementId: id, period: day0 });
-        await rejects(
-          ledger.settlePeriod({ agreementId: id, period: day0 }),
-          "settlement.period.alreadySettled",
-        );
-        await ledger.settlePeriod({ agreementId: id, period: scenarioDay(1) });
-        await rejects(
-          ledger.settlePeriod({ agreementId: id, period: scenarioDay(2) }),
-          "settlement.period.incomplete",
-        );
-        const invoices = await ledger.getInvoices(id);
-        expect(invoices.map((i) => i.period.start.toISOString())).toEqual([
-          day0.start.toISOString(),
-          scenarioDay(1).start.toISOString(),
-        ]);
-        // Every accepted record is in exactly one settled period.
-        const settled = invoices.reduce((n, i) => n + (i.records?.count ?? 0), 0);
-        expect(settled).toBe(records.length);
-      },
-      timeout,
-    );
-
-    it(
-      "adversary: a revoked key signs nothing more, whatever its timestamps; strangers cannot revoke",
-      async () => {
-        const { id, records } = await fresh("revoked");
-        clock.set("2025-01-02T00:05:00Z");
-        await ledger.submitRecords({ agreementId: id, records: records.slice(0, 2) });
-        const next = records[2]!;
-        expect(next.signer.toLowerCase()).toBe(w.machineB.address.toLowerCase());
-        await rejects(
-          ledger.revokeSigner({
-            agreementId: id,
-            signer: w.machineB.address,
-            by: w.stranger.address,
-          }),
-          "settlement.agreement.unauthorized",
-        );
-        await ledger.revokeSigner({
-          agreementId: id,
-          signer: w.machineB.address,
-          by: w.customer.address,
-        });
-        await rejects(
-          ledger.revokeSigner({
-            agreementId: id,
-            signer: w.machineB.address,
-            by: w.provider.address,
-          }),
-          "settlement.agreement.invalid",
-        );
-        // Record 2 was signed inside key B's window; after the revocation it is refused all the same.
-        await rejects(
-          ledger.submitRecords({ agreementId: id, records: [next] }),
-          "settlement.record.unknownSigner",
-        );
-        expect((await ledger.getRecordsHead(id)).nextSeq).toBe(2);
-      },
-      timeout,
-    );
-
-    it(
-      "adversary: a stranger's deposit reference does not block the customer's",
-      async () => {
-        const { id } = await fresh("references");
-        clock.set("2025-01-01T01:00:00Z");
-        const squat = await ledger.deposit({
-          agreementId: id,
-          amount: dec("0.000001"),
-          by: w.stranger.address,
-          reference: "initial-deposit",
-        });
-        expect(squat.status).toBe("applied");
-        const real = await ledger.deposit({
-          agreementId: id,
-          amount: dec("20"),
-          by: w.customer.address,
-          reference: "initial-deposit",
-        });
-        expect(real.status).toBe("applied");
-        expect(real.balance.available.toFixed()).toBe("20.000001");
-        const again = await ledger.deposit({
-          agreementId: id,
-          amount: dec("20"),
-          by: w.customer.address,
-          reference: "initial-deposit",
-        });
-        expect(again.status).toBe("duplicate");
-      },
-      timeout,
-    );
-
-    it(
-      "behavior: an overdraft suspends (prepaid, suspend) until the due amount is paid",
-      async () => {
-        const { id, records } = await fresh("overdraft/suspend");
-        await ledger.deposit({ agreementId: id, amount: dec("1"), by: w.customer.address });
-        clock.set("2025-01-02T00:05:00Z");
-        await ledger.submitRecords({ agreementId: id, records: records.slice(0, 4) });
-        const invoice = await ledger.settlePeriod({ agreementId: id, period: scenarioDay(0) });
-        const balance = await ledger.getBalance(id);
-        expect(balance.available.toFixed()).toBe("0");
-        expect(balance.due.toFixed()).toBe(invoice.total.minus(1).toFixed());
-        expect((await ledger.getAgreement(id)).status).toBe("suspended");
-        await ledger.deposit({ agreementId: id, amount: balance.due, by: w.customer.address });
-        expect((await ledger.getAgreement(id)).status).toBe("active");
-        expect((await ledger.getBalance(id)).paidToProvider.toFixed()).toBe(
-          invoice.total.toFixed(),
-        );
-      },
-      timeout,
-    );
-
-    it(
-      "behavior: an overdraft accrues debt (prepaid, accrueDebt) and the agreement stays active",
-      async () => {
-        const { id, records } = await fresh("overdraft/debt", { overdraft: "accrueDebt" });
-        clock.set("2025-01-02T00:05:00Z");
-        await ledger.submitRecords({ agreementId: id, records: records.slice(0, 4) });
-        const invoice = await ledger.settlePeriod({ agreementId: id, period: scenarioDay(0) });
-        expect((await ledger.getBalance(id)).due.toFixed()).toBe(invoice.total.toFixed());
-        expect((await ledger.getAgreement(id)).status).toBe("active");
-        const events = (await ledger.getEvents()).filter(
-          (e) => "agreementId" in e && e.agreementId === id,
-        );
-        expect(events.map((e) => e.type)).toContain("Overdraft");
-      },
-      timeout,
-    );
-
-    it(
-      "error: funds — withdrawing more than the balance, or by another party, or a zero amount",
-      async () => {
-        const { id } = await fresh("funds");
-        await ledger.deposit({ agreementId: id, amount: dec("5"), by: w.customer.address });
-        await rejects(
-          ledger.withdraw({ agreementId: id, amount: dec("5.000001"), by: w.customer.address }),
-          "settlement.funds.insufficient",
-        );
-        await rejects(
-          ledger.withdraw({ agreementId: id, amount: dec("1"), by: w.provider.address }),
-          "settlement.funds.unauthorized",
-        );
-        await rejects(
-          ledger.deposit({ agreementId: id, amount: dec("0"), by: w.customer.address }),
-          "settlement.funds.invalidAmount",
-        );
-        await rejects(
-          ledger.deposit({ agreementId: id, amount: dec("0.0000001"), by: w.customer.address }),
-          "settlement.funds.invalidAmount",
-        );
-        expect((await ledger.getBalance(id)).available.toFixed()).toBe("5");
-      },
-      timeout,
-    );
-
-    it(
-      "error: work orders — wrong party, wrong state, deadlines, forged attestation",
-      async () => {
-        clock.set("2025-01-02T10:00:00Z");
-        const wo = scenarioWorkOrder(`case/${name}/wo`, tokenOpt());
-        const id = wo.workOrderId;
-        await ledger.openWorkOrder(wo);
-        await rejects(
-          ledger.openWorkOrder({ ...wo, amount: dec("1") }),
-          "settlement.workOrder.conflict",
-        );
-        await rejects(
-          ledger.acceptWorkOrder({ workOrderId: id, by: w.provider.address }),
-          "settlement.workOrder.invalidState",
-        );
-        await rejects(
-          ledger.fundWorkOrder({ workOrderId: id, by: w.provider.address }),
-          "settlement.workOrder.unauthorized",
-        );
-        await ledger.fundWorkOrder({ workOrderId: id, by: w.customer.address });
-        await rejects(
-          ledger.fundWorkOrder({ workOrderId: id, by: w.customer.address }),
-          "settlement.workOrder.invalidState",
-        );
-        await rejects(
-          ledger.expireWorkOrder({ workOrderId: id, by: w.customer.address }),
-          "settlement.workOrder.deadlineNotReached",
-        );
-        await rejects(
-          ledger.acceptWorkOrder({ workOrderId: id, by: w.customer.address }),
-          "settlement.workOrder.unauthorized",
-        );
-        await ledger.acceptWorkOrder({ workOrderId: id, by: w.provider.address });
-        await rejects(
-          ledger.completeWorkOrder({
-            workOrderId: id,
-            proofHash: GENESIS_HASH,
-            by: w.provider.address,
-          }),
-          "settlement.workOrder.badProof",
-        );
-        await ledger.completeWorkOrder({
-          workOrderId: id,
-          proofHash: keccak256(toUtf8Bytes("report")),
-          by: w.provider.address,
-        });
-        const cleared = {
-          workOrderId: id,
-          conditionHash: wo.conditionHash,
-          evidenceHash: keccak256(toUtf8Bytes("evidence")),
-          clearedAt: new Date("2025-01-02T11:00:00Z"),
-        };
-        const forged = await signConditionCleared(w.stranger, domain, cleared);
-        await rejects(
-          ledger.confirmWorkOrder({
-            workOrderId: id,
-            attestation: { ...cleared, signature: forged },
-          }),
-          "settlement.workOrder.badProof",
-        );
-        await rejects(
-          ledger.confirmWorkOrder({ workOrderId: id, by: w.provider.address }),
-          "settlement.workOrder.unauthorized",
-        );
-        await rejects(
-          ledger.resolveDispute({ workOrderId: id, toProvider: dec("1"), by: w.arbiter.address }),
-          "settlement.workOrder.invalidState",
-        );
-        const done = await ledger.confirmWorkOrder({ workOrderId: id, by: w.customer.address });
-        expect(done.status).toBe("released");
-        await rejects(ledger.getWorkOrder(`0x${"cd".repeat(32)}`), "settlement.workOrder.notFound");
-
-        const late = scenarioWorkOrder(`case/${name}/wo-late`, tokenOpt());
-        await ledger.openWorkOrder(late);
-        clock.set("2025-01-03T12:00:01Z");
-        await rejects(
-          ledger.fundWorkOrder({ workOrderId: late.workOrderId, by: w.customer.address }),
-          "settlement.workOrder.deadlinePassed",
-        );
-        const expired = await ledger.expireWorkOrder({
-          workOrderId: late.workOrderId,
-          by: w.arbiter.address,
-        });
-        expect(expired.status).toBe("cancelled");
-      },
-      timeout,
-    );
+      tokenOpt,
+      fresh,
+      rejects,
+      ledger: () => ledger,
+      domain: () => domain,
+    });
   });
+}
+
+/** What the shared cases see of the running suite (the ledger once `beforeAll` made it). */
+export interface ConformanceSuite {
+  readonly name: string;
+  readonly clock: ScenarioClock;
+  readonly w: ReturnType<typeof conformanceWallets>;
+  readonly timeout: number;
+  tokenOpt(): { token?: string };
+  fresh(
+    label: string,
+    opts?: { overdraft?: "suspend" | "accrueDebt" },
+  ): Promise<{ agreement: Agreement; id: string; records: MeterRecord[] }>;
+  rejects(p: Promise<unknown>, code: LedgerErrorCode): Promise<void>;
+  ledger(): LedgerBackend;
+  domain(): LedgerDomain;
 }

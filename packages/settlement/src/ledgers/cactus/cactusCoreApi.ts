@@ -1,5 +1,5 @@
 import type * as CactusCoreApi from "@hyperledger/cactus-core-api";
-import { requireOptional } from "../../optionalDependency.js";
+import { requireOptional } from "@maaskit/metering/internal";
 
 /**
  * `@hyperledger/cactus-core-api`, an optional peer dependency, loaded on first use, so that
@@ -10,5 +10,7 @@ export function loadCactusCoreApi(): typeof CactusCoreApi {
   return requireOptional<typeof CactusCoreApi>(
     "@hyperledger/cactus-core-api",
     "@maaskit/settlement/cactus",
+    // resolved from this package, where the optional peer is declared
+    import.meta.url,
   );
 }

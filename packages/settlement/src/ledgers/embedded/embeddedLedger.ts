@@ -37,7 +37,6 @@ import type {
 import { isLedgerError, type LedgerError, ledgerError } from "../../ledgerErrors.js";
 import type { LedgerEvent } from "../../ledgerEvents.js";
 import { recordsToJson } from "../../recordsToJson.js";
-import { readLegacyLog } from "./appendLog.js";
 import {
   type AcceptedRecord,
   type AcceptedRecords,
@@ -45,7 +44,8 @@ import {
   LedgerCore,
   type Outcome,
   workOrderTermsToJson,
-} from "./ledgerCore.js";
+} from "../../rules/index.js";
+import { readLegacyLog } from "./appendLog.js";
 import { decodeState, encodeState } from "./stateCodec.js";
 
 /** Options of `embeddedLedger`. */

@@ -1,0 +1,10 @@
+// @maaskit/metering/internal — helpers the other maaskit packages share with this one (one
+// implementation each). Not a public API: no semver promise; import it only from @maaskit/*.
+
+export {
+  type WindowBoundaries,
+  type WindowSize,
+  windowBoundaries,
+} from "./operators/windowBoundaries.js";
+export { type DependencyMissingCode, requireOptional } from "./optionalDependency.js";
+export { type Zone, type ZoneWall, zoneOf } from "./timeZone.js";
