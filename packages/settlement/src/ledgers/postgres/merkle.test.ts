@@ -51,25 +51,30 @@ describe("RFC 9162 Merkle tree (transparency-dev/merkle vectors)", () => {
       const leaf = leafHashes[v.index]!;
       expect(inclusionPath(leaves, v.index)).toEqual(v.path);
       expect(verifyInclusion(leaf, v.index, v.size, v.path, root)).toBe(true);
-      const probes: [number, number, string, string[], string][] = [
-        [v.index - 1, v.size, leaf, v.path, root],
-        [v.index + 1, v.size, leaf, v.path, root],
-        [v.index ^ 2, v.size, leaf, v.path, root],
-        [v.index, v.size * 2, leaf, v.path, root],
-        [v.index, Math.floor(v.size / 2), leaf, v.path, root],
-        [v.index, v.size, vectors.roots[0]!, v.path, root],
-        [v.index, v.size, leaf, v.path, vectors.roots[0]!],
-        [v.index, v.size, leaf, [...v.path, root], root],
-        [v.index, v.size, leaf, [root, ...v.path], root],
-        ...v.path.map((_, i): [number, number, string, string[], string] => [
-          v.index,
-          v.size,
-          leaf,
-          v.path.map((h, j) => (j === i ? flip(h) : h)),
-          root,
-        ]),
+      type Probe = [string, number, number, string[], string];
+      const probes: Probe[] = [
+        [leaf, v.index - 1, v.size, v.path, root],
+        [leaf, v.index + 1, v.size, v.path, root],
+        [leaf, v.index ^ 2, v.size, v.path, root],
+        [leaf, v.index, v.size * 2, v.path, root],
+        [leaf, v.index, Math.floor(v.size / 2), v.path, root],
+        [vectors.roots[0]!, v.index, v.size, v.path, root],
+        [leaf, v.index, v.size, v.path, vectors.roots[0]!],
+        [leaf, v.index, v.size, [...v.path, root], root],
+        [leaf, v.index, v.size, [root, ...v.path], root],
+        ...v.path.map(
+          (_, i): Probe => [
+            leaf,
+            v.index,
+            v.size,
+            v.path.map((h, j) => (j === i ? flip(h) : h)),
+            root,
+          ],
+        ),
       ];
-      if (v.path.length > 0) probes.push([v.index, v.size, leaf, v.path.slice(0, -1), root]);
+      if (v.path.length > 0) probes.push([leaf, v.index, v.size, v.path.slice(0, -1), root]);
+      // The unaltered probe passes, so each failure below is the alteration's.
+      expect(verifyInclusion(leaf, v.index, v.size, v.path, root)).toBe(true);
       for (const p of probes) expect(verifyInclusion(...p), JSON.stringify(p)).toBe(false);
     }
   });
