@@ -223,30 +223,36 @@ export async function writeOutcome(
       command: cmd.t,
     });
   }
-  for (const { agreementId, accepted } of records.added) {
-    const r = accepted.record;
+  if (records.added.length > 0) {
+    // One statement for the whole batch: the rows as one JSON parameter.
+    const rows = records.added.map(({ agreementId, accepted }) => ({
+      agreement: agreementId,
+      seq: accepted.record.seq,
+      period_start: accepted.record.periodStart.getTime(),
+      period_end: accepted.record.periodEnd.getTime(),
+      digest: accepted.digest,
+      record: JSON.stringify(meterRecordToJson(accepted.record)),
+    }));
     await c.query(
       `INSERT INTO maaskit_ledger_records
          (agreement, seq, entry_id, period_start, period_end, digest, record)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [
-        agreementId,
-        r.seq,
-        firstEntry,
-        r.periodStart.getTime(),
-        r.periodEnd.getTime(),
-        accepted.digest,
-        JSON.stringify(meterRecordToJson(r)),
-      ],
+       SELECT x.agreement, x.seq, $2, x.period_start, x.period_end, x.digest, x.record
+         FROM json_to_recordset($1::json) AS x(agreement text, seq bigint, period_start bigint,
+              period_end bigint, digest text, record text)`,
+      [JSON.stringify(rows), firstEntry],
     );
   }
   const events: { id: number; event: LedgerEvent }[] = [];
-  for (const event of out.events) {
+  if (out.events.length > 0) {
     const { rows } = await c.query(
-      "INSERT INTO maaskit_ledger_events (entry_id, body) VALUES ($1, $2) RETURNING id::text AS id",
-      [firstEntry, JSON.stringify(event)],
+      `INSERT INTO maaskit_ledger_events (entry_id, body)
+       SELECT $2, x.body FROM json_to_recordset($1::json) AS x(body text)
+       RETURNING id::text AS id`,
+      [JSON.stringify(out.events.map((e) => ({ body: JSON.stringify(e) }))), firstEntry],
     );
-    events.push({ id: Number(rows[0]!.id), event });
+    // The function scan yields the array in order and each row takes the next id.
+    const ids = rows.map((r) => Number(r.id)).sort((x, y) => x - y);
+    out.events.forEach((event, i) => events.push({ id: ids[i]!, event }));
   }
   return { events };
 }
