@@ -247,6 +247,70 @@ describe("postgresLedger: append-only tables, tampering, concurrency, checkpoint
     }
   }, 120_000);
 
+  it("loses and doubles nothing when the server kills its connections mid-load; retries land once", async () => {
+    const { id, records } = await openWithRecords("kill");
+    const stop = { now: false };
+    let kills = 0;
+    // On PostgreSQL: a separate connection terminates every other backend of this database
+    // every 150 ms (as a restart or failover would). PGlite has no other backends to kill,
+    // so there the same load runs undisturbed (said in the output).
+    const killer = (async () => {
+      if (target.kind !== "postgres") {
+        console.info("[kill] PGlite: no server connections to terminate; load runs undisturbed");
+        return;
+      }
+      const admin = target.pool();
+      while (!stop.now) {
+        const rows = await sql(
+          admin,
+          "SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        ).catch(() => [{ n: 0 }]);
+        kills += Number(rows[0]?.n ?? 0);
+        await new Promise((r) => setTimeout(r, 150));
+      }
+    })();
+    /** What a gateway does: retry a call until it resolves (unavailable → try again). */
+    async function untilDone<T>(call: () => Promise<T>): Promise<T> {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await call();
+        } catch (err) {
+          if (!isLedgerError(err, "settlement.ledger.unavailable") || attempt > 2000) throw err;
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      }
+    }
+    try {
+      for (const [i, r] of records.entries()) {
+        await untilDone(() => ledger.submitRecords({ agreementId: id, records: [r] }));
+        await untilDone(() =>
+          ledger.deposit({
+            agreementId: id,
+            amount: new Decimal("1.25"),
+            by: w.customer.address,
+            reference: `kill-${i}`,
+          }),
+        );
+      }
+    } finally {
+      stop.now = true;
+      await killer;
+    }
+    console.info(`[kill] ${target.kind}: ${kills} server connections terminated during the load`);
+    const head = await ledger.getRecordsHead(id);
+    expect(head.nextSeq).toBe(records.length);
+    const [n] = await sql(
+      pool,
+      "SELECT count(*)::int AS n FROM maaskit_ledger_records WHERE agreement = $1",
+      [id],
+    );
+    expect(n!.n).toBe(records.length);
+    expect((await ledger.getBalance(id)).available.toString()).toBe(
+      new Decimal("1.25").times(records.length).toString(),
+    );
+    await expect(ledger.verify()).resolves.toBeDefined();
+  }, 120_000);
+
   it("migrates once when two processes start at the same time", async () => {
     const fresh = await postgresTarget("migrate");
     try {

@@ -77,6 +77,7 @@ export async function postgresTarget(label: string): Promise<PostgresTarget> {
     pool: () => {
       const p = new pg.Pool({ connectionString, max: 10 });
       p.on("error", () => {});
+      p.on("connect", (client) => client.on("error", () => {}));
       pools.push(p);
       return p;
     },

@@ -31,7 +31,7 @@ import type {
 } from "./checkpoint.js";
 import { chainsOf, coreFor, loadChain, PrefetchedRecords, writeOutcome } from "./pgChain.js";
 import { consistencyBetween, createCheckpoint, entryProof } from "./pgCheckpoints.js";
-import { inTransaction, openPgPool, type PgPoolLike } from "./pgQueryable.js";
+import { inTransaction, openPgPool, type PgPoolLike, withClient } from "./pgQueryable.js";
 import { migrate } from "./schema.js";
 import { type VerifyReport, verifyLedger } from "./verifyLedger.js";
 
@@ -160,28 +160,22 @@ export function postgresLedger(params: PostgresLedgerParameters): PostgresLedger
   }
 
   function read<T>(chain: string, fn: (c: LedgerCore) => T): Promise<T> {
-    return guard(async () => {
-      const client = await pool.connect();
-      try {
+    return guard(() =>
+      withClient(pool, async (client) => {
         const core = coreFor(new PrefetchedRecords());
         await loadChain(client, core, chain);
         return fn(core);
-      } finally {
-        client.release();
-      }
-    });
+      }),
+    );
   }
 
   async function storedEvents(): Promise<{ id: number; event: LedgerEvent }[]> {
-    const client = await pool.connect();
-    try {
+    return withClient(pool, async (client) => {
       const { rows } = await client.query(
         "SELECT v.id::text AS id, v.body FROM maaskit_ledger_events v ORDER BY v.id",
       );
       return rows.map((r) => ({ id: Number(r.id), event: JSON.parse(String(r.body)) }));
-    } finally {
-      client.release();
-    }
+    });
   }
 
   const events$ = from(ready).pipe(
