@@ -311,6 +311,57 @@ describe("postgresLedger: append-only tables, tampering, concurrency, checkpoint
     await expect(ledger.verify()).resolves.toBeDefined();
   }, 120_000);
 
+  it("sequences an entry into the Merkle tree only once every older transaction has finished", async () => {
+    const { id, records } = await openWithRecords("horizon");
+    const before = await ledger.checkpoint();
+    if (target.kind !== "postgres") {
+      // One PGlite session: no transaction can stay open beside the ledger's.
+      console.info(
+        "[horizon] PGlite: single session, checking sequencing without a concurrent transaction",
+      );
+      await ledger.submitRecords({ agreementId: id, records: records.slice(0, 2) });
+      expect((await ledger.checkpoint()).treeSize).toBe(before.treeSize + 1);
+      return;
+    }
+    // Another process's transaction, begun (with a transaction id) before the ledger's writes.
+    const other = target.pool();
+    const c = await other.connect();
+    try {
+      await c.query("BEGIN");
+      await c.query("SELECT pg_current_xact_id()");
+      await ledger.submitRecords({ agreementId: id, records: records.slice(0, 2) });
+      await ledger.submitRecords({ agreementId: id, records: records.slice(2, 3) });
+      // The entries are committed, but an older transaction could still commit an entry
+      // that sorts before them: they wait.
+      const held = await ledger.checkpoint();
+      expect(held.treeSize).toBe(before.treeSize);
+      await c.query("COMMIT");
+    } finally {
+      c.release();
+    }
+    const after = await ledger.checkpoint();
+    expect(after.treeSize).toBe(before.treeSize + 2);
+    const consistency = await ledger.getConsistencyProof(before.treeSize, after.treeSize);
+    expect(verifyConsistencyProof(consistency, before, after)).toBe(true);
+  });
+
+  it("reports an unreachable database and a closed ledger with the port's codes", async () => {
+    const nowhere = postgresLedger({
+      connectionString: "postgres://postgres@127.0.0.1:1/none",
+      clock,
+    });
+    expect(await codeOf(nowhere.ready)).toBe("settlement.ledger.unavailable");
+    expect(await codeOf(nowhere.getEvents())).toBe("settlement.ledger.unavailable");
+    await nowhere.close();
+    const closing = postgresLedger({ pool, clock });
+    await closing.ready;
+    await closing.close();
+    expect(await codeOf(closing.getEvents())).toBe("settlement.ledger.closed");
+    expect(await codeOf(ledger.getProof(1, 10 ** 9))).toBe("settlement.checkpoint.notFound");
+    expect(await codeOf(ledger.getConsistencyProof(5, 2))).toBe("settlement.checkpoint.invalid");
+    expect(await codeOf(closing.checkpoint())).toBe("settlement.ledger.closed");
+  });
+
   it("migrates once when two processes start at the same time", async () => {
     const fresh = await postgresTarget("migrate");
     try {

@@ -121,6 +121,21 @@ export function createCheckpoint(
   });
 }
 
+/** Refuses a tree size larger than what has been sequenced. */
+async function requireSequenced(c: PgClientLike, size: number): Promise<void> {
+  const { rows } = await c.query(
+    "SELECT coalesce(max(tree_size), 0)::text AS size FROM maaskit_ledger_sequenced",
+  );
+  const have = Number(rows[0]?.size ?? 0);
+  if (size > have) {
+    throw ledgerError(
+      "settlement.checkpoint.notFound",
+      `No tree of ${size} entries yet (${have} sequenced): make a checkpoint`,
+      { treeSize: size, sequenced: have },
+    );
+  }
+}
+
 async function latestSize(c: PgClientLike): Promise<number> {
   const { rows } = await c.query(
     "SELECT max(tree_size)::text AS size FROM maaskit_ledger_checkpoints",
@@ -139,6 +154,7 @@ export function entryProof(
 ): Promise<InclusionProof> {
   return inTransaction(pool, async (c) => {
     const size = treeSize ?? (await latestSize(c));
+    await requireSequenced(c, size);
     const { rows } = await c.query(
       `SELECT l.leaf_index::text AS i, e.body, e.entry_hash FROM maaskit_ledger_leaves l
          JOIN maaskit_ledger_entries e ON e.id = l.entry_id WHERE l.entry_id = $1`,
@@ -182,6 +198,7 @@ export function consistencyBetween(
         size2,
       });
     }
+    await requireSequenced(c, size2);
     return { size1, size2, path: consistencyPath(await leafHashes(c, size2), size1) };
   });
 }
