@@ -1,6 +1,6 @@
 // `pnpm bench` entry: builds the packages, runs every benchmark module, writes
 // bench/results.json and the table in bench/README.md. Flags: --quick (shorter runs),
-// --only=metering,records,… (a subset; the other figures of the previous results.json are
+// --only=metering,records,postgres,… (a subset; the other figures of the previous results.json are
 // kept), --no-build (use the dist/ already built), --no-write (print only).
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -31,6 +31,7 @@ const modules: Record<string, () => Promise<ModuleResult>> = {
   verify: async () => (await import("./verify.bench.js")).verifyBench(quick),
   importCost: async () => (await import("./importCost.bench.js")).importCostBench(quick),
   storage: async () => (await import("./storage.bench.js")).storageBench(quick),
+  postgres: async () => (await import("./postgres.bench.js")).postgresBench(quick),
 };
 
 export interface Results {

@@ -49,6 +49,9 @@ export const ledgerErrorCodes = [
   "settlement.ledger.locked",
   "settlement.ledger.corrupt",
   "settlement.ledger.closed",
+  // checkpoints (ledgers that sign Merkle checkpoints: postgres)
+  "settlement.checkpoint.notFound",
+  "settlement.checkpoint.invalid",
 ] as const;
 
 /** A dotted code of `ledgerErrorCodes`. */

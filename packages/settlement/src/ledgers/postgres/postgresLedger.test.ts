@@ -1,0 +1,9 @@
+import { postgresTarget } from "../../../test/support/postgresTarget.js";
+import { describeLedgerBackend } from "../../conformance/describeLedgerBackend.js";
+import { postgresLedger } from "./postgresLedger.js";
+
+describeLedgerBackend("postgres", async ({ clock }) => {
+  const target = await postgresTarget("conformance-unit");
+  const pool = target.pool();
+  return { ledger: postgresLedger({ pool, clock }), cleanup: () => target.drop() };
+});
