@@ -1,13 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { Dec } from "../../quantity.js";
 import { decodeSparkplugPayload, encodeSparkplugPayload } from "./codec.js";
-import { metricValue, rawValueOf, SparkplugDataType as T } from "./values.js";
+import { isValueProblem, metricValue, rawValueOf, SparkplugDataType as T } from "./values.js";
 
 /** Encodes one metric, decodes it back, reads it as `datatype`. */
 function roundTrip(value: ReturnType<typeof rawValueOf>, datatype: number) {
   const bytes = encodeSparkplugPayload({ seq: 1n, metrics: [{ alias: 1n, datatype, value }] });
   const [m] = decodeSparkplugPayload(bytes).metrics;
   const v = metricValue(m!.value, datatype);
+  if (isValueProblem(v)) return v;
   return typeof v === "object" ? v.toFixed() : v;
 }
 
@@ -53,12 +54,16 @@ describe("Sparkplug B codec (@bufbuild/protobuf, generated from Tahu's sparkplug
   });
 
   it("a value of the wrong wire type, a null and an unsupported type are problems, not values", () => {
-    expect(metricValue({ case: "stringValue", value: "12" }, T.UInt64)).toBe("value.typeMismatch");
+    expect(metricValue({ case: "stringValue", value: "12" }, T.UInt64)).toEqual({
+      problem: "value.typeMismatch",
+    });
     expect(metricValue({ case: "doubleValue", value: Number.NaN }, T.Double)).toBe(
       "value.typeMismatch",
     );
-    expect(metricValue({ case: "longValue", value: 5n }, T.UInt64, true)).toBe("value.null");
-    expect(metricValue({ case: undefined }, T.UInt64)).toBe("value.null");
+    expect(metricValue({ case: "longValue", value: 5n }, T.UInt64, true)).toEqual({
+      problem: "value.null",
+    });
+    expect(metricValue({ case: undefined }, T.UInt64)).toEqual({ problem: "value.null" });
     expect(metricValue({ case: "longValue", value: 5n }, 16 /* DataSet */)).toBe(
       "value.unsupportedType",
     );

@@ -56,7 +56,18 @@ export interface SparkplugPayload {
 }
 
 /** Why a raw value could not be read as the given datatype. */
-export type ValueProblem = "value.null" | "value.typeMismatch" | "value.unsupportedType";
+export interface ValueProblem {
+  readonly problem: "value.null" | "value.typeMismatch" | "value.unsupportedType";
+}
+
+const NULL: ValueProblem = { problem: "value.null" };
+const MISMATCH: ValueProblem = { problem: "value.typeMismatch" };
+const UNSUPPORTED: ValueProblem = { problem: "value.unsupportedType" };
+
+/** Whether a {@link metricValue} result is a problem rather than a value. */
+export function isValueProblem(v: ReadingValue | ValueProblem): v is ValueProblem {
+  return typeof v === "object" && "problem" in v;
+}
 
 const U32 = 0x1_0000_0000;
 
@@ -99,7 +110,7 @@ export function metricValue(
   datatype: number,
   isNull = false,
 ): ReadingValue | ValueProblem {
-  if (isNull || raw.case === undefined) return "value.null";
+  if (isNull || raw.case === undefined) return NULL;
   let big: bigint | undefined;
   switch (datatype) {
     case SparkplugDataType.Int8:
@@ -132,27 +143,23 @@ export function metricValue(
         typeof raw.value === "number" &&
         Number.isFinite(raw.value)
         ? float32ToDecimal(raw.value)
-        : "value.typeMismatch";
+        : MISMATCH;
     case SparkplugDataType.Double:
       return raw.case === "doubleValue" &&
         typeof raw.value === "number" &&
         Number.isFinite(raw.value)
         ? new Dec(raw.value.toString())
-        : "value.typeMismatch";
+        : MISMATCH;
     case SparkplugDataType.Boolean:
-      return raw.case === "booleanValue" && typeof raw.value === "boolean"
-        ? raw.value
-        : "value.typeMismatch";
+      return raw.case === "booleanValue" && typeof raw.value === "boolean" ? raw.value : MISMATCH;
     case SparkplugDataType.String:
     case SparkplugDataType.Text:
     case SparkplugDataType.UUID:
-      return raw.case === "stringValue" && typeof raw.value === "string"
-        ? raw.value
-        : "value.typeMismatch";
+      return raw.case === "stringValue" && typeof raw.value === "string" ? raw.value : MISMATCH;
     default:
-      return "value.unsupportedType";
+      return UNSUPPORTED;
   }
-  return big === undefined ? "value.typeMismatch" : new Dec(big.toString());
+  return big === undefined ? MISMATCH : new Dec(big.toString());
 }
 
 /** The wire form of an exact value of `datatype` (the inverse of {@link metricValue}). */
