@@ -1,7 +1,7 @@
 import type { Decimal } from "decimal.js";
 import type { IClientOptions, MqttClient } from "mqtt";
 import { MaaskitError } from "../errors.js";
-import { requireOptional } from "../optionalDependency.js";
+import { loadSparkplugCodec } from "../loadSparkplugCodec.js";
 import type { ReadingValue } from "../reading.js";
 import { loadMqtt } from "../sources/mqttClient.js";
 import { sparkplugTopic } from "../sources/sparkplug/topics.js";
@@ -90,8 +90,7 @@ export async function startCompressorEdgeNode(
   options: StartCompressorEdgeNodeOptions,
 ): Promise<CompressorEdgeNode> {
   const mqtt = loadMqtt(ENTRY);
-  requireOptional<unknown>("@bufbuild/protobuf", ENTRY);
-  const codec = await import("../sources/sparkplug/codec.js");
+  const codec = await loadSparkplugCodec(ENTRY);
   const model =
     options.model !== undefined && "snapshot" in options.model
       ? (options.model as CompressorModel)

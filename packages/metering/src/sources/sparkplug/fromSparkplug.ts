@@ -2,6 +2,7 @@ import type { Decimal } from "decimal.js";
 import type { IClientOptions, MqttClient } from "mqtt";
 import { Observable } from "rxjs";
 import { MaaskitError } from "../../errors.js";
+import { loadSparkplugCodec } from "../../loadSparkplugCodec.js";
 import { requireOptional } from "../../optionalDependency.js";
 import { Dec } from "../../quantity.js";
 import type { GapEvent, MeterEvent, Reading, ReadingValue } from "../../reading.js";
@@ -164,7 +165,7 @@ function parseOptions(o: FromSparkplugOptions): Map<string, Mapping> {
 export function fromSparkplug(options: FromSparkplugOptions): Observable<MeterEvent> {
   const mappings = parseOptions(options);
   const mqtt = loadMqtt(ENTRY);
-  requireOptional<unknown>("@bufbuild/protobuf", ENTRY);
+  requireOptional<unknown>("@bufbuild/protobuf", ENTRY); // fails now, not on subscribe
   const machineId = options.machineId ?? options.edgeNodeId;
   const clock = options.clock ?? Date.now;
   const onHostEvent = options.onHostEvent;
@@ -289,7 +290,7 @@ export function fromSparkplug(options: FromSparkplugOptions): Observable<MeterEv
       schedule();
     };
 
-    import("./codec.js").then(
+    loadSparkplugCodec(ENTRY).then(
       (codec) => {
         if (closed) return;
         host = createSparkplugHost({

@@ -21,8 +21,6 @@ export const SparkplugDataType = {
   UUID: 15,
 } as const;
 
-export type SparkplugDataTypeName = keyof typeof SparkplugDataType;
-
 /** A metric value as it is on the wire: the protobuf `value` oneof, 64-bit fields as bigint. */
 export type RawMetricValue =
   | { readonly case: "intValue"; readonly value: number }
