@@ -1,6 +1,23 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { embeddedLedger, openAgreementWithConsent } from "@maaskit/settlement";
+import {
+  conformanceWallets,
+  scenarioAgreement,
+  scenarioClock,
+  scenarioDay,
+} from "@maaskit/settlement/conformance";
 import type { Decimal } from "decimal.js";
 import { type Subscription, tap } from "rxjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  GENESIS_HASH,
+  meterRecordDigest,
+  quantity,
+  signMeterRecord,
+  type UnsignedMeterRecord,
+} from "../src/index.js";
 import { counterDelta } from "../src/operators/counterDelta.js";
 import { Dec } from "../src/quantity.js";
 import type { MeterEvent, Reading, UsageEvent } from "../src/reading.js";
@@ -14,7 +31,9 @@ import {
   uniqueGroupId,
 } from "./support/mqttBroker.js";
 
-const START = "2025-01-06T08:00:00Z";
+// inside day 0 of the settlement conformance agreement, while its machine key A is valid
+const START = "2025-01-01T08:00:00Z";
+const MACHINE = "compressor-7";
 
 async function until(what: string, ok: () => boolean, timeoutMs = 15_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -43,7 +62,7 @@ async function meter(brokerUrl: string, label: string) {
     edgeNodeId: "edge1",
     deviceId: "compressor",
     hostId: `${groupId}-host`,
-    machineId: "compressor-1",
+    machineId: MACHINE,
     metrics: [
       { name: "Volume", channel: "volume", unit: "MTQ", scale: "0.001" },
       { name: "Counter Resets", channel: "counterResets" },
@@ -99,7 +118,74 @@ async function meter(brokerUrl: string, label: string) {
   return { edge, events, hostEvents, volumes, sub, synced, billed, truth, groupId };
 }
 
-describe("Sparkplug B end to end: compressor edge node → fromSparkplug → counterDelta, billed = ground truth", () => {
+/**
+ * The usage as one signed meter record (a day window) of the settlement conformance agreement (machine key A),
+ * submitted to an embedded ledger, day 0 settled: the invoice.
+ */
+async function settleOnEmbeddedLedger(events: MeterEvent[], label: string) {
+  const usage = events.filter((e): e is UsageEvent => e.kind === "usage");
+  const dir = await mkdtemp(join(tmpdir(), "maaskit-sparkplug-ledger-"));
+  const clock = scenarioClock("2025-01-01T00:00:00Z");
+  const ledger = embeddedLedger({ dir, clock });
+  try {
+    const agreement = scenarioAgreement(`sparkplug/${label}`, { invoiced: true });
+    const { recordDomain } = await openAgreementWithConsent(ledger, agreement);
+    const total = usage.reduce((sum: Decimal, u) => sum.plus(u.quantity.value), new Dec(0));
+    const flags = {
+      ...(usage.some((u) => u.flags.bridged) ? { bridged: true } : {}),
+      ...(usage.some((u) => u.flags.rollover) ? { rollover: true } : {}),
+      ...(usage.some((u) => u.flags.reset) ? { reset: true } : {}),
+    };
+    // two windows of the billing day: 00–12 h (the whole run, machine key A) and 12–24 h
+    // (nothing delivered, key B after the agreement's key rotation)
+    const day = scenarioDay(0);
+    const noon = new Date(day.start.getTime() + 12 * 3_600_000);
+    const window = (
+      seq: number,
+      start: Date,
+      end: Date,
+      m3: string,
+      prevHash: string,
+    ): UnsignedMeterRecord => ({
+      version: 1,
+      agreementId: agreement.agreementId,
+      chainId: recordDomain.chainId,
+      verifyingContract: recordDomain.verifyingContract,
+      machineId: MACHINE,
+      channel: "volume",
+      seq,
+      periodStart: start,
+      periodEnd: end,
+      quantity: quantity(m3, "MTQ", "ISO1217-FAD"),
+      flags: seq === 0 ? flags : {},
+      clock: "synchronised",
+      quarantined: 0,
+      prevHash,
+    });
+    const wallets = conformanceWallets();
+    const first = await signMeterRecord(window(0, day.start, noon, total.toFixed(), GENESIS_HASH), {
+      signer: wallets.machineA,
+    });
+    const second = await signMeterRecord(window(1, noon, day.end, "0", meterRecordDigest(first)), {
+      signer: wallets.machineB,
+    });
+    const out = await ledger.submitRecords({
+      agreementId: agreement.agreementId,
+      records: [first, second],
+    });
+    expect(out.accepted).toBe(2);
+    clock.set("2025-01-02T00:00:00Z");
+    return await ledger.settlePeriod({
+      agreementId: agreement.agreementId,
+      period: scenarioDay(0),
+    });
+  } finally {
+    await ledger.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+describe("Sparkplug B end to end: compressor edge node → fromSparkplug → counterDelta → signed record → embedded ledger, billed = ground truth", () => {
   let broker: TestBroker;
   beforeAll(async () => {
     broker = await startTestBroker();
@@ -158,6 +244,12 @@ describe("Sparkplug B end to end: compressor edge node → fromSparkplug → cou
       expect(m.billed().eq(m.truth())).toBe(true);
       expect(m.truth().gt(20)).toBe(true);
       expect(m.events.filter((e) => e.kind === "quarantine")).toEqual([]);
+
+      // records → the embedded ledger: the invoice bills exactly the ground truth
+      const invoice = await settleOnEmbeddedLedger(m.events, m.groupId);
+      expect(invoice.usage.value.eq(m.truth())).toBe(true);
+      expect(invoice.usage.unit).toBe("MTQ");
+      console.log(`invoiced ${invoice.usage.value.toFixed()} m³ = ground truth ${m.truth().toFixed()} m³`);
     } finally {
       m.sub.unsubscribe();
       await edge.stop();
