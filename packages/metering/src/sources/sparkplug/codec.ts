@@ -37,20 +37,22 @@ function qualityOf(props: Payload_PropertySet | undefined): number | undefined {
   return undefined;
 }
 
-function metricOf(
-  m: Payload_Metric,
-  has: (field: keyof Payload_Metric) => boolean,
-): SparkplugMetric {
-  return {
-    ...(has("name") ? { name: m.name } : {}),
-    ...(has("alias") ? { alias: m.alias } : {}),
-    ...(has("timestamp") ? { timestamp: m.timestamp } : {}),
-    ...(has("datatype") ? { datatype: m.datatype } : {}),
+type MutableMetric = { -readonly [K in keyof SparkplugMetric]: SparkplugMetric[K] };
+
+// hot path (every metric of every message): plain assignments, no spreads or closures
+function metricOf(m: Payload_Metric): SparkplugMetric {
+  const out: MutableMetric = {
     isHistorical: m.isHistorical,
     isNull: m.isNull,
     value: m.value as RawMetricValue,
-    ...(m.properties !== undefined ? { quality: qualityOf(m.properties) } : {}),
   };
+  // proto2 optional scalars: own properties are the ones set on the wire
+  if (Object.hasOwn(m, "name")) out.name = m.name;
+  if (Object.hasOwn(m, "alias")) out.alias = m.alias;
+  if (Object.hasOwn(m, "timestamp")) out.timestamp = m.timestamp;
+  if (Object.hasOwn(m, "datatype")) out.datatype = m.datatype;
+  if (m.properties !== undefined) out.quality = qualityOf(m.properties);
+  return out;
 }
 
 /**
@@ -60,13 +62,12 @@ function metricOf(
  */
 export function decodeSparkplugPayload(bytes: Uint8Array): SparkplugPayload {
   const p = fromBinary(PayloadSchema, bytes);
-  // proto2 optional scalars: own properties are the ones set on the wire
-  const present = (m: Payload_Metric) => (field: keyof Payload_Metric) => Object.hasOwn(m, field);
-  return {
-    ...(Object.hasOwn(p, "timestamp") ? { timestamp: p.timestamp } : {}),
-    ...(Object.hasOwn(p, "seq") ? { seq: p.seq } : {}),
-    metrics: p.metrics.map((m) => metricOf(m, present(m))),
-  };
+  const metrics = new Array<SparkplugMetric>(p.metrics.length);
+  for (let i = 0; i < metrics.length; i++) metrics[i] = metricOf(p.metrics[i]!);
+  const out: { timestamp?: bigint; seq?: bigint; metrics: SparkplugMetric[] } = { metrics };
+  if (Object.hasOwn(p, "timestamp")) out.timestamp = p.timestamp;
+  if (Object.hasOwn(p, "seq")) out.seq = p.seq;
+  return out;
 }
 
 /** Encodes a Sparkplug B payload (the inverse of {@link decodeSparkplugPayload}). */

@@ -167,6 +167,13 @@ export function fromSparkplug(options: FromSparkplugOptions): Observable<MeterEv
   const mqtt = loadMqtt(ENTRY);
   requireOptional<unknown>("@bufbuild/protobuf", ENTRY); // fails now, not on subscribe
   const machineId = options.machineId ?? options.edgeNodeId;
+  // device ("" for the node) → metric name → mapping: no key string built per metric
+  const byDevice = new Map<string, Map<string, Mapping>>();
+  for (const x of mappings.values()) {
+    const d = x.deviceId ?? "";
+    if (!byDevice.has(d)) byDevice.set(d, new Map());
+    byDevice.get(d)!.set(x.m.name, x);
+  }
   const clock = options.clock ?? Date.now;
   const onHostEvent = options.onHostEvent;
 
@@ -225,7 +232,7 @@ export function fromSparkplug(options: FromSparkplugOptions): Observable<MeterEv
     };
 
     const emitMetric = (o: Extract<SparkplugHostOutput, { kind: "metric" }>) => {
-      const map = mappings.get(`${o.deviceId ?? ""}\u0000${o.name}`);
+      const map = byDevice.get(o.deviceId ?? "")?.get(o.name);
       if (map === undefined) return;
       const { m, scale } = map;
       const sourceTime = new Date(Number(o.timestamp));
@@ -252,16 +259,17 @@ export function fromSparkplug(options: FromSparkplugOptions): Observable<MeterEv
         if (m.states !== undefined) value = m.states[value.toNumber()] ?? value.toFixed();
         else if (scale !== undefined) value = value.times(scale);
       }
-      const reading: Reading = {
+      // hot path: plain assignments
+      const reading: { -readonly [K in keyof Reading]: Reading[K] } = {
         kind: "reading",
         machineId,
         channel: m.channel,
         value,
-        ...(m.unit === undefined ? {} : { unit: m.unit }),
         quality: o.quality === undefined ? "good" : qualityOfCode(o.quality),
-        ...(o.quality === undefined ? {} : { statusCode: o.quality }),
         sourceTime,
       };
+      if (m.unit !== undefined) reading.unit = m.unit;
+      if (o.quality !== undefined) reading.statusCode = o.quality;
       if (!o.historical)
         last.set(m.channel, Math.max(last.get(m.channel) ?? 0, sourceTime.getTime()));
       subscriber.next(reading);

@@ -19,6 +19,8 @@ export type {
   SparkplugResyncReason,
 } from "./hostTypes.js";
 
+type MetricOutput = Extract<SparkplugHostOutput, { kind: "metric" }>;
+
 interface Alias {
   readonly name: string;
   readonly datatype: number;
@@ -150,20 +152,23 @@ export function createSparkplugHost(options: SparkplugHostOptions): SparkplugHos
         out.push({ kind: "ignored", topic, reason: "sparkplug.unknownAlias" });
         continue;
       }
-      const timestamp = m.timestamp ?? payload.timestamp ?? BigInt(now);
-      out.push({
+      // hot path: one plain object per metric
+      const o: {
+        -readonly [K in keyof MetricOutput]: MetricOutput[K];
+      } = {
         kind: "metric",
-        ...(deviceId === undefined ? {} : { deviceId }),
         name: def.name,
         datatype: def.datatype,
         value: metricValue(m.value, def.datatype, m.isNull),
-        timestamp,
-        ...(m.quality === undefined ? {} : { quality: m.quality }),
+        timestamp: m.timestamp ?? payload.timestamp ?? BigInt(now),
         historical: m.isHistorical,
         birth,
-        ...(bdSeq === undefined ? {} : { bdSeq }),
-        ...(payload.seq === undefined ? {} : { seq: payload.seq }),
-      });
+      };
+      if (deviceId !== undefined) o.deviceId = deviceId;
+      if (m.quality !== undefined) o.quality = m.quality;
+      if (bdSeq !== undefined) o.bdSeq = bdSeq;
+      if (payload.seq !== undefined) o.seq = payload.seq;
+      out.push(o);
     }
     if (unknownAlias) {
       // aliases are only valid within the birth that defined them: ask for a new one
