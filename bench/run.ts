@@ -32,6 +32,7 @@ const modules: Record<string, () => Promise<ModuleResult>> = {
   importCost: async () => (await import("./importCost.bench.js")).importCostBench(quick),
   storage: async () => (await import("./storage.bench.js")).storageBench(quick),
   postgres: async () => (await import("./postgres.bench.js")).postgresBench(quick),
+  sparkplug: async () => (await import("./sparkplug.bench.js")).sparkplugBench(quick),
 };
 
 export interface Results {

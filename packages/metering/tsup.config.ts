@@ -8,6 +8,10 @@ export default defineConfig({
     "./src/cli.ts",
     "./src/storage.ts",
     "./src/internal.ts",
+    "./src/sparkplug.ts",
+    "./src/mqtt.ts",
+    // not an export: loaded by path from loadSparkplugCodec (keeps @bufbuild/protobuf lazy)
+    "./src/sparkplugCodec.ts",
   ],
   format: ["esm", "cjs"],
   dts: true,
@@ -18,7 +22,8 @@ export default defineConfig({
   // entry points, such as errors.ts, exist once) and not the CJS build (esbuild cannot split
   // CJS). Errors stay one identity across CJS entries through the MaaskitError brand.
   treeshake: true,
-  // Optional peers (node-opcua-client, node-opcua) are loaded with createRequire(import.meta.url),
+  // Optional peers (node-opcua-client, node-opcua, mqtt; @bufbuild/protobuf through the lazily
+  // imported Sparkplug codec) are loaded with createRequire(import.meta.url),
   // also in the CJS build.
   shims: true,
 });

@@ -1,5 +1,11 @@
 // @maaskit/metering/simulator — a simulated screw compressor behind a real OPC UA server.
 // Loads node-opcua (an optional peer dependency); never imported by the main entry.
+
+export {
+  type CompressorEdgeNode,
+  type StartCompressorEdgeNodeOptions,
+  startCompressorEdgeNode,
+} from "./simulator/compressorEdgeNode.js";
 export {
   type CompressorModel,
   type CompressorModelOptions,

@@ -375,7 +375,9 @@ async function run(args: string[], io: GatewayCliIo): Promise<number> {
   let first: { at: Date; register: string } | undefined;
   let last: { at: Date; register: string } | undefined;
   let lastProgress = 0;
-  const source$ = opcuaSource(config, log).pipe(
+  const source$ = (
+    config.source.type === "sparkplug" ? sparkplugSource(config, log) : opcuaSource(config, log)
+  ).pipe(
     tap((e) => {
       if (e.kind !== "reading") return;
       if (e.sourceTime > machineNow) machineNow = e.sourceTime;
@@ -458,6 +460,57 @@ async function run(args: string[], io: GatewayCliIo): Promise<number> {
     ...(failure ? { error: failure } : {}),
   });
   return failure === undefined && exported.verification.invalid === 0 ? EXIT.ok : EXIT.failed;
+}
+
+/**
+ * The machine's readings from a Sparkplug B edge node (`source.type: "sparkplug"`): each mapped
+ * profile channel read from its birth metric; deaths, rebirths and broker restarts become
+ * register-bridged gaps (fromSparkplug), so counting loses nothing.
+ */
+function sparkplugSource(
+  config: GatewayConfig,
+  log: ReturnType<typeof logger>,
+): Observable<MeterEvent> {
+  const source = config.source;
+  if (source.type !== "sparkplug") throw new Error("not a Sparkplug source");
+  const { profile } = config;
+  const states = profile.stateNames
+    ? Object.fromEntries(Object.entries(profile.stateNames).map(([k, v]) => [Number(k), v]))
+    : undefined;
+  const metrics = Object.entries(source.metrics).map(([channel, m]) => {
+    const c = profile.channels[channel];
+    return {
+      name: m.name,
+      channel,
+      ...(m.deviceId ? { deviceId: m.deviceId } : {}),
+      ...(m.scale ? { scale: m.scale } : {}),
+      ...(c?.unit ? { unit: c.unit as UnitCode } : {}),
+      ...(c?.kind === "state" && states ? { states } : {}),
+    };
+  });
+  return defer(() => from(import("@maaskit/metering/sparkplug"))).pipe(
+    switchMap(({ fromSparkplug }) =>
+      fromSparkplug({
+        brokerUrl: source.brokerUrl,
+        groupId: source.groupId,
+        edgeNodeId: source.edgeNodeId,
+        ...(source.deviceId ? { deviceId: source.deviceId } : {}),
+        hostId: source.hostId,
+        machineId: config.machineId,
+        metrics,
+        ...(source.reorderTimeoutMs !== undefined
+          ? { reorderTimeoutMs: source.reorderTimeoutMs }
+          : {}),
+        ...(source.rebirthCooldownMs !== undefined
+          ? { rebirthCooldownMs: source.rebirthCooldownMs }
+          : {}),
+        onHostEvent: (e) => {
+          if (e.kind === "rebirthRequested" || e.kind === "offline" || e.kind === "resync")
+            log({ event: `sparkplug.${e.kind}`, ...e, at: String(e.at) });
+        },
+      }),
+    ),
+  );
 }
 
 /**

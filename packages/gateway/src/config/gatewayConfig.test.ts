@@ -12,6 +12,54 @@ const minimal = {
 };
 
 describe("parseGatewayConfig", () => {
+  const sparkplug = {
+    type: "sparkplug",
+    brokerUrl: "mqtt://127.0.0.1:1883",
+    groupId: "plant1",
+    edgeNodeId: "compressor-edge",
+    deviceId: "compressor",
+    hostId: "maaskit-gateway",
+    metrics: { AccumulatedVolume: { name: "Volume", scale: "0.001" } },
+  };
+
+  test("default: the source is OPC UA at the endpoint", () => {
+    expect(parseGatewayConfig(minimal, "/etc/maaskit").source).toEqual({ type: "opcua" });
+  });
+
+  test("behavior: source sparkplug beside OPC UA: no endpoint needed, the broker is the endpoint", () => {
+    const { endpoint: _endpoint, ...noEndpoint } = minimal;
+    const c = parseGatewayConfig({ ...noEndpoint, source: sparkplug }, "/etc/maaskit");
+    expect(c.source).toEqual(sparkplug);
+    expect(c.endpoint).toBe("mqtt://127.0.0.1:1883");
+  });
+
+  test("error: a Sparkplug metric for a channel the profile lacks, a bad id, an OPC UA source without endpoint", () => {
+    const { endpoint: _endpoint, ...noEndpoint } = minimal;
+    const bad = {
+      ...sparkplug,
+      edgeNodeId: "a/b",
+      metrics: { Nope: { name: "X" } },
+    };
+    expect(() => parseGatewayConfig({ ...noEndpoint, source: bad }, "/")).toThrow(
+      expect.objectContaining({
+        details: {
+          problems: expect.arrayContaining([
+            expect.objectContaining({ path: "source.edgeNodeId" }),
+          ]),
+        },
+      }),
+    );
+    expect(() =>
+      parseGatewayConfig(
+        { ...noEndpoint, source: { ...sparkplug, metrics: { Nope: { name: "X" } } } },
+        "/",
+      ),
+    ).toThrow(/source\.metrics\.Nope: no channel "Nope" in the profile/);
+    expect(() => parseGatewayConfig(noEndpoint, "/")).toThrow(
+      /endpoint: the OPC UA endpoint is required/,
+    );
+  });
+
   test("default: a minimal file gets every default, paths resolved against the file's folder", () => {
     const c = parseGatewayConfig(minimal, "/etc/maaskit");
     expect(c.agreementFile).toBe("/etc/maaskit/agreement.json");

@@ -63,13 +63,43 @@ const compressor = z.strictObject({
   availability: z.enum(["airService", "production"]).optional(),
 });
 
+/** Topic segment of a Sparkplug id (group, edge node, device, host): no `/ + #`. */
+const sparkplugId = z.string().regex(/^[^/+#]+$/, "must be a Sparkplug id without / + #");
+
+/**
+ * `source: { type: "sparkplug", … }`: the machine's readings from a Sparkplug B edge node on an
+ * MQTT broker (`fromSparkplug`; needs the optional peers mqtt and @bufbuild/protobuf), each
+ * profile channel mapped to a birth metric name. Default source: OPC UA at `endpoint`.
+ */
+const sparkplugSource = z.strictObject({
+  type: z.literal("sparkplug"),
+  brokerUrl: z
+    .string()
+    .regex(/^(mqtts?|wss?):\/\//, "must be an mqtt://, mqtts://, ws:// or wss:// URL"),
+  groupId: sparkplugId,
+  edgeNodeId: sparkplugId,
+  deviceId: sparkplugId.optional(),
+  hostId: sparkplugId,
+  metrics: z.record(
+    z.string().min(1),
+    z.strictObject({
+      name: z.string().min(1),
+      deviceId: sparkplugId.optional(),
+      scale: decimalString.optional(),
+    }),
+  ),
+  reorderTimeoutMs: z.int().nonnegative().optional(),
+  rebirthCooldownMs: z.int().nonnegative().optional(),
+});
+
 /** The gateway configuration file (`gateway.json`). Paths are relative to the file. */
 export const gatewayConfigSchema = z
   .strictObject({
     $schema: z.string().optional(),
     machineId: z.string().min(1),
-    /** OPC UA endpoint of the machine. */
-    endpoint: z.string().startsWith("opc.tcp://", "must be an opc.tcp:// URL"),
+    /** OPC UA endpoint of the machine (not with a Sparkplug `source`). */
+    endpoint: z.string().startsWith("opc.tcp://", "must be an opc.tcp:// URL").optional(),
+    source: z.union([z.strictObject({ type: z.literal("opcua") }), sparkplugSource]).optional(),
     profile: z.union([compressor, customProfile]),
     agreement: z.string().min(1).describe("agreement JSON file"),
     signerKeyFile: z.string().min(1),
@@ -134,6 +164,12 @@ export const gatewayConfigSchema = z
       }),
   })
   .superRefine((c, ctx) => {
+    if (c.source?.type !== "sparkplug" && c.endpoint === undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["endpoint"],
+        message: "the OPC UA endpoint is required",
+      });
     if (c.window.timeZone !== undefined) {
       try {
         new Intl.DateTimeFormat("en", { timeZone: c.window.timeZone });
@@ -200,6 +236,8 @@ export interface GatewayConfig {
   readonly baseline: "observed" | { readonly register: string; readonly at: Date };
   readonly unobservedTime: "notMachineFault" | "machineDownTime";
   readonly opcua: z.output<typeof gatewayConfigSchema>["opcua"];
+  /** Where readings come from: OPC UA at `endpoint` (default) or a Sparkplug B edge node. */
+  readonly source: { readonly type: "opcua" } | z.output<typeof sparkplugSource>;
 }
 
 /** One problem in a config file: where (dotted path) and what. */
@@ -247,9 +285,26 @@ export function parseGatewayConfig(raw: unknown, baseDir: string): GatewayConfig
           ...(c.profile.availability ? { availability: c.profile.availability } : {}),
         })
       : (c.profile as MachineProfile);
+  const unknown = Object.keys(c.source?.type === "sparkplug" ? c.source.metrics : {}).filter(
+    (name) => profile.channels[name] === undefined,
+  );
+  if (unknown.length > 0) {
+    const problems: ConfigProblem[] = unknown.map((name) => ({
+      path: `source.metrics.${name}`,
+      message: `no channel ${JSON.stringify(name)} in the profile`,
+    }));
+    throw new GatewayError(
+      "gateway.config.invalid",
+      `Gateway configuration has ${problems.length} problem(s): ${problems
+        .map((p) => `${p.path}: ${p.message}`)
+        .join("; ")}`,
+      { problems },
+    );
+  }
   return {
     machineId: c.machineId,
-    endpoint: c.endpoint,
+    // with a Sparkplug source the broker is the machine's endpoint
+    endpoint: c.source?.type === "sparkplug" ? c.source.brokerUrl : c.endpoint!,
     profile,
     agreementFile: abs(c.agreement),
     signerKeyFile: abs(c.signerKeyFile),
@@ -270,6 +325,7 @@ export function parseGatewayConfig(raw: unknown, baseDir: string): GatewayConfig
         : { register: c.baseline.register, at: new Date(c.baseline.at) },
     unobservedTime: c.unobservedTime,
     opcua: c.opcua,
+    source: c.source ?? { type: "opcua" },
   };
 }
 

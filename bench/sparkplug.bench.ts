@@ -1,0 +1,180 @@
+// Sparkplug B ingest: fromSparkplug (the host application, readings out) against a bare
+// mqtt + @bufbuild/protobuf decode handler, each in its own child process on the same broker
+// (MQTT_URL, else an in-process aedes): readings/s while the parent floods DDATA (10 metrics
+// each, by alias), and peak resident memory.
+import { type ChildProcess, spawn } from "node:child_process";
+import { createServer } from "node:net";
+import * as path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { create, type DescMessage, toBinary } from "@bufbuild/protobuf";
+import { Aedes } from "aedes";
+import { connect } from "mqtt";
+import { type Figure, figure, log } from "./lib/measure.js";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+// The code generated from Tahu's sparkplug_b.proto (run by tsx; a path outside bench/'s rootDir,
+// so it is imported by a path in a variable and typed loosely here).
+const GENERATED = "../packages/metering/src/sources/sparkplug/generated/sparkplug_b_pb.ts";
+const { PayloadSchema } = (await import(GENERATED)) as { PayloadSchema: DescMessage };
+const payload = (init: object) => toBinary(PayloadSchema, create(PayloadSchema, init as never));
+
+interface Result {
+  variant: string;
+  count: number;
+  seconds: number;
+  peakRssMiB: number;
+  idleRssMiB: number;
+  timedOut?: boolean;
+}
+
+function child(args: object): {
+  proc: ChildProcess;
+  ready: Promise<void>;
+  result: Promise<Result>;
+} {
+  const proc = spawn(
+    process.execPath,
+    [
+      "--expose-gc",
+      "--no-warnings",
+      "--import",
+      "tsx",
+      path.join(here, "children", "sparkplugClient.ts"),
+      JSON.stringify(args),
+    ],
+    { stdio: ["ignore", "pipe", "inherit"], cwd: here },
+  );
+  const lines = createInterface({ input: proc.stdout! });
+  let onReady: () => void = () => {};
+  let onResult: (r: Result) => void = () => {};
+  const ready = new Promise<void>((r) => {
+    onReady = r;
+  });
+  const result = new Promise<Result>((r) => {
+    onResult = r;
+  });
+  lines.on("line", (line) => {
+    if (!line.startsWith("{")) return;
+    const msg = JSON.parse(line) as { ready?: true; result?: Result };
+    if (msg.ready) onReady();
+    if (msg.result) onResult(msg.result);
+  });
+  return { proc, ready, result };
+}
+
+const metric = (i: number, v: bigint, withName: boolean) => ({
+  ...(withName ? { name: `m${i}`, datatype: 8 } : {}),
+  alias: BigInt(i + 1),
+  timestamp: 1_733_220_000_000n + v,
+  value: { case: "longValue", value: v },
+});
+
+async function runVariant(brokerUrl: string, variant: "bare" | "fromSparkplug", messages: number) {
+  const groupId = `bench-${variant}-${Date.now().toString(36)}`;
+  const expected = messages * 10 + 10; // the DBIRTH's 10 metrics, then the data
+  const c = child({ variant, brokerUrl, groupId, expected });
+  await c.ready;
+  const pub = connect(brokerUrl, { clean: true });
+  await new Promise((r) => pub.once("connect", r));
+  const send = (topic: string, bytes: Uint8Array) =>
+    new Promise<void>((r) => pub.publish(topic, Buffer.from(bytes), { qos: 0 }, () => r()));
+  let seq = 0n;
+  const next = () => {
+    const s = seq;
+    seq = (seq + 1n) % 256n;
+    return s;
+  };
+  await send(
+    `spBv1.0/${groupId}/NBIRTH/edge`,
+    payload({
+      seq: next(),
+      metrics: [{ name: "bdSeq", datatype: 8, value: { case: "longValue", value: 0n } }],
+    }),
+  );
+  await send(
+    `spBv1.0/${groupId}/DBIRTH/edge/dev`,
+    payload({ seq: next(), metrics: Array.from({ length: 10 }, (_, i) => metric(i, 0n, true)) }),
+  );
+  for (let n = 1; n <= messages; n++) {
+    const bytes = payload({
+      seq: next(),
+      metrics: Array.from({ length: 10 }, (_, i) => metric(i, BigInt(n), false)),
+    });
+    await send(`spBv1.0/${groupId}/DDATA/edge/dev`, bytes);
+    if (n % 200 === 0) await new Promise((r) => setImmediate(r));
+  }
+  const result = await c.result;
+  pub.end(true);
+  c.proc.kill();
+  return result;
+}
+
+export async function sparkplugBench(quick: boolean) {
+  let brokerUrl = process.env.MQTT_URL ?? "";
+  let close = async () => {};
+  let brokerName = `MQTT_URL ${brokerUrl}`;
+  if (brokerUrl === "") {
+    const broker = await Aedes.createBroker();
+    const server = createServer(broker.handle);
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const port = (server.address() as { port: number }).port;
+    brokerUrl = `mqtt://127.0.0.1:${port}`;
+    brokerName = "in-process aedes";
+    close = async () => {
+      await new Promise<void>((r) => server.close(() => r()));
+      await new Promise<void>((r) => broker.close(() => r()));
+    };
+  }
+  const messages = quick ? 2_000 : 10_000;
+  const runs: Record<string, Result[]> = { bare: [], fromSparkplug: [] };
+  try {
+    for (let i = 0; i < (quick ? 1 : 3); i++) {
+      for (const v of ["bare", "fromSparkplug"] as const) {
+        const r = await runVariant(brokerUrl, v, messages);
+        log(
+          `sparkplug ${v}: ${r.count} in ${r.seconds.toFixed(3)} s, peak RSS ${r.peakRssMiB.toFixed(1)} MiB${r.timedOut ? " (timed out)" : ""}`,
+        );
+        runs[v]!.push(r);
+      }
+    }
+  } finally {
+    await close();
+  }
+  const best = (v: string) =>
+    runs[v]!.reduce((a, b) => (b.count / b.seconds > a.count / a.seconds ? b : a));
+  const bare = best("bare");
+  const ours = best("fromSparkplug");
+  const rate = (r: Result) => r.count / r.seconds;
+  const maxRss = (v: string) => Math.max(...runs[v]!.map((r) => r.peakRssMiB));
+  const figures: Figure[] = [
+    figure({
+      id: "sparkplug.readingsPerSecond",
+      group: "Sparkplug ingest",
+      name: `fromSparkplug readings/s, ${messages.toLocaleString("en")} DDATA × 10 metrics flooded (${brokerName}; the best of the runs)`,
+      value: Math.round(rate(ours)),
+      unit: "readings/s",
+      baseline: {
+        name: "bare mqtt + protobuf decode handler",
+        value: Math.round(rate(bare)),
+        unit: "metrics/s",
+      },
+      target: { op: ">=", value: 0.9, on: "ratio" },
+    }),
+    figure({
+      id: "sparkplug.peakRss",
+      group: "Sparkplug ingest",
+      name: "peak RSS under that load (lower is better)",
+      value: Math.round(maxRss("fromSparkplug") * 10) / 10,
+      unit: "MiB",
+      baseline: {
+        name: "bare mqtt + protobuf decode handler",
+        value: Math.round(maxRss("bare") * 10) / 10,
+        unit: "MiB",
+      },
+      target: { op: "<=", value: 1.2, on: "ratio" },
+    }),
+  ];
+  return { figures, details: { sparkplug: { brokerName, messages, runs } } };
+}
