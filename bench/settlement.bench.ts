@@ -259,7 +259,35 @@ function gasFigures(): { figures: Figure[]; details: unknown } {
       add(f, f.gas, f.figure, undefined, 200_000);
     }
   }
-  return { figures: out, details: gas };
+  // The live gateway (bench/gas-live.json, written by `pnpm gas` from deliveryGasLive.test.ts).
+  const liveFile = path.join(here, "gas-live.json");
+  let live: unknown = { missing: "bench/gas-live.json (run `pnpm gas`)" };
+  if (fs.existsSync(liveFile)) {
+    const l = JSON.parse(fs.readFileSync(liveFile, "utf8")) as {
+      target: number;
+      figures: GasFigure[];
+    };
+    live = l;
+    const [held, asArrived] = l.figures;
+    if (held?.perRecord !== undefined && asArrived?.perRecord !== undefined) {
+      out.push(
+        figure({
+          id: "settlement.gas.live-gateway",
+          group: "Settlement (EVM gas, exact)",
+          name: `per record: ${held.figure}`,
+          value: held.perRecord,
+          unit: "gas",
+          baseline: {
+            name: "the same loop sending each record as it arrives (maxBatchDelayMs 0)",
+            value: asArrived.perRecord,
+            unit: "gas",
+          },
+          target: { op: "<=", value: l.target, on: "value" },
+        }),
+      );
+    }
+  }
+  return { figures: out, details: { gas, live } };
 }
 
 export async function settlementBench(quick: boolean): Promise<{
