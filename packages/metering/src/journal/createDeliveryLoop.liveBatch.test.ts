@@ -132,6 +132,27 @@ describe("createDeliveryLoop live batching", { timeout: 30_000 }, () => {
     await loop.stop();
   });
 
+  test("behavior: full batches that leave nothing held are followed by caughtUp", async () => {
+    const { calls, sink } = batchSink();
+    for (let i = 0; i < 8; i++) await journal.append(next());
+    const loop = createDeliveryLoop({
+      journal,
+      sink,
+      maxBatch: 4,
+      maxBatchDelayMs: 60_000,
+      scheduler,
+    });
+    const events = recorder(loop);
+    loop.start();
+    await until(() => events.some((e) => e.type === "caughtUp"));
+    expect(calls).toEqual([
+      { seqs: [0, 1, 2, 3], at: 0 },
+      { seqs: [4, 5, 6, 7], at: 0 },
+    ]);
+    expect(events.find((e) => e.type === "caughtUp")).toMatchObject({ ackedThrough: 7 });
+    await loop.stop();
+  });
+
   test("behavior: never past a billing-period end — a record flushAfter marks goes at once with those before it", async () => {
     const { calls, sink } = batchSink();
     const loop = createDeliveryLoop({

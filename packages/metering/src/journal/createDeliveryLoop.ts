@@ -426,12 +426,19 @@ export function createDeliveryLoop<R>(params: CreateDeliveryLoopParameters<R>): 
     let announceIdle = true;
     try {
       while (!stopping) {
-        const ready = await fillBatch();
+        let ready = await fillBatch();
         // Stopped while holding records: they are delivered (one attempt) before it ends.
-        const outcome = await deliverPending(ready === "full");
+        let outcome = await deliverPending(ready === "full");
+        if (ready === "full" && outcome === "idle") {
+          // Counted as a full batch but not one run of consecutive records: send them all.
+          ready = "all";
+          outcome = await deliverPending();
+        }
         if (ready === "all") heldSince = undefined;
         if (outcome === "stopped" || outcome === "halted") return;
         if (outcome === "ok") announceIdle = true;
+        // Full batches went; what is left is held (or, if nothing is, caught up) next round.
+        if (ready === "full") continue;
         // Caught up only once nothing is held back either.
         if (announceIdle && ready === "all") {
           events.next({
