@@ -12,22 +12,16 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import {
-  buildMeterRecord,
-  dec,
-  type MeterRecord,
   type MeterRecordBinding,
-  type MeterRecordChainState,
-  type MeterWindow,
-  meterRecordDigest,
   meterRecordToJson,
   meterRecordTypedData,
   type TypedDataJson,
   verifyExportReport,
   ZERO_ADDRESS,
 } from "@maaskit/metering";
-import { getBytes, hexlify, type TypedDataField, verifyTypedData, Wallet } from "ethers";
-import { signRecoverable } from "tiny-secp256k1";
+import { type TypedDataField, verifyTypedData, Wallet } from "ethers";
 import { type Figure, figure, interleaved, log, perSecond } from "./lib/measure.js";
+import { signedRecords } from "./lib/signedRecords.js";
 
 // A fixed, public benchmark key: never holds anything of value.
 const BENCH_KEY = "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba";
@@ -36,62 +30,11 @@ const BINDING: MeterRecordBinding = {
   chainId: 0,
   verifyingContract: ZERO_ADDRESS,
 };
-const QUARTER_HOUR = 15 * 60_000;
-const START = Date.UTC(2025, 0, 1);
 
 /** Writes `n` chained signed records as JSON Lines through `write`, record by record. */
 function generate(n: number, wallet: Wallet, write: (line: string) => void): void {
-  const key = getBytes(wallet.privateKey);
-  let chain: MeterRecordChainState = { seq: 0, prevHash: `0x${"00".repeat(32)}` };
-  let air = dec("1000.000");
-  let energy = dec("500.00");
-  for (let i = 0; i < n; i++) {
-    const volume = dec(12_000 + ((i * 7919) % 5000)).div(1000);
-    const kwh = dec(125 + (i % 7)).div(100);
-    const window: MeterWindow = {
-      kind: "window",
-      machineId: "compressor-7",
-      start: new Date(START + i * QUARTER_HOUR),
-      end: new Date(START + (i + 1) * QUARTER_HOUR),
-      usage: [
-        {
-          channel: "air",
-          quantity: { value: volume, unit: "MTQ", basis: "ISO1217-FAD" },
-          register: { start: air, end: air.plus(volume) },
-          flags: {},
-        },
-        {
-          channel: "energy",
-          quantity: { value: kwh, unit: "KWH" },
-          register: { start: energy, end: energy.plus(kwh) },
-          flags: {},
-        },
-      ],
-      gaps: [],
-      quarantined: 0,
-    };
-    air = air.plus(volume);
-    energy = energy.plus(kwh);
-    const unsigned = buildMeterRecord(window, {
-      binding: BINDING,
-      chain,
-      clock: "synchronised",
-      channel: "air",
-    });
-    const digest = meterRecordDigest(unsigned);
-    const { signature, recoveryId } = signRecoverable(getBytes(digest), key);
-    const record: MeterRecord = {
-      ...unsigned,
-      signer: wallet.address,
-      signature: `${hexlify(signature)}${(27 + recoveryId).toString(16)}`,
-    };
+  for (const record of signedRecords(n, BINDING, wallet)) {
     write(`${JSON.stringify(meterRecordToJson(record))}\n`);
-    chain = {
-      seq: unsigned.seq + 1,
-      prevHash: digest,
-      periodEnd: unsigned.periodEnd,
-      registerEnd: unsigned.register!.end,
-    };
   }
 }
 
@@ -168,12 +111,18 @@ export async function verifyBench(quick: boolean): Promise<{
   if (bareValid !== small) throw new Error(`bare verification: ${bareValid} of ${small} valid`);
 
   const { file, generatedMs } = exportFile(big, wallet);
+  globalThis.gc?.();
+  // Peak resident memory (the process's high-water mark, KiB) before reading the big file and
+  // after verifying it: verifyExportReport takes the file's bytes whole and returns one
+  // verdict per line, so what it holds grows with the file (reported, not hidden).
+  const peakBefore = process.resourceUsage().maxRSS;
   const bytes = fs.readFileSync(file);
   log(`verify: ${big} records (${Math.round(bytes.length / 1e6)} MB) × 1 round`);
   globalThis.gc?.();
   const t = performance.now();
   const bigReport = verifyExportReport(bytes, options);
   const bigMs = performance.now() - t;
+  const peakAfter = process.resourceUsage().maxRSS;
   if (bigReport.exitCode !== 0 || bigReport.verdicts.length !== big) {
     throw new Error(`the ${big}-record file does not verify (exit ${bigReport.exitCode})`);
   }
@@ -208,6 +157,18 @@ export async function verifyBench(quick: boolean): Promise<{
         },
         target: { op: ">=", value: 0.8, on: "ratio" },
       }),
+      figure({
+        id: "verify.export1MPeakRss",
+        group: "Verify",
+        name: `peak RSS of the process after verifying the ${big.toLocaleString("en")}-record file (${Math.round(bytes.length / 2 ** 20).toLocaleString("en")} MiB, read whole; one verdict kept per line) (lower is better; information only)`,
+        value: peakAfter / 1024,
+        unit: "MiB",
+        baseline: {
+          name: `peak RSS before reading it (${small.toLocaleString("en")}-record runs done)`,
+          value: peakBefore / 1024,
+          unit: "MiB",
+        },
+      }),
     ],
     details: {
       smallRecords: small,
@@ -216,6 +177,10 @@ export async function verifyBench(quick: boolean): Promise<{
       bigFile: file,
       generatedSeconds: generatedMs === undefined ? "cached" : Math.round(generatedMs / 100) / 10,
       bigSeconds: Math.round(bigMs / 100) / 10,
+      peakRssMiB: {
+        beforeBigFile: Math.round(peakBefore / 1024),
+        afterBigFile: Math.round(peakAfter / 1024),
+      },
       rounds,
       runsMs: Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, v.runsMs])),
     },

@@ -7,6 +7,8 @@ import {
   type MeterRecord,
 } from "@maaskit/metering";
 import { filter, type Observable } from "rxjs";
+import type { Agreement } from "./agreement.js";
+import { billingPeriodAt } from "./billingPeriodAt.js";
 import type { Invoice } from "./invoice.js";
 import type { LedgerBackend } from "./ledger.js";
 import { isLedgerError, type LedgerErrorCode, ledgerError } from "./ledgerErrors.js";
@@ -37,7 +39,12 @@ export interface CreateSettlementClientParameters {
   readonly ledger: LedgerBackend;
   /** The gateway's record journal; with it the client runs a delivery loop into the ledger. */
   readonly journal?: Journal<MeterRecord>;
-  /** Backoff, scheduler, jitter source and `maxBatch` (default 100) of the delivery loop. */
+  /**
+   * Backoff, scheduler, jitter source, `maxBatch` (default 100) and live batching
+   * (`maxBatchDelayMs`, default 2 s) of the delivery loop. Without a `flushAfter`, the client
+   * sends a record that ends its agreement's billing period at once (the agreement is read
+   * from the ledger; until it has been read, no record is held).
+   */
   readonly delivery?: Omit<CreateDeliveryLoopParameters<MeterRecord>, "journal" | "sink">;
 }
 
@@ -114,7 +121,12 @@ export function createSettlementClient(params: CreateSettlementClientParameters)
   const delivery =
     params.journal === undefined
       ? undefined
-      : createDeliveryLoop({ ...params.delivery, journal: params.journal, sink });
+      : createDeliveryLoop({
+          flushAfter: endsBillingPeriod(ledger),
+          ...params.delivery,
+          journal: params.journal,
+          sink,
+        });
   return {
     ledger,
     sink,
@@ -130,6 +142,31 @@ export function createSettlementClient(params: CreateSettlementClientParameters)
     async stop() {
       await delivery?.stop();
     },
+  };
+}
+
+/**
+ * Whether a record is the last of its agreement's billing period, so the delivery loop holds
+ * nothing past a period's end. The agreement is read from the ledger once; until then (or
+ * if it cannot be read) every record counts as the last, i.e. nothing is held.
+ */
+function endsBillingPeriod(ledger: LedgerBackend): (record: MeterRecord) => boolean {
+  const agreements = new Map<string, Agreement | "loading">();
+  return (record) => {
+    const a = agreements.get(record.agreementId);
+    if (a === undefined) {
+      agreements.set(record.agreementId, "loading");
+      ledger.getAgreement(record.agreementId).then(
+        (s) => agreements.set(record.agreementId, s.agreement),
+        () => agreements.delete(record.agreementId),
+      );
+    }
+    if (a === undefined || a === "loading") return true;
+    try {
+      return billingPeriodAt(a, record.periodStart).end.getTime() <= record.periodEnd.getTime();
+    } catch {
+      return true; // outside the term: the ledger will say why; hold nothing
+    }
   };
 }
 

@@ -331,6 +331,8 @@ describe("createDeliveryLoop", () => {
         },
       },
       backoff: { initialMs: 100, factor: 2, maxMs: 1000, jitter: 0 },
+      // Deliver the 4 waiting records at once (no live batching), so times are the backoff's.
+      maxBatchDelayMs: 0,
       scheduler,
     });
     const events = recorder(loop);

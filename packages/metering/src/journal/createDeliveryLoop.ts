@@ -82,10 +82,26 @@ export interface CreateDeliveryLoopParameters<R> {
   random?: () => number;
   /**
    * Most records handed to `sink.submitBatch` at once (consecutive, durable, unacknowledged
-   * ones already in the journal; the loop doesn't wait to fill a batch). Default 100;
-   * 1 (or a sink without `submitBatch`) submits one record at a time.
+   * ones in the journal). Default 100; 1 (or a sink without `submitBatch`) submits one
+   * record at a time.
    */
   maxBatch?: number;
+  /**
+   * Live batching: how long (ms of the scheduler's clock) the loop may hold records that are
+   * ready, waiting for more to fill a batch of `maxBatch`, counted from when it first found
+   * them waiting. Default 2,000; 0 delivers at once. Only with batches (`maxBatch` > 1 and a
+   * sink with `submitBatch`). It never holds a record past a billing-period end (a record for
+   * which `flushAfter` is true goes at once, with every record before it), and `stop()`
+   * delivers what is being held before it stops. On a chain each call is a transaction, so
+   * fuller batches cost less gas per record; the price is this much more latency.
+   */
+  maxBatchDelayMs?: number;
+  /**
+   * True for a record after which the loop must not wait for more, typically the last record
+   * of a billing period (`createSettlementClient` passes one that knows the agreement's
+   * periods). Default: never true.
+   */
+  flushAfter?: (record: R) => boolean;
 }
 
 export interface DeliveryLoop<R> {
@@ -95,14 +111,16 @@ export interface DeliveryLoop<R> {
   readonly running: boolean;
   start(): void;
   /**
-   * Stops taking new work; resolves once an in-flight submit (and its ack) has finished,
-   * then completes `events$`. A stopped loop can't be restarted.
+   * Stops taking new work; resolves once an in-flight submit (and its ack) has finished —
+   * records held for a fuller batch get one submit first — then completes `events$`. A
+   * stopped loop can't be restarted.
    */
   stop(): Promise<void>;
 }
 
 const DEFAULT_BACKOFF: DeliveryBackoff = { initialMs: 500, maxMs: 60_000, factor: 2, jitter: 0.2 };
 const DEFAULT_MAX_BATCH = 100;
+const DEFAULT_MAX_BATCH_DELAY_MS = 2_000;
 
 /**
  * Hands the journal's unacknowledged records to a sink in seq order, at least once, and
@@ -112,7 +130,8 @@ const DEFAULT_MAX_BATCH = 100;
  * because later records can't be delivered past a rejected one.
  *
  * When the sink has `submitBatch`, up to `maxBatch` consecutive records go in one call and
- * one acknowledgement entry covers the range. A retryable error retries the whole batch (the
+ * one acknowledgement entry covers the range; fewer are held up to `maxBatchDelayMs` for
+ * more to arrive (live batching), never past a record `flushAfter` marks. A retryable error retries the whole batch (the
  * sink treats records it already applied as duplicates); a non-retryable one replays the
  * batch one record at a time, so the records before the bad one are acknowledged and the
  * `failed` event names the bad one exactly.
@@ -137,6 +156,9 @@ export function createDeliveryLoop<R>(params: CreateDeliveryLoopParameters<R>): 
   const maxBatch = params.maxBatch ?? DEFAULT_MAX_BATCH;
   if (!(Number.isSafeInteger(maxBatch) && maxBatch >= 1))
     problems.push("maxBatch must be an integer >= 1");
+  const maxBatchDelayMs = params.maxBatchDelayMs ?? DEFAULT_MAX_BATCH_DELAY_MS;
+  if (!(maxBatchDelayMs >= 0 && Number.isFinite(maxBatchDelayMs)))
+    problems.push("maxBatchDelayMs must be a finite number >= 0");
   if (problems.length > 0) {
     throw new MaaskitError("metering.journal.invalidConfig", problems.join("; "), {
       details: { problems },
@@ -185,6 +207,80 @@ export function createDeliveryLoop<R>(params: CreateDeliveryLoopParameters<R>): 
       // An append may have landed before we subscribed.
       if (journal.state().unacked > 0) done();
     });
+  }
+
+  /**
+   * Resolves at the next append, after `ms`, or on stop, whichever comes first: `"ended"` if
+   * the journal's changes completed (closed), else `"woke"`.
+   */
+  function appendOrTimeout(ms: number): Promise<"woke" | "ended"> {
+    return new Promise((resolve) => {
+      let settled = false;
+      let sub: Subscription | undefined;
+      const done = (how: "woke" | "ended" = "woke") => {
+        if (settled) return;
+        settled = true;
+        sub?.unsubscribe();
+        timer.unsubscribe();
+        wake = undefined;
+        resolve(how);
+      };
+      const timer = scheduler.schedule(() => done(), ms);
+      sub = journal.changes$.subscribe({
+        next: (c) => {
+          if (c.type === "append") done();
+        },
+        complete: () => done("ended"),
+      });
+      if (settled) sub.unsubscribe();
+      wake = () => done();
+    });
+  }
+
+  /** Whether a held record ends a billing period (or whatever `flushAfter` marks). */
+  async function heldMustGo(): Promise<boolean> {
+    const flushAfter = params.flushAfter;
+    if (flushAfter === undefined) return false;
+    const it = journal.unacknowledged()[Symbol.asyncIterator]();
+    try {
+      for (let n = 0; n < maxBatch; n++) {
+        const r = await it.next();
+        if (r.done) return false;
+        if (flushAfter(r.value)) return true;
+      }
+      return false;
+    } finally {
+      await it.return?.();
+    }
+  }
+
+  /** Scheduler time at which the records now held were first found waiting. */
+  let heldSince: number | undefined;
+
+  /**
+   * Live batching: while fewer than `maxBatch` records wait, hold them until `maxBatchDelayMs`
+   * after they were first found for more to arrive. Resolves `"full"` when a full batch is
+   * ready (deliver full batches only, keep holding the rest), `"all"` when everything waiting
+   * must go now (delay over, a `flushAfter` record, stop, journal closed, or no batching).
+   */
+  async function fillBatch(): Promise<"full" | "all"> {
+    if (maxBatchDelayMs === 0 || maxBatch === 1 || params.sink.submitBatch === undefined) {
+      return "all";
+    }
+    for (;;) {
+      if (stopping) return "all";
+      const { unacked } = journal.state();
+      if (unacked === 0) {
+        heldSince = undefined;
+        return "all";
+      }
+      if (unacked >= maxBatch) return "full";
+      heldSince ??= scheduler.now();
+      if (await heldMustGo()) return "all";
+      const left = heldSince + maxBatchDelayMs - scheduler.now();
+      if (left <= 0) return "all";
+      if ((await appendOrTimeout(left)) === "ended") return "all";
+    }
   }
 
   async function deliver(record: R): Promise<"ok" | "stopped" | "halted"> {
@@ -289,7 +385,7 @@ export function createDeliveryLoop<R>(params: CreateDeliveryLoopParameters<R>): 
    * One pass over the unacknowledged records, in batches of consecutive seqs (a record
    * acknowledged out of order ends a batch, so each batch's acknowledgement is one range).
    */
-  async function deliverPending(): Promise<"ok" | "stopped" | "halted" | "idle"> {
+  async function deliverPending(onlyFull = false): Promise<"ok" | "stopped" | "halted" | "idle"> {
     const submitBatch = maxBatch > 1 ? params.sink.submitBatch : undefined;
     const it = journal.unacknowledged()[Symbol.asyncIterator]();
     let carry: R | undefined;
@@ -309,6 +405,10 @@ export function createDeliveryLoop<R>(params: CreateDeliveryLoopParameters<R>): 
           batch.push(n.value);
         }
         if (batch.length === 0) return delivered ? "ok" : "idle";
+        // Live batching: a partial batch (here only when no record broke the run) is held.
+        if (onlyFull && batch.length < maxBatch && carry === undefined) {
+          return delivered ? "ok" : "idle";
+        }
         const outcome =
           submitBatch && batch.length > 1
             ? await deliverBatch(submitBatch, batch)
@@ -326,10 +426,21 @@ export function createDeliveryLoop<R>(params: CreateDeliveryLoopParameters<R>): 
     let announceIdle = true;
     try {
       while (!stopping) {
-        const outcome = await deliverPending();
+        let ready = await fillBatch();
+        // Stopped while holding records: they are delivered (one attempt) before it ends.
+        let outcome = await deliverPending(ready === "full");
+        if (ready === "full" && outcome === "idle") {
+          // Counted as a full batch but not one run of consecutive records: send them all.
+          ready = "all";
+          outcome = await deliverPending();
+        }
+        if (ready === "all") heldSince = undefined;
         if (outcome === "stopped" || outcome === "halted") return;
         if (outcome === "ok") announceIdle = true;
-        if (announceIdle) {
+        // Full batches went; what is left is held (or, if nothing is, caught up) next round.
+        if (ready === "full") continue;
+        // Caught up only once nothing is held back either.
+        if (announceIdle && ready === "all") {
           events.next({
             type: "caughtUp",
             ackedThrough: journal.state().ackedThrough,
