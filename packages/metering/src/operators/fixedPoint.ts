@@ -10,7 +10,7 @@ import { Dec } from "../quantity.js";
 
 const MAX = Number.MAX_SAFE_INTEGER;
 /** 10^0 … 10^15, exact doubles. */
-const POW10: readonly number[] = Array.from({ length: 16 }, (_, i) => 10 ** i);
+export const POW10: readonly number[] = Array.from({ length: 16 }, (_, i) => 10 ** i);
 
 /** The scale of the last mantissa {@link fixedOf} returned (an out-parameter: no allocation). */
 export let fixedScale = 0;
