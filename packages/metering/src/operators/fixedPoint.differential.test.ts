@@ -203,8 +203,32 @@ function render(start: number, ops: Op[]): MeterEvent[] {
         ...reading("flow", scaled(o.amount % 1200, 2)),
         sourceTime: new Date(t - (o.amount % 3_600_000)),
       });
-    } else {
+    } else if (k < 95) {
       events.push(reading("energy", scaled(energy[m]!, 2))); // unchanged register
+    } else {
+      // usage from elsewhere: negative, beyond 2^53, many places, another unit or basis
+      const values = [
+        scaled(o.amount, o.scale),
+        new Dec(-o.amount).div(1000),
+        new Dec("9007199254740991").plus(o.amount),
+        new Dec(o.amount).div("1e21"),
+        new Dec("-0"),
+      ];
+      const value = values[o.pick % values.length]!;
+      events.push({
+        kind: "usage",
+        machineId,
+        channel: "manual",
+        quantity:
+          o.pick % 11 === 0
+            ? { value, unit: "KWH" }
+            : o.pick % 13 === 0
+              ? { value, unit: "MTQ", basis: "ISO1217-FAD" }
+              : { value, unit: "MTQ" },
+        start: new Date(t - (o.amount % 60_000)),
+        end: at,
+        flags: o.pick % 3 === 0 ? { bridged: true } : {},
+      });
     }
   }
   return events;
