@@ -179,11 +179,18 @@ function render(start: number, ops: Op[]): MeterEvent[] {
       });
       if (o.pick % 3 !== 0) energy[m] = o.amount % 10_000;
     } else if (k < 72) {
-      // flow in m³/min with 0–4 places
+      // flow in m³/min with 0–4 places; rarely beyond 2^53 or near the 64-digit precision
+      const huge = ["123456789012345678.123456789", "4.5e55", "1e-30", "7e62"];
       events.push(
-        reading("flow", scaled(o.amount % (12 * 10 ** o.scale + 1), o.scale), {
-          ...(o.pick % 5 === 0 ? { unit: "G53" } : {}),
-        }),
+        reading(
+          "flow",
+          o.pick % 29 === 0
+            ? new Dec(huge[o.amount % huge.length]!)
+            : scaled(o.amount % (12 * 10 ** o.scale + 1), o.scale),
+          {
+            ...(o.pick % 5 === 0 ? { unit: "G53" } : {}),
+          },
+        ),
       );
     } else if (k < 80) {
       events.push(reading("state", STATES[o.pick % STATES.length]!));
@@ -338,6 +345,23 @@ describe("fixed-point core vs the frozen Decimal operators (differential)", () =
       { numRuns: 120 },
     );
   }, 300_000);
+
+  it("rates whose exact sum passes 10^60 (Decimal arithmetic from there) stay identical", () => {
+    const events: MeterEvent[] = ["1", "4.5e55", "3", "7e62", "2", "0.25", "-0", "1e-30", "5"].map(
+      (v, i): Reading => ({
+        kind: "reading",
+        machineId: "m0",
+        channel: "flow",
+        value: new Dec(v),
+        quality: "good",
+        sourceTime: new Date(STARTS[0]! + 7_000 * i),
+      }),
+    );
+    const setup: Setup = { window: 0, lateness: 0, capacity: true, initial: true };
+    const expected = run(REFERENCE, events, setup);
+    expect(expected.filter((l) => l.includes('"derivedFromRate"')).length).toBeGreaterThan(0);
+    expect(run(LIVE, events, setup)).toEqual(expected);
+  });
 
   it("the generated streams exercise every path (not a vacuous comparison)", () => {
     const seen = new Set<string>();
