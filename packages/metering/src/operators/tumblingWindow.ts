@@ -153,6 +153,12 @@ export function tumblingWindow(
       let watermark = Number.NEGATIVE_INFINITY;
       let lastArrival = 0;
       let timer: Subscription | undefined;
+      /**
+       * No machine has a window to close ending before this (a lower bound kept by
+       * closeWindows, reset when a machine's first window moves): most events close nothing,
+       * and then cost no walk over the machines.
+       */
+      let nextDue = Number.NEGATIVE_INFINITY;
 
       const endOf = (start: number): number => {
         let end = ends.get(start);
@@ -196,6 +202,7 @@ export function tumblingWindow(
       const need = (m: MachineAcc, start: number): void => {
         if (m.emittedUntil === undefined && (m.firstStart === undefined || start < m.firstStart)) {
           m.firstStart = start;
+          nextDue = Number.NEGATIVE_INFINITY;
         }
         if (start > m.lastStart) m.lastStart = start;
       };
@@ -473,19 +480,25 @@ export function tumblingWindow(
 
       /** Emits every window whose end lies before `threshold` (or, flushing, up to the last needed). */
       const closeWindows = (threshold: number, flush: boolean): void => {
+        if (!flush && threshold <= nextDue) return;
         const due: { m: MachineAcc; start: number; end: number }[] = [];
+        let next = Number.POSITIVE_INFINITY;
         for (const m of machines.values()) {
           let start = m.emittedUntil ?? m.firstStart;
           if (start === undefined) continue;
           for (;;) {
             const end = endOf(start);
-            if (!(end < threshold || (flush && start <= m.lastStart))) break;
+            if (!(end < threshold || (flush && start <= m.lastStart))) {
+              if (end < next) next = end;
+              break;
+            }
             due.push({ m, start, end });
             start = end;
           }
         }
         // Across machines in time order, so the output does not depend on which machine came first.
         due.sort((a, b) => a.end - b.end || cmp(a.m.machineId, b.m.machineId));
+        nextDue = next;
         for (const d of due) emitWindow(d.m, d.start, d.end);
       };
 
