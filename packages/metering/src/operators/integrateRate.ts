@@ -3,6 +3,7 @@ import type { OperatorFunction } from "rxjs";
 import { Dec } from "../quantity.js";
 import type { GapEvent, MeterEvent, Reading, UsageEvent } from "../reading.js";
 import { rateUnits, type UnitCode, type VolumeBasis, volumeBases } from "../units.js";
+import { bigOf, decimalOfBig, fixedOf, fixedScale } from "./fixedPoint.js";
 import { quantizeRatio } from "./quantizeRatio.js";
 import {
   decimalOption,
@@ -111,10 +112,17 @@ export function integrateRate(
       let s = machines.get(machineId);
       if (s === undefined) {
         const init = cfg.initial.get(machineId) ?? cfg.initial.get(undefined);
-        s =
-          init === undefined
-            ? { last: undefined, numerator: ZERO, emitted: ZERO, bridged: false }
-            : { ...init, bridged: false };
+        s = { last: undefined, num: 0n, numK: 0, q: 0n, rate: 0n, rateK: 0, bridged: false };
+        if (init !== undefined) {
+          s.last = init.last;
+          setRate(s, init.last!.rate);
+          const n = bigOf(init.numerator)!;
+          if (n.n < LIMIT) {
+            s.num = n.n;
+            s.numK = n.k;
+            s.q = quantize(n.n, n.k);
+          } else s.dec = { numerator: init.numerator, emitted: init.emitted };
+        }
         machines.set(machineId, s);
       }
       return s;
@@ -155,10 +163,7 @@ export function integrateRate(
         s.bridged = false;
         emit(gap);
       } else if (dt > 0) {
-        s.numerator = s.numerator.plus(last.rate.plus(rate).times(dt));
-        const total = quantizeRatio(s.numerator, cfg.denominator, cfg.resolution);
-        const increment = total.minus(s.emitted);
-        s.emitted = total;
+        const increment = integrate(s, last.rate, rate, dt);
         const usage: UsageEvent = {
           kind: "usage",
           machineId: r.machineId,
@@ -175,14 +180,61 @@ export function integrateRate(
         emit(usage);
       }
     }
+    if (s.last === undefined || s.rateOf !== rate) setRate(s, rate);
     s.last = { rate, at: r.sourceTime };
-    cfg.onState?.({
-      machineId: r.machineId,
-      rate,
-      at: r.sourceTime,
-      numerator: s.numerator,
-      emitted: s.emitted,
-    });
+    if (cfg.onState !== undefined) {
+      cfg.onState({
+        machineId: r.machineId,
+        rate,
+        at: r.sourceTime,
+        numerator: s.dec?.numerator ?? decimalOfBig(s.num, s.numK),
+        emitted: s.dec?.emitted ?? decimalOfBig(s.q * cfg.fixed.resolution, cfg.fixed.resolutionK),
+      });
+    }
+  }
+
+  /**
+   * Adds `(r1 + r2) · dt` to the machine's exact sum and returns the quantized increment. On
+   * scaled bigints (exact, as the 64-digit Decimals were while they had fewer than 60 digits);
+   * a sum that reaches 10^60 continues in Decimal arithmetic, exactly as before.
+   */
+  function integrate(s: MachineState, r1: Decimal, r2: Decimal, dt: number): Decimal {
+    if (s.dec === undefined) {
+      const n1 = s.rate;
+      const k1 = s.rateK;
+      const k2 = setRate(s, r2);
+      const n2 = s.rate;
+      const k = Math.max(s.numK, k1, k2);
+      const next =
+        s.num * pow10(k - s.numK) + (n1 * pow10(k - k1) + n2 * pow10(k - k2)) * BigInt(dt);
+      if (next < LIMIT) {
+        s.num = next;
+        s.numK = k;
+        const q = quantize(next, k);
+        const increment = (q - s.q) * cfg.fixed.resolution;
+        s.q = q;
+        return decimalOfBig(increment, cfg.fixed.resolutionK);
+      }
+      s.dec = {
+        numerator: decimalOfBig(s.num, s.numK),
+        emitted: decimalOfBig(s.q * cfg.fixed.resolution, cfg.fixed.resolutionK),
+      };
+    }
+    s.dec.numerator = s.dec.numerator.plus(r1.plus(r2).times(dt));
+    const total = quantizeRatio(s.dec.numerator, cfg.denominator, cfg.resolution);
+    const increment = total.minus(s.dec.emitted);
+    s.dec.emitted = total;
+    return increment;
+  }
+
+  /** Steps of `resolution` in `num · 10^-k / denominator`, rounded half-even (as quantizeRatio). */
+  function quantize(num: bigint, k: number): bigint {
+    const f = cfg.fixed;
+    const a = num * pow10(f.resolutionK);
+    const b = f.step * pow10(k);
+    const q = a / b;
+    const twice = (a - q * b) * 2n;
+    return twice > b || (twice === b && (q & 1n) === 1n) ? q + 1n : q;
   }
 
   function check(r: Reading, s: MachineState): Decimal | Problem {
@@ -209,11 +261,47 @@ export function integrateRate(
 }
 
 const ZERO = new Dec(0);
+/** Sums from here on continue in Decimal arithmetic (see `integrate`). */
+const LIMIT = 10n ** 60n;
+const POWERS: bigint[] = [];
+function pow10(k: number): bigint {
+  let p = POWERS[k];
+  if (p === undefined) {
+    p = 10n ** BigInt(k);
+    if (k < 64) POWERS[k] = p;
+  }
+  return p;
+}
+
+/** Makes `rate` the machine's last rate as a scaled bigint (`rate` · 10^-`rateK`); returns the scale. */
+function setRate(s: MachineState, rate: Decimal): number {
+  s.rateOf = rate;
+  const m = fixedOf(rate);
+  if (m >= 0) {
+    s.rate = BigInt(m);
+    s.rateK = fixedScale;
+  } else {
+    // -0 (allowed: not negative) or more digits than a safe integer holds.
+    const b = bigOf(rate) ?? { n: 0n, k: 0 };
+    s.rate = b.n;
+    s.rateK = b.k;
+  }
+  return s.rateK;
+}
 
 interface MachineState {
   last: { rate: Decimal; at: Date } | undefined;
-  numerator: Decimal;
-  emitted: Decimal;
+  /** The exact Σ (r1 + r2) · Δt_ms as a scaled bigint: numerator = num · 10^-numK. */
+  num: bigint;
+  numK: number;
+  /** Volume emitted so far in steps of the resolution: emitted = q · resolution. */
+  q: bigint;
+  /** The last rate as a scaled bigint, and the Decimal it was read from. */
+  rate: bigint;
+  rateK: number;
+  rateOf?: Decimal;
+  /** Set once the sum reaches 10^60: Decimal arithmetic from there. */
+  dec?: { numerator: Decimal; emitted: Decimal };
   bridged: boolean;
 }
 
@@ -225,8 +313,16 @@ interface Config {
   maxGapMs: number;
   resolution: Decimal;
   denominator: Decimal;
-  initial: Map<string | undefined, Omit<MachineState, "bridged">>;
+  initial: Map<string | undefined, InitialState>;
   onState: ((state: IntegrateRateState) => void) | undefined;
+  /** resolution = `resolution` · 10^-`resolutionK`; `step` = denominator · `resolution` (integers). */
+  fixed: { resolution: bigint; resolutionK: number; step: bigint };
+}
+
+interface InitialState {
+  last: { rate: Decimal; at: Date };
+  numerator: Decimal;
+  emitted: Decimal;
 }
 
 function parseOptions(options: IntegrateRateOptions): Config {
@@ -257,7 +353,7 @@ function parseOptions(options: IntegrateRateOptions): Config {
       d.gt(0) ? undefined : "must be > 0",
     ) ?? (options.resolution === undefined ? new Dec("1e-9") : undefined);
   const denominator = new Dec(2000).times(rateUnit?.secondsPerTimeUnit ?? 1);
-  const initial = new Map<string | undefined, Omit<MachineState, "bridged">>();
+  const initial = new Map<string | undefined, InitialState>();
   if (options.initial !== undefined) {
     const list: readonly IntegrateRateInitial[] = Array.isArray(options.initial)
       ? options.initial
@@ -315,5 +411,11 @@ function parseOptions(options: IntegrateRateOptions): Config {
     denominator,
     initial,
     onState: options.onState,
+    fixed: fixedConfig(resolution!, rateUnit!.secondsPerTimeUnit),
   };
+}
+
+function fixedConfig(resolution: Decimal, secondsPerTimeUnit: number): Config["fixed"] {
+  const r = bigOf(resolution)!;
+  return { resolution: r.n, resolutionK: r.k, step: 2000n * BigInt(secondsPerTimeUnit) * r.n };
 }

@@ -17,6 +17,7 @@ import type {
 } from "../reading.js";
 import type { StateSpanEvent } from "../timeElements.js";
 import type { MeterWindow, WindowUsage } from "../window.js";
+import { decimalOf, fixedOf, fixedScale, rescale } from "./fixedPoint.js";
 import { describe, isValidDate, throwIfProblems } from "./readingChecks.js";
 import { type WindowBoundaries, type WindowSize, windowBoundaries } from "./windowBoundaries.js";
 
@@ -57,6 +58,13 @@ export type WindowedEvent =
 export type TumblingWindowErrorCode = "metering.tumblingWindow.invalidOptions";
 
 interface ChannelAcc {
+  /**
+   * The exact sum as a fixed-point mantissa at `scale` while every summed value fits one
+   * (issue 20: no Decimal arithmetic per usage), else -1 and the sum is `quantity.value`.
+   * In fixed-point mode `quantity` is the first usage's (its unit and basis).
+   */
+  sum: number;
+  scale: number;
   quantity: Quantity;
   flags: {
     bridged?: true;
@@ -145,6 +153,12 @@ export function tumblingWindow(
       let watermark = Number.NEGATIVE_INFINITY;
       let lastArrival = 0;
       let timer: Subscription | undefined;
+      /**
+       * No machine has a window to close ending before this (a lower bound kept by
+       * closeWindows, reset when a machine's first window moves): most events close nothing,
+       * and then cost no walk over the machines.
+       */
+      let nextDue = Number.NEGATIVE_INFINITY;
 
       const endOf = (start: number): number => {
         let end = ends.get(start);
@@ -188,6 +202,7 @@ export function tumblingWindow(
       const need = (m: MachineAcc, start: number): void => {
         if (m.emittedUntil === undefined && (m.firstStart === undefined || start < m.firstStart)) {
           m.firstStart = start;
+          nextDue = Number.NEGATIVE_INFINITY;
         }
         if (start > m.lastStart) m.lastStart = start;
       };
@@ -256,9 +271,14 @@ export function tumblingWindow(
         }
         const w = windowAcc(m, pointStart(end));
         const acc = w.usage.get(u.channel);
+        const value = u.quantity.value;
+        const fx = typeof value === "object" && value !== null ? fixedOf(value) : -1;
+        const fxScale = fixedScale;
         if (acc === undefined) {
           w.usage.set(u.channel, {
-            quantity: quantity(u.quantity.value, u.quantity.unit, u.quantity.basis),
+            sum: fx,
+            scale: fxScale,
+            quantity: quantity(value, u.quantity.unit, u.quantity.basis),
             flags: mergeFlags({}, u.flags),
             first: u,
             last: u,
@@ -266,7 +286,22 @@ export function tumblingWindow(
           });
         } else {
           try {
-            acc.quantity = addQuantities(acc.quantity, u.quantity);
+            if (acc.sum >= 0) {
+              const q = acc.quantity;
+              const k = fxScale > acc.scale ? fxScale : acc.scale;
+              const a = rescale(acc.sum, acc.scale, k);
+              const b = fx < 0 ? -1 : rescale(fx, fxScale, k);
+              const sameUnit = q.unit === u.quantity.unit && q.basis === u.quantity.basis;
+              if (sameUnit && a >= 0 && b >= 0 && a + b <= Number.MAX_SAFE_INTEGER) {
+                acc.sum = a + b;
+                acc.scale = k;
+              } else {
+                // Not representable (or a unit mismatch, quarantined below): exact Decimals from here.
+                acc.quantity = quantity(decimalOf(acc.sum, acc.scale), q.unit, q.basis);
+                acc.sum = -1;
+              }
+            }
+            if (acc.sum < 0) acc.quantity = addQuantities(acc.quantity, u.quantity);
           } catch (err) {
             if (!isMaaskitError(err, "metering.quantity.unitMismatch")) throw err;
             w.quarantined += 1;
@@ -416,6 +451,9 @@ export function tumblingWindow(
         if (acc !== undefined) {
           for (const channel of [...acc.usage.keys()].sort(cmp)) {
             const c = acc.usage.get(channel)!;
+            if (c.sum >= 0) {
+              c.quantity = quantity(decimalOf(c.sum, c.scale), c.quantity.unit, c.quantity.basis);
+            }
             const u: WindowUsage =
               c.allRegister && c.first.register !== undefined && c.last.register !== undefined
                 ? {
@@ -442,19 +480,25 @@ export function tumblingWindow(
 
       /** Emits every window whose end lies before `threshold` (or, flushing, up to the last needed). */
       const closeWindows = (threshold: number, flush: boolean): void => {
+        if (!flush && threshold <= nextDue) return;
         const due: { m: MachineAcc; start: number; end: number }[] = [];
+        let next = Number.POSITIVE_INFINITY;
         for (const m of machines.values()) {
           let start = m.emittedUntil ?? m.firstStart;
           if (start === undefined) continue;
           for (;;) {
             const end = endOf(start);
-            if (!(end < threshold || (flush && start <= m.lastStart))) break;
+            if (!(end < threshold || (flush && start <= m.lastStart))) {
+              if (end < next) next = end;
+              break;
+            }
             due.push({ m, start, end });
             start = end;
           }
         }
         // Across machines in time order, so the output does not depend on which machine came first.
         due.sort((a, b) => a.end - b.end || cmp(a.m.machineId, b.m.machineId));
+        nextDue = next;
         for (const d of due) emitWindow(d.m, d.start, d.end);
       };
 
