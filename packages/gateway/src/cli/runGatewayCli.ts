@@ -35,8 +35,9 @@ import {
   timer,
 } from "rxjs";
 import { type GatewayConfig, loadGatewayConfig, parseDuration } from "../config/gatewayConfig.js";
-import { createGateway, type GatewayEvent, type GatewayHealth } from "../createGateway.js";
+import { createGateway } from "../createGateway.js";
 import { GatewayError } from "../errors.js";
+import type { GatewayEvent, GatewayHealth } from "../gatewayTypes.js";
 
 /** Where the CLI writes (tests capture it). */
 export interface GatewayCliIo {
