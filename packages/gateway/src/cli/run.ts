@@ -2,7 +2,13 @@
 // local embedded ledger, progress and JSON logs, and the run's summary.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { isMaaskitError, loadSigner, type MeterEvent, type UnitCode } from "@maaskit/metering";
+import {
+  isMaaskitError,
+  loadSigner,
+  type MeterEvent,
+  type Reading,
+  type UnitCode,
+} from "@maaskit/metering";
 import type { OpcUaSecurityOptions } from "@maaskit/metering/opcua";
 import { embeddedLedger, parseAgreement } from "@maaskit/settlement";
 import {
@@ -10,6 +16,7 @@ import {
   from,
   type Observable,
   retry,
+  Subject,
   switchMap,
   takeWhile,
   tap,
@@ -20,6 +27,7 @@ import { type GatewayConfig, parseDuration } from "../config/gatewayConfig.js";
 import { createGateway } from "../createGateway.js";
 import { GatewayError } from "../errors.js";
 import type { GatewayEvent, GatewayHealth } from "../gatewayTypes.js";
+import { maintenanceAdvisories } from "../maintenanceAdvisories.js";
 import {
   configArg,
   EXIT,
@@ -96,9 +104,31 @@ export async function run(args: string[], io: GatewayCliIo): Promise<number> {
   let first: { at: Date; register: string } | undefined;
   let last: { at: Date; register: string } | undefined;
   let lastProgress = 0;
+  // The profile's maintenance triggers watch the same readings (advisories are logged).
+  const readings$ = new Subject<Reading>();
+  const advisories: Record<string, number> = {};
+  maintenanceAdvisories(config.profile, config.machineId, readings$).subscribe({
+    next: (a) => {
+      advisories[a.severity] = (advisories[a.severity] ?? 0) + 1;
+      log({
+        event: "maintenance.advisory",
+        condition: a.conditionId,
+        serviceType: a.serviceType,
+        severity: a.severity,
+        stage: a.stage,
+        at: a.at.toISOString(),
+        since: a.since.toISOString(),
+        errorCode: a.errorCode,
+        message: a.message,
+      });
+    },
+    error: (err) =>
+      log({ event: "maintenance.error", error: isMaaskitError(err) ? err.code : String(err) }),
+  });
   const source$ = opcuaSource(config, log).pipe(
     tap((e) => {
       if (e.kind !== "reading") return;
+      if (stopAt === undefined || e.sourceTime.getTime() < stopAt) readings$.next(e);
       if (e.sourceTime > machineNow) machineNow = e.sourceTime;
       if (
         e.channel === billed &&
@@ -150,6 +180,7 @@ export async function run(args: string[], io: GatewayCliIo): Promise<number> {
   });
   log({ event: "gateway.started", endpoint: config.endpoint, agreementId: agreement.agreementId });
   await finished;
+  readings$.complete();
   const final = await gateway.stop();
   writeStatus(final, true);
   writeJsonAtomic(statusFile, {
@@ -175,6 +206,7 @@ export async function run(args: string[], io: GatewayCliIo): Promise<number> {
       total: i.total.toFixed(),
     })),
     unacknowledged: final.unacknowledged,
+    maintenanceAdvisories: advisories,
     verification: exported.verification,
     ...(failure ? { error: failure } : {}),
   });

@@ -154,6 +154,7 @@ export async function newUserScenario(
       lastReading: { at: string; register: string };
       invoices: { period: string; usage: string }[];
       unacknowledged: number;
+      maintenanceAdvisories: Record<string, number>;
       verification: { invalid: number; valid: number };
     };
     expect(summary).toBeDefined();
@@ -196,6 +197,8 @@ export async function newUserScenario(
       );
     }
     expect(summary.unacknowledged).toBe(0);
+    // The compressor profile's maintenance triggers ran over the readings (counts by severity).
+    expect(summary.maintenanceAdvisories).toBeTypeOf("object");
     expect(summary.verification.invalid).toBe(0);
 
     const status = await runToEnd(cmd, ["status", "--config", config]);
