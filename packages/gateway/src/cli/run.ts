@@ -2,28 +2,10 @@
 // local embedded ledger, progress and JSON logs, and the run's summary.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  isMaaskitError,
-  loadSigner,
-  type MeterEvent,
-  type Reading,
-  type UnitCode,
-} from "@maaskit/metering";
-import type { OpcUaSecurityOptions } from "@maaskit/metering/opcua";
+import { isMaaskitError, loadSigner, type Reading } from "@maaskit/metering";
 import { embeddedLedger, parseAgreement } from "@maaskit/settlement";
-import {
-  defer,
-  from,
-  type Observable,
-  retry,
-  Subject,
-  switchMap,
-  takeWhile,
-  tap,
-  throwError,
-  timer,
-} from "rxjs";
-import { type GatewayConfig, parseDuration } from "../config/gatewayConfig.js";
+import { Subject, takeWhile, tap } from "rxjs";
+import { parseDuration } from "../config/gatewayConfig.js";
 import { createGateway } from "../createGateway.js";
 import { GatewayError } from "../errors.js";
 import type { GatewayEvent, GatewayHealth } from "../gatewayTypes.js";
@@ -39,6 +21,7 @@ import {
   writeInvoices,
   writeJsonAtomic,
 } from "./common.js";
+import { opcuaSource } from "./opcuaSource.js";
 
 export async function run(args: string[], io: GatewayCliIo): Promise<number> {
   const { config, values } = configArg(args);
@@ -211,74 +194,6 @@ export async function run(args: string[], io: GatewayCliIo): Promise<number> {
     ...(failure ? { error: failure } : {}),
   });
   return failure === undefined && exported.verification.invalid === 0 ? EXIT.ok : EXIT.failed;
-}
-
-/**
- * The machine's readings over OPC UA; a failed connect (server not up yet, `BadTooManySessions`)
- * is retried with backoff forever, and so is a connection that cannot be re-established —
- * the register is re-read on every connect, so counting bridges the gap.
- */
-function opcuaSource(
-  config: GatewayConfig,
-  log: ReturnType<typeof logger>,
-): Observable<MeterEvent> {
-  const { profile } = config;
-  const states = profile.stateNames
-    ? Object.fromEntries(Object.entries(profile.stateNames).map(([k, v]) => [Number(k), v]))
-    : undefined;
-  const nodes = Object.entries(profile.channels).map(([channel, c]) => ({
-    nodeId: c.nodeId,
-    channel,
-    kind: c.kind,
-    ...(c.unit ? { unit: c.unit as UnitCode } : {}),
-    ...(c.kind === "state" && states ? { states } : {}),
-  }));
-  const { initialDelayMs, maxDelayMs } = config.opcua.reconnect;
-  return defer(() => from(import("@maaskit/metering/opcua"))).pipe(
-    switchMap(({ fromOpcUa }) =>
-      fromOpcUa({
-        endpointUrl: config.endpoint,
-        machineId: config.machineId,
-        nodes,
-        samplingInterval: config.opcua.samplingIntervalMs,
-        publishingInterval: config.opcua.publishingIntervalMs,
-        queueSize: 1000,
-        pkiDir: join(config.dataDir, "pki"),
-        connect: { maxRetry: 1, initialDelay: 250, maxDelay: 1000 },
-        ...(config.opcua.sessionTimeoutMs
-          ? { clientOptions: { requestedSessionTimeout: config.opcua.sessionTimeoutMs } }
-          : {}),
-        // fromOpcUa is secure by default (strongest mode, server certificate from the trust
-        // list in pkiDir); the config's `opcua.security` is passed through as it is.
-        ...(config.opcua.security
-          ? { security: config.opcua.security as OpcUaSecurityOptions }
-          : {}),
-        logger: {
-          warn: (message, details) => log({ event: "opcua.warning", message, ...details }),
-          info: (message, details) => log({ event: "opcua.security", message, ...details }),
-        },
-      }),
-    ),
-    retry({
-      delay: (err, attempt) => {
-        // By code, not instanceof: the opcua entry of a built @maaskit/metering bundles its
-        // own copy of the error class.
-        const code = (err as { code?: unknown } | undefined)?.code;
-        if (code !== "metering.opcua.connectionFailed" && code !== "metering.opcua.connectionLost")
-          return throwError(() => err);
-        const delayMs = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(attempt - 1, 20));
-        log({
-          event: "opcua.retrying",
-          attempt,
-          delayMs,
-          reason: code,
-          message: String((err as { details?: { message?: string } }).details?.message ?? ""),
-        });
-        return timer(delayMs);
-      },
-      resetOnSuccess: true,
-    }),
-  );
 }
 
 function logLine(e: GatewayEvent): { event: string; [k: string]: unknown } | undefined {
