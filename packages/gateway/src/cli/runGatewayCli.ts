@@ -21,6 +21,8 @@ Usage:
       --trust puts its certificate into a gateway's OPC UA trust list
   maaskit-gateway run [--config gateway.json] [--until <ISO time | duration after the agreement start, e.g. 2d>]
       meters, signs, journals, delivers and settles until --until (machine time) or SIGINT/SIGTERM
+      on the local embedded ledger; retries the OPC UA connect with backoff (server not up,
+      BadTooManySessions, connection lost); logs the profile's maintenance advisories
   maaskit-gateway status [--config gateway.json]
       chain head, unacknowledged records, last settled period, ledger health (JSON)
   maaskit-gateway verify [--config gateway.json]
