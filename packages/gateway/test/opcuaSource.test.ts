@@ -121,7 +121,9 @@ describe("the run command's OPC UA source", () => {
       details: { message: "BadUserAccessDenied (0x801f0000)" },
     };
     expect(retryableOpcUaError(err)).toBeUndefined();
-    expect(retryableOpcUaError({ code: "metering.opcua.serverCertificateChanged" })).toBeUndefined();
+    expect(
+      retryableOpcUaError({ code: "metering.opcua.serverCertificateChanged" }),
+    ).toBeUndefined();
     expect(retryableOpcUaError(new Error("boom"))).toBeUndefined();
     expect(retryableOpcUaError({ code: "metering.opcua.connectionFailed" })).toBe(
       "metering.opcua.connectionFailed",
