@@ -1,19 +1,18 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  type MeterEvent,
-  type MeterRecord,
-  meterRecordCodec,
-  openJournal,
-} from "@maaskit/metering";
-import { embeddedLedger, type Invoice } from "@maaskit/settlement";
-import { from, Subject, VirtualTimeScheduler } from "rxjs";
+import { type MeterRecord, meterRecordCodec, openJournal } from "@maaskit/metering";
+import { embeddedLedger, type LedgerBackend } from "@maaskit/settlement";
+import { Decimal } from "decimal.js";
+import { from, VirtualTimeScheduler } from "rxjs";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { createGateway, type Gateway, type GatewayEvent } from "./createGateway.js";
+import { createGateway } from "./createGateway.js";
+import type { CreateGatewayParameters } from "./gatewayTypes.js";
 import {
   advanceTo,
+  feed,
   runUntil,
+  startTestGateway,
   switchableLedger,
   testAgreement,
   testProfile,
@@ -39,37 +38,8 @@ function realLedger() {
   return embeddedLedger({ dir: join(dir, "ledger") });
 }
 
-async function start(
-  ledger: ReturnType<typeof switchableLedger>["ledger"],
-  extra: { drainTimeoutMs?: number } = {},
-) {
-  const gateway = await createGateway({
-    agreement: testAgreement(),
-    ledger,
-    signer: testSigner,
-    dataDir: join(dir, "data"),
-    profile: testProfile,
-    window: { size: { hours: 1 }, allowedLatenessMs: 0 },
-    scheduler,
-    acceptAsCustomer: true,
-    delivery: { backoff: { initialMs: 1000, maxMs: 60_000 }, random: () => 0 },
-    settleRetry: { initialMs: 1000, maxMs: 60_000 },
-    ...extra,
-  });
-  const invoices: Invoice[] = [];
-  const events: GatewayEvent[] = [];
-  const records: MeterRecord[] = [];
-  gateway.invoices$.subscribe((i) => invoices.push(i));
-  gateway.events$.subscribe((e) => events.push(e));
-  return { gateway, invoices, events, records };
-}
-
-/** Feeds readings into the gateway's pipeline; the returned subject keeps the source open. */
-function feed(gateway: Gateway, records: MeterRecord[]) {
-  const source = new Subject<MeterEvent>();
-  source.pipe(gateway.meter()).subscribe((r) => records.push(r));
-  return source;
-}
+const start = (ledger: LedgerBackend, extra: Partial<CreateGatewayParameters> = {}) =>
+  startTestGateway({ ledger, dataDir: join(dir, "data"), scheduler, ...extra });
 
 /** One reading every 15 min over the first day and one hour into the next: +2.5 m³ each. */
 const dayOne = () => volumeSeries(T0, T0 + DAY + HOUR, 15 * 60_000, "1000", "2.5");
@@ -77,16 +47,10 @@ const dayOne = () => volumeSeries(T0, T0 + DAY + HOUR, 15 * 60_000, "1000", "2.5
 describe("createGateway", () => {
   test("default: one day of readings gives 24 hourly records and one invoice for the exact register difference", async () => {
     const { ledger } = switchableLedger(realLedger());
-    const { gateway, invoices, records, events } = await start(ledger);
+    const { gateway, invoices, records } = await start(ledger);
     const source = feed(gateway, records);
     for (const r of dayOne()) source.next(r);
-    const ok = await runUntil(scheduler, () => invoices.length === 1);
-    if (!ok)
-      console.log(
-        "DEBUG",
-        JSON.stringify(events.filter((e) => e.type !== "record")).slice(0, 3000),
-      );
-    expect(ok).toBe(true);
+    expect(await runUntil(scheduler, () => invoices.length === 1)).toBe(true);
     const day = records.filter((r) => r.periodEnd.getTime() <= T0 + DAY);
     expect(day).toHaveLength(24);
     // 96 steps of 2.5 m³ between 00:00 and 24:00, baseline = the reading at the agreement start.
@@ -263,22 +227,9 @@ describe("createGateway", () => {
   test("behavior: without acceptAsCustomer the gateway only offers the agreement — nothing is accepted or settled until the customer accepts, then everything is, once", async () => {
     const real = realLedger();
     const { ledger } = switchableLedger(real);
-    const gateway = await createGateway({
-      agreement: testAgreement(),
-      ledger,
-      signer: testSigner,
-      dataDir: join(dir, "data"),
-      profile: testProfile,
-      window: { size: { hours: 1 }, allowedLatenessMs: 0 },
-      scheduler,
-      delivery: { backoff: { initialMs: 1000, maxMs: 60_000 }, random: () => 0 },
-      settleRetry: { initialMs: 1000, maxMs: 60_000 },
+    const { gateway, invoices, events, records } = await start(ledger, {
+      acceptAsCustomer: false,
     });
-    const invoices: Invoice[] = [];
-    const events: GatewayEvent[] = [];
-    gateway.invoices$.subscribe((i) => invoices.push(i));
-    gateway.events$.subscribe((e) => events.push(e));
-    const records: MeterRecord[] = [];
     const source = feed(gateway, records);
     for (const r of dayOne()) source.next(r);
     const refused = () =>
@@ -301,20 +252,9 @@ describe("createGateway", () => {
 
   test("behavior: a configured baseline (register read at the agreement start) bills the usage before the first reading", async () => {
     const { ledger } = switchableLedger(realLedger());
-    const gateway = await createGateway({
-      agreement: testAgreement(),
-      ledger,
-      signer: testSigner,
-      dataDir: join(dir, "data"),
-      profile: testProfile,
-      window: { size: { hours: 1 }, allowedLatenessMs: 0 },
-      scheduler,
-      acceptAsCustomer: true,
+    const { gateway, invoices, records } = await start(ledger, {
       baseline: { register: "400", at: new Date(T0) },
     });
-    const invoices: Invoice[] = [];
-    gateway.invoices$.subscribe((i) => invoices.push(i));
-    const records: MeterRecord[] = [];
     from([volume(T0 + 5 * HOUR + 10 * 60_000, "500"), volume(T0 + DAY + HOUR, "600")])
       .pipe(gateway.meter())
       .subscribe((r) => records.push(r));
@@ -340,5 +280,61 @@ describe("createGateway", () => {
         },
       }),
     ).rejects.toMatchObject({ code: "gateway.profile.unitMismatch" });
+  });
+
+  test("behavior: the agreement's term ends — nothing after it is recorded or billed, the last period settles, the end is reported once", async () => {
+    const { ledger } = switchableLedger(realLedger());
+    const termEnd = T0 + DAY;
+    const { gateway, invoices, records, events } = await start(ledger, {
+      agreement: testAgreement(new Date(T0).toISOString(), new Date(termEnd).toISOString()),
+    });
+    const source = feed(gateway, records);
+    // The machine keeps running (and the gateway reading) four hours past the term.
+    for (const r of volumeSeries(T0, termEnd + 4 * HOUR, 15 * 60_000, "1000", "2.5"))
+      source.next(r);
+    expect(await runUntil(scheduler, () => invoices.length === 1)).toBe(true);
+    source.complete();
+    await advanceTo(scheduler, scheduler.now() + 2 * HOUR, 60_000);
+    expect(records).toHaveLength(24);
+    expect(records.every((r) => r.periodEnd.getTime() <= termEnd)).toBe(true);
+    expect(invoices[0]!.usage.value.toFixed()).toBe("240");
+    expect(events.filter((e) => e.type === "term.ended")).toEqual([
+      {
+        type: "term.ended",
+        termEnd: new Date(termEnd),
+        window: { start: new Date(termEnd), end: new Date(termEnd + HOUR) },
+      },
+    ]);
+    // The ledger refused nothing (a record past the term would halt delivery for good).
+    expect(events.some((e) => e.type === "delivery.failed")).toBe(false);
+    const final = await gateway.stop();
+    expect(final).toMatchObject({ unacknowledged: 0, ledger: "ok", duePeriods: 0 });
+  });
+
+  test("behavior: the gateway observes nothing more before the term ends — the rest of the term is closed with empty windows, the period settles exactly the records' usage", async () => {
+    const { ledger } = switchableLedger(realLedger());
+    const termEnd = T0 + DAY;
+    const { gateway, invoices, records, events } = await start(ledger, {
+      agreement: testAgreement(new Date(T0).toISOString(), new Date(termEnd).toISOString()),
+    });
+    const source = feed(gateway, records);
+    // Readings up to 10:00, then nothing until two hours after the term end.
+    for (const r of volumeSeries(T0, T0 + 10 * HOUR, 15 * 60_000, "1000", "2.5")) source.next(r);
+    for (const r of volumeSeries(termEnd + 2 * HOUR, termEnd + 4 * HOUR, 15 * 60_000, "1500", "1"))
+      source.next(r);
+    expect(await runUntil(scheduler, () => invoices.length === 1)).toBe(true);
+    expect(records.at(-1)!.periodEnd.getTime()).toBe(termEnd);
+    expect(records.every((r) => r.periodEnd.getTime() <= termEnd)).toBe(true);
+    // 40 readings of +2.5 m³ up to 10:00, then empty windows to the term end.
+    expect(records).toHaveLength(24);
+    expect(records.slice(10).every((r) => r.quantity.value.isZero())).toBe(true);
+    const sum = records.reduce((s, r) => s.plus(r.quantity.value), new Decimal(0));
+    expect(sum.toFixed()).toBe("100");
+    expect(invoices[0]!.usage.value.eq(sum)).toBe(true);
+    // The register moved 400 m³ over the outage across the term end: its split across the
+    // term end is unknown, so none of it is billed; the term's end is reported once.
+    expect(events.filter((e) => e.type === "term.ended")).toHaveLength(1);
+    expect(events.some((e) => e.type === "delivery.failed")).toBe(false);
+    await gateway.stop();
   });
 });

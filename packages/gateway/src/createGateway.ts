@@ -1,39 +1,24 @@
 import { join } from "node:path";
 import {
-  type ClockStatus,
   type CounterDeltaInitial,
   type CounterDeltaOptions,
   counterDelta,
   createRecorder,
-  type Journal,
   type MeterEvent,
   type MeterRecord,
   type MeterWindow,
   machineState,
   meterRecordCodec,
-  type OeeElements,
   type OeeResult,
   oee,
   openJournal,
   type QuarantineEvent,
-  quantity,
-  type Recorder,
   type StateMapping,
   tumblingWindow,
   type UnitCode,
   validateReadings,
-  type WindowSize,
 } from "@maaskit/metering";
-import {
-  type Agreement,
-  billingPeriodAt,
-  createSettlementClient,
-  type Invoice,
-  type LedgerBackend,
-  type LedgerDomain,
-  type SettlementClient,
-} from "@maaskit/settlement";
-import type { Signer } from "ethers";
+import { billingPeriodAt, createSettlementClient, type Invoice } from "@maaskit/settlement";
 import {
   asyncScheduler,
   BehaviorSubject,
@@ -41,150 +26,21 @@ import {
   concatMap,
   defer,
   from,
-  type Observable,
   type OperatorFunction,
-  type SchedulerLike,
   Subject,
   takeUntil,
 } from "rxjs";
-import {
-  createPeriodSettler,
-  type PeriodSettler,
-  type SettlerEvent,
-} from "./createPeriodSettler.js";
+import { createPeriodSettler } from "./createPeriodSettler.js";
 import { GatewayError } from "./errors.js";
-import { idealCycleTimeMs, type MachineProfile } from "./machineProfile.js";
+import type {
+  CreateGatewayParameters,
+  Gateway,
+  GatewayEvent,
+  GatewayHealth,
+} from "./gatewayTypes.js";
+import { idealCycleTimeMs } from "./machineProfile.js";
+import { oeeElements, unobservedWindow } from "./oeeElements.js";
 import { type RegisterBaseline, readBaseline, writeBaseline } from "./registerBaseline.js";
-
-/**
- * Where billing starts on the register.
- * - `"observed"` (default): the last reading at or before the agreement start; if the gateway
- *   first reads the register later, it bills from that first reading and reports
- *   `baseline.late` (the usage before it is unknown and not billed — never silently).
- * - `{ register, at }`: the register value read at the agreement start (e.g. by the
- *   commissioning technician or `maaskit-gateway init`); usage from it is billed, bridged.
- */
-export type BaselineOption = "observed" | { readonly register: string; readonly at: Date };
-
-/** How records treat time the gateway did not observe (before connecting, server restarts). */
-export type UnobservedTimePolicy =
-  /** Default: not the machine's fault — left out of planned busy time, no SLA credit. */
-  | "notMachineFault"
-  /** Counted as machine down time (availability falls, SLA credits accrue). */
-  | "machineDownTime";
-
-export interface CreateGatewayParameters {
-  readonly agreement: Agreement;
-  readonly ledger: LedgerBackend;
-  /** The machine's signing key (any ethers v6 signer). */
-  readonly signer: Signer;
-  /** Journal, register baseline and settlement state live here. */
-  readonly dataDir: string;
-  /** The machine: billed channel, state channel, ideal rate, counter modulus. */
-  readonly profile: MachineProfile;
-  /** Window size (default 15 minutes) in the billing period's time zone. */
-  readonly window?: {
-    readonly size?: WindowSize;
-    readonly timeZone?: string;
-    readonly allowedLatenessMs?: number;
-  };
-  readonly baseline?: BaselineOption;
-  readonly unobservedTime?: UnobservedTimePolicy;
-  /**
-   * The source is read without security (OPC UA mode None, opted into explicitly): every
-   * record carries flag `insecureSource`. Default false.
-   */
-  readonly insecureSource?: boolean;
-  /**
-   * Also accept the agreement as its customer right after offering it (`acceptAgreement` by
-   * `agreement.parties.customer`). Only for a single-operator setup whose ledger acts for the
-   * customer too (a local embedded ledger, a demo). Default false: the gateway offers the
-   * agreement as the provider and delivery retries (`settlement.agreement.notActive`) until the
-   * customer has accepted it on the ledger; records wait safely in the journal.
-   */
-  readonly acceptAsCustomer?: boolean;
-  /** Clock status written in records. Default `"informative"`. */
-  readonly clock?: ClockStatus | (() => ClockStatus);
-  /** Timers of delivery backoff and settlement retries; a `VirtualTimeScheduler` in tests. */
-  readonly scheduler?: SchedulerLike;
-  readonly delivery?: {
-    readonly backoff?: { initialMs?: number; maxMs?: number; factor?: number; jitter?: number };
-    readonly maxBatch?: number;
-    readonly random?: () => number;
-  };
-  readonly settleRetry?: { readonly initialMs?: number; readonly maxMs?: number };
-  /** How long `stop()` waits (scheduler time) for the ledger to acknowledge and settle. Default 10 s. */
-  readonly drainTimeoutMs?: number;
-}
-
-/** Something the gateway did, for logs and dashboards. */
-export type GatewayEvent =
-  | { type: "agreement.opened"; agreementId: string; status: string; ledger: string }
-  | {
-      /** Opening the journal or the ledger's storage cut a torn tail or migrated old files. */
-      type: "storage.recovered";
-      store: "journal" | "ledger";
-      recovery: Readonly<Record<string, unknown>>;
-    }
-  | { type: "record"; record: MeterRecord; window: MeterWindow }
-  | { type: "record.unobserved"; start: Date; end: Date }
-  | { type: "window.alreadyRecorded"; start: Date }
-  | { type: "reading.quarantined"; event: QuarantineEvent }
-  | {
-      type: "baseline.set";
-      register: string;
-      at: Date;
-      source: "reading" | "configured" | "journal";
-    }
-  | { type: "baseline.late"; firstReadingAt: Date; agreementStart: Date }
-  | { type: "delivery.retrying"; seq: number; attempt: number; error: string }
-  | { type: "delivery.failed"; seq: number; error: string }
-  | { type: "delivered"; ackedThrough: number }
-  | SettlerEvent
-  | { type: "stop.drainTimedOut"; unacked: number; duePeriods: number }
-  | { type: "stopped"; records: number; ackedThrough: number };
-
-/** The gateway's state at a glance. */
-export interface GatewayHealth {
-  /** Seq of the last journaled record (-1 if none) and its hash. */
-  readonly chainHead: { readonly seq: number; readonly hash: string };
-  readonly unacknowledged: number;
-  readonly ackedThrough: number;
-  /** `"ok"` until a delivery or settlement fails; `"unavailable"` while retrying. */
-  readonly ledger: "ok" | "unavailable" | "halted";
-  readonly lastSettledPeriod?: { readonly start: Date; readonly end: Date };
-  readonly duePeriods: number;
-  readonly stopping: boolean;
-}
-
-export interface Gateway {
-  readonly agreement: Agreement;
-  /** The EIP-712 domain the ledger checks records (and work-order attestations) under. */
-  readonly ledgerDomain: LedgerDomain;
-  readonly journal: Journal<MeterRecord>;
-  readonly recorder: Recorder;
-  readonly client: SettlementClient;
-  readonly settler: PeriodSettler;
-  /**
-   * The metering pipeline as an operator: source events (readings, gaps, quarantines) in,
-   * signed and journaled records out — validate → counter → machine state → windows → OEE →
-   * record (outages bridged with empty windows cut at billing-period ends) → journal. Unit and
-   * basis come from the agreement's tariff. Completes when the source completes or on `stop()`
-   * (open windows are closed first).
-   */
-  meter(): OperatorFunction<MeterEvent, MeterRecord>;
-  readonly invoices$: Observable<Invoice>;
-  /** What the gateway does: the start-up events first (agreement opened, baseline, catch-up), then live. */
-  readonly events$: Observable<GatewayEvent>;
-  readonly health$: Observable<GatewayHealth>;
-  health(): GatewayHealth;
-  /**
-   * Ends metering (open windows close), waits for in-flight records, lets delivery and
-   * settlement finish (up to `drainTimeoutMs`), then closes the journal. Records the ledger
-   * did not acknowledge stay journaled and are delivered by the next run.
-   */
-  stop(): Promise<GatewayHealth>;
-}
 
 /**
  * The gateway every machine vendor needs, as one call: durable register baseline, outage
@@ -451,6 +307,9 @@ export async function createGateway(p: CreateGatewayParameters): Promise<Gateway
     };
   }
 
+  const termEnd = agreement.end?.getTime();
+  let termEndReported = false;
+
   async function recordWindow(w: MeterWindow): Promise<MeterRecord[]> {
     // Usage before the agreement starts is nobody's bill; the register baseline still moves.
     if (w.end.getTime() <= agreement.start.getTime()) return [];
@@ -460,6 +319,11 @@ export async function createGateway(p: CreateGatewayParameters): Promise<Gateway
       emit({ type: "window.alreadyRecorded", start: w.start });
       return out;
     }
+    // Nor is usage after the agreement's term: the ledger refuses such a record for good, so it
+    // is not recorded. The chain is closed up to the term end (the last period can settle),
+    // and the end of the term is reported once.
+    const afterTerm = termEnd !== undefined && w.end.getTime() > termEnd;
+    const bridgeTo = afterTerm ? new Date(Math.min(w.start.getTime(), termEnd)) : w.start;
     // Time before the first window the gateway saw, or since the last record: nobody observed
     // it. Empty records keep the chain contiguous (their usage is bridged from the register
     // into the next window); they are cut at billing-period ends because the ledger settles
@@ -467,15 +331,26 @@ export async function createGateway(p: CreateGatewayParameters): Promise<Gateway
     const from0 =
       chain.periodEnd ??
       (w.start.getTime() > agreement.start.getTime() ? agreement.start : undefined);
-    if (from0 && w.start.getTime() > from0.getTime()) {
+    if (from0 && bridgeTo.getTime() > from0.getTime()) {
       let t = from0;
-      while (t.getTime() < w.start.getTime()) {
+      while (t.getTime() < bridgeTo.getTime()) {
         const periodEnd = billingPeriodAt(agreement, t).end;
-        const to = periodEnd.getTime() < w.start.getTime() ? periodEnd : w.start;
+        const to = periodEnd.getTime() < bridgeTo.getTime() ? periodEnd : bridgeTo;
         out.push(await recordOne(unobservedWindow(w.machineId, t, to)));
         emit({ type: "record.unobserved", start: t, end: to });
         t = to;
       }
+    }
+    if (afterTerm) {
+      if (!termEndReported) {
+        termEndReported = true;
+        emit({
+          type: "term.ended",
+          termEnd: new Date(termEnd),
+          window: { start: w.start, end: w.end },
+        });
+      }
+      return out;
     }
     out.push(await recordOne(w));
     return out;
@@ -560,37 +435,5 @@ export async function createGateway(p: CreateGatewayParameters): Promise<Gateway
     health$: health$.asObservable(),
     health,
     stop,
-  };
-}
-
-function unobservedWindow(machineId: string, start: Date, end: Date): MeterWindow {
-  return {
-    kind: "window",
-    machineId,
-    start,
-    end,
-    usage: [],
-    gaps: [{ kind: "gap", machineId, start, end, reason: "gateway.offline" }],
-    quarantined: 0,
-  };
-}
-
-/**
- * The OEE time elements a record signs. Time without a known state (`unobserved`: before the
- * gateway connected, during a server restart) is left out of planned busy time unless the
- * policy says it is the machine's down time.
- */
-export function oeeElements(
-  w: MeterWindow<OeeResult>,
-  policy: UnobservedTimePolicy = "notMachineFault",
-): OeeElements | undefined {
-  if (!w.oee) return undefined;
-  const t = w.oee.timeElements;
-  const pbt = policy === "notMachineFault" ? t.pbt - t.unobserved : t.pbt;
-  return {
-    plannedBusyTimeMs: Number(pbt),
-    actualProductionTimeMs: Number(t.apt),
-    produced: quantity(w.oee.producedQuantity.value, w.oee.producedQuantity.unit),
-    good: quantity(w.oee.goodQuantity.value, w.oee.goodQuantity.unit),
   };
 }

@@ -11,16 +11,7 @@ export {
   parseDuration,
   parseGatewayConfig,
 } from "./config/gatewayConfig.js";
-export {
-  type BaselineOption,
-  type CreateGatewayParameters,
-  createGateway,
-  type Gateway,
-  type GatewayEvent,
-  type GatewayHealth,
-  oeeElements,
-  type UnobservedTimePolicy,
-} from "./createGateway.js";
+export { createGateway } from "./createGateway.js";
 export {
   type CreatePeriodSettlerParameters,
   createPeriodSettler,
@@ -29,6 +20,14 @@ export {
   type SettlerEvent,
 } from "./createPeriodSettler.js";
 export { GatewayError, type GatewayErrorCode } from "./errors.js";
+export type {
+  BaselineOption,
+  CreateGatewayParameters,
+  Gateway,
+  GatewayEvent,
+  GatewayHealth,
+  UnobservedTimePolicy,
+} from "./gatewayTypes.js";
 export {
   airServiceStates,
   compressorProfile,
@@ -39,4 +38,5 @@ export {
   type ProfileMaintenance,
   type ProfileRate,
 } from "./machineProfile.js";
+export { oeeElements } from "./oeeElements.js";
 export { type RegisterBaseline, readBaseline, writeBaseline } from "./registerBaseline.js";

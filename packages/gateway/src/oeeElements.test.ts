@@ -1,6 +1,6 @@
 import type { MeterWindow, OeeResult } from "@maaskit/metering";
 import { describe, expect, test } from "vitest";
-import { oeeElements } from "./createGateway.js";
+import { oeeElements } from "./oeeElements.js";
 
 // A one-hour window of which 20 minutes nobody observed (the gateway was reconnecting) and
 // 40 minutes the machine ran.

@@ -1,13 +1,16 @@
 // Test helpers of the gateway package (not exported from the entry point).
-import { dec, type MeterEvent, type Reading } from "@maaskit/metering";
+import { dec, type MeterEvent, type MeterRecord, type Reading } from "@maaskit/metering";
 import {
   type Agreement,
+  type Invoice,
   type LedgerBackend,
   ledgerError,
   parseAgreement,
 } from "@maaskit/settlement";
 import { Wallet } from "ethers";
-import type { VirtualTimeScheduler } from "rxjs";
+import { Subject, type VirtualTimeScheduler } from "rxjs";
+import { createGateway } from "./createGateway.js";
+import type { CreateGatewayParameters, Gateway, GatewayEvent } from "./gatewayTypes.js";
 import type { MachineProfile } from "./machineProfile.js";
 
 export const MACHINE = "compressor-1";
@@ -15,7 +18,7 @@ export const MACHINE = "compressor-1";
 /** A fixed key, so records are byte-identical between runs. */
 export const testSigner = new Wallet(`0x${"11".repeat(32)}`);
 
-export function testAgreement(start = "2025-01-01T00:00:00.000Z"): Agreement {
+export function testAgreement(start = "2025-01-01T00:00:00.000Z", end?: string): Agreement {
   return parseAgreement({
     agreementId: `0x${"ab".repeat(32)}`,
     name: "test air per m³",
@@ -35,6 +38,7 @@ export function testAgreement(start = "2025-01-01T00:00:00.000Z"): Agreement {
     billingPeriod: { kind: "days", days: 1, timeZone: "UTC" },
     paymentTerms: { kind: "invoiced", netDays: 14 },
     start,
+    ...(end !== undefined ? { end } : {}),
     status: "active",
   });
 }
@@ -163,4 +167,37 @@ export async function advanceTo(
     scheduler.flush();
     scheduler.frame = t;
   }
+}
+
+/**
+ * A gateway on the test agreement and profile with hourly windows, fast deterministic retries
+ * and the customer's consent given (override any of it), collecting its invoices and events.
+ */
+export async function startTestGateway(
+  p: Pick<CreateGatewayParameters, "ledger" | "dataDir" | "scheduler"> &
+    Partial<CreateGatewayParameters>,
+) {
+  const gateway = await createGateway({
+    agreement: testAgreement(),
+    signer: testSigner,
+    profile: testProfile,
+    window: { size: { hours: 1 }, allowedLatenessMs: 0 },
+    acceptAsCustomer: true,
+    delivery: { backoff: { initialMs: 1000, maxMs: 60_000 }, random: () => 0 },
+    settleRetry: { initialMs: 1000, maxMs: 60_000 },
+    ...p,
+  });
+  const invoices: Invoice[] = [];
+  const events: GatewayEvent[] = [];
+  const records: MeterRecord[] = [];
+  gateway.invoices$.subscribe((i) => invoices.push(i));
+  gateway.events$.subscribe((e) => events.push(e));
+  return { gateway, invoices, events, records };
+}
+
+/** Feeds readings into the gateway's pipeline; the returned subject keeps the source open. */
+export function feed(gateway: Gateway, records: MeterRecord[]): Subject<MeterEvent> {
+  const source = new Subject<MeterEvent>();
+  source.pipe(gateway.meter()).subscribe((r) => records.push(r));
+  return source;
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
+import { parseDuration } from "@maaskit/gateway";
 import { MaaskitError } from "@maaskit/metering";
 
 /** How one OPC UA node maps onto a metering channel. */
@@ -59,21 +60,8 @@ export interface ConfigProblem {
   readonly message: string;
 }
 
-const DURATION = /^(\d+)(ms|s|m|h|d)$/;
-const durationMs: Record<string, number> = {
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-};
-
-/** Parses `15m`, `1h`, `30d` into milliseconds; undefined if malformed. */
-export function parseDuration(text: string): number | undefined {
-  const m = DURATION.exec(text.trim());
-  if (!m) return undefined;
-  return Number(m[1]) * durationMs[m[2]!]!;
-}
+// `15m`, `1h`, `30d` → milliseconds: the gateway package's parser, as gateway.json uses it.
+export { parseDuration };
 
 /**
  * Validates a gateway configuration object and reports every problem at once

@@ -34,7 +34,7 @@ import {
   type SettlementClient,
 } from "@maaskit/settlement";
 import type { Wallet } from "ethers";
-import { filter, type Observable, share, takeWhile, tap } from "rxjs";
+import { filter, share, takeWhile, tap } from "rxjs";
 import type { GatewayConfig } from "./config.js";
 import { type GatewayMaintenance, startMaintenance } from "./maintenance.js";
 

@@ -27,7 +27,8 @@ export interface Proc {
 export function start(cmd: Command, args: readonly string[]): Proc {
   const child = spawn(cmd.exe, [...cmd.args, ...args], {
     cwd: cmd.cwd,
-    env: { ...process.env, ...cmd.env },
+    // A stranger's shell (the packaging test) replaces the environment; else it is extended.
+    env: cmd.env ?? process.env,
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: Record<string, unknown>[] = [];
@@ -95,13 +96,14 @@ export function freePort(): Promise<number> {
 }
 
 /**
- * The whole scenario. `lateMs`: how long after the gateway the server starts (real time;
- * with `accelerate` that is `lateMs · accelerate` of machine time).
+ * The whole scenario. `lateMs`: how long after the gateway the server starts, in real
+ * (wall-clock) time — the gateway is already running and retrying its connect meanwhile.
+ * `until`: the run's `--until` (machine time after the agreement start; default 30h).
  */
 export async function newUserScenario(
   cmd: Command,
   dir: string,
-  o: { lateMs: number; accelerate: number },
+  o: { lateMs: number; accelerate: number; until?: string },
 ) {
   const port = await freePort();
   const init = await runToEnd(cmd, [
@@ -122,7 +124,7 @@ export async function newUserScenario(
   const json = JSON.parse(readFileSync(config, "utf8")) as Record<string, unknown>;
   json.opcua = { reconnect: { initialDelayMs: 250, maxDelayMs: 2000 } };
   writeFileSync(config, JSON.stringify(json, null, 2));
-  const run = start(cmd, ["run", "--config", config, "--until", "30h"]);
+  const run = start(cmd, ["run", "--config", config, "--until", o.until ?? "30h"]);
   await new Promise((r) => setTimeout(r, o.lateMs));
   const sim = start(cmd, [
     "simulate",
@@ -150,8 +152,9 @@ export async function newUserScenario(
       billedVolume: string;
       firstReading: { at: string; register: string };
       lastReading: { at: string; register: string };
-      invoices: { usage: string }[];
+      invoices: { period: string; usage: string }[];
       unacknowledged: number;
+      maintenanceAdvisories: Record<string, number>;
       verification: { invalid: number; valid: number };
     };
     expect(summary).toBeDefined();
@@ -170,7 +173,32 @@ export async function newUserScenario(
       `billed ${summary.billedVolume} vs truth ${truth}`,
     ).toBe(true);
     expect(summary.invoices.length).toBeGreaterThanOrEqual(1);
+    // Each invoice bills exactly the signed records of its period (the exported journal).
+    const records = readFileSync(join(dir, "out", "records.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map(
+        (l) =>
+          JSON.parse(l) as { periodStart: string; periodEnd: string; quantity: { value: string } },
+      );
+    expect(
+      records.reduce((s, r) => s.plus(r.quantity.value), new Decimal(0)).eq(truth),
+      "the records' total is the ground truth",
+    ).toBe(true);
+    for (const inv of summary.invoices) {
+      const [from, to] = inv.period.split("/").map((t) => Date.parse(t));
+      const inPeriod = records.filter(
+        (r) => Date.parse(r.periodStart) >= from! && Date.parse(r.periodEnd) <= to!,
+      );
+      expect(inPeriod.length).toBeGreaterThan(0);
+      const sum = inPeriod.reduce((s, r) => s.plus(r.quantity.value), new Decimal(0));
+      expect(new Decimal(inv.usage).eq(sum), `invoice ${inv.period}: ${inv.usage} vs ${sum}`).toBe(
+        true,
+      );
+    }
     expect(summary.unacknowledged).toBe(0);
+    // The compressor profile's maintenance triggers ran over the readings (counts by severity).
+    expect(summary.maintenanceAdvisories).toBeTypeOf("object");
     expect(summary.verification.invalid).toBe(0);
 
     const status = await runToEnd(cmd, ["status", "--config", config]);
