@@ -2,8 +2,8 @@ import { createHash } from "node:crypto";
 import { encodeMeterRecord, meterRecordFromJson, meterRecordToJson } from "@maaskit/metering";
 import { ledgerError } from "../../ledgerErrors.js";
 import type { LedgerEvent } from "../../ledgerEvents.js";
-import type { AcceptedRecord, AcceptedRecords, Command, Outcome } from "../embedded/ledgerCore.js";
-import { LedgerCore } from "../embedded/ledgerCore.js";
+import type { AcceptedRecord, AcceptedRecords, Command, Outcome } from "../../rules/index.js";
+import { LedgerCore } from "../../rules/index.js";
 import { decodeState, encodeState } from "../embedded/stateCodec.js";
 import type { PgClientLike } from "./pgQueryable.js";
 

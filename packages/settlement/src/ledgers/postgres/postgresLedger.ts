@@ -22,7 +22,7 @@ import type {
 import { isLedgerError, ledgerError } from "../../ledgerErrors.js";
 import type { LedgerEvent } from "../../ledgerEvents.js";
 import { recordsToJson } from "../../recordsToJson.js";
-import { type Command, type LedgerCore, workOrderTermsToJson } from "../embedded/ledgerCore.js";
+import { type Command, type LedgerCore, workOrderTermsToJson } from "../../rules/index.js";
 import type {
   Checkpoint,
   CheckpointSigner,

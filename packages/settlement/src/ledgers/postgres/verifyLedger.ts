@@ -1,5 +1,5 @@
 import { ledgerError } from "../../ledgerErrors.js";
-import { LedgerCore } from "../embedded/ledgerCore.js";
+import { LedgerCore } from "../../rules/index.js";
 import { encodeState } from "../embedded/stateCodec.js";
 import { entryLeafHash } from "./checkpoint.js";
 import { merkleRoot } from "./merkle.js";
