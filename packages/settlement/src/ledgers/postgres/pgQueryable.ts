@@ -1,4 +1,4 @@
-import { requireOptional } from "../../optionalDependency.js";
+import { requireOptional } from "@maaskit/metering/internal";
 
 /** What a query returns: its rows (column name → value). */
 export interface PgQueryResult {
@@ -37,7 +37,12 @@ export function openPgPool(
   connectionString: string,
   max?: number,
 ): PgPoolLike & { end(): Promise<void> } {
-  const pg = requireOptional<PgModule>("pg", "@maaskit/settlement/postgres");
+  const pg = requireOptional<PgModule>(
+    "pg",
+    "@maaskit/settlement/postgres",
+    // resolved from this package, where the optional peer is declared
+    import.meta.url,
+  );
   const pool = new pg.Pool({ connectionString, ...(max === undefined ? {} : { max }) });
   // An idle client's connection dying (server restart) must not crash the process; the
   // next query on a fresh client reports it.
