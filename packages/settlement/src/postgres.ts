@@ -2,6 +2,14 @@
 // only when given a connection string) and its signed Merkle checkpoints. The checkpoint and
 // proof checks below need no database.
 export {
+  type AnchorReader,
+  type AnchorSigner,
+  anchorCheckpoint,
+  anchorData,
+  type CheckpointAnchor,
+  verifyAnchor,
+} from "./ledgers/postgres/anchor.js";
+export {
   type Checkpoint,
   type CheckpointSigner,
   type ConsistencyProof,

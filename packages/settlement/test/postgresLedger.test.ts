@@ -12,13 +12,16 @@ import { isLedgerError } from "../src/ledgerErrors.js";
 import { migrate } from "../src/ledgers/postgres/schema.js";
 import { openAgreementWithConsent } from "../src/openAgreementWithConsent.js";
 import {
+  anchorCheckpoint,
   type PgPoolLike,
   type PostgresLedger,
   postgresLedger,
+  verifyAnchor,
   verifyCheckpoint,
   verifyConsistencyProof,
   verifyProof,
 } from "../src/postgres.js";
+import { startAnvil } from "./anvil.js";
 import { type PostgresTarget, postgresTarget } from "./support/postgresTarget.js";
 
 // The real server at DATABASE_URL (each run in its own database, dropped after); without
@@ -360,6 +363,36 @@ describe("postgresLedger: append-only tables, tampering, concurrency, checkpoint
     expect(await codeOf(ledger.getProof(1, 10 ** 9))).toBe("settlement.checkpoint.notFound");
     expect(await codeOf(ledger.getConsistencyProof(5, 2))).toBe("settlement.checkpoint.invalid");
     expect(await codeOf(closing.checkpoint())).toBe("settlement.ledger.closed");
+  });
+
+  it("anchors a checkpoint on an EVM chain in one transaction; the anchor fits no other checkpoint", async () => {
+    const { id, records } = await openWithRecords("anchor");
+    await ledger.submitRecords({ agreementId: id, records: records.slice(0, 2) });
+    const cp = await ledger.checkpoint();
+    const anvil = await startAnvil();
+    try {
+      const operatorOnChain = anvil.wallets[0]!;
+      const before = await anvil.provider.getBlockNumber();
+      const anchor = await anchorCheckpoint(cp, operatorOnChain);
+      expect(anchor.blockNumber).toBe(before + 1);
+      expect(await verifyAnchor(anvil.provider, anchor, cp)).toBe(true);
+      // A re-signed or rewritten checkpoint does not match what the chain holds.
+      expect(await verifyAnchor(anvil.provider, anchor, { ...cp, rootHash: "0".repeat(64) })).toBe(
+        false,
+      );
+      expect(
+        await verifyAnchor(anvil.provider, anchor, {
+          ...cp,
+          timestamp: "2030-01-01T00:00:00.000Z",
+        }),
+      ).toBe(false);
+      // Someone else's transaction with the same data is not the operator's anchor.
+      expect(
+        await verifyAnchor(anvil.provider, { ...anchor, from: anvil.wallets[1]!.address }, cp),
+      ).toBe(false);
+    } finally {
+      await anvil.stop();
+    }
   });
 
   it("migrates once when two processes start at the same time", async () => {

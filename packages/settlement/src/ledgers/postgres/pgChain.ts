@@ -252,7 +252,7 @@ export async function writeOutcome(
     );
     // The function scan yields the array in order and each row takes the next id.
     const ids = rows.map((r) => Number(r.id)).sort((x, y) => x - y);
-    out.events.forEach((event, i) => events.push({ id: ids[i]!, event }));
+    for (const [i, event] of out.events.entries()) events.push({ id: ids[i]!, event });
   }
   return { events };
 }
