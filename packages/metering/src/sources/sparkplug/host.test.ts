@@ -295,6 +295,34 @@ describe("Sparkplug 3.0 host application (pure state machine on virtual time)", 
       });
       expect(values(out)).toEqual(["500"]);
     });
+    it("tck-id-operational-behavior-device-ddeath: a DDEATH takes the device offline; its data is not read until its DBIRTH, which resyncs the device", () => {
+      const { h } = born();
+      const dbirth = (seq: bigint, v: number) =>
+        encodeSparkplugPayload({
+          timestamp: BigInt(T0 + Number(seq)),
+          seq,
+          metrics: [
+            { name: "X", alias: 5n, datatype: T.UInt32, value: { case: "intValue", value: v } },
+          ],
+        });
+      h.message(topic("DBIRTH", "d1"), dbirth(1n, 10), T0 + 1);
+      expect(
+        h.message(topic("DDEATH", "d1"), encodeSparkplugPayload({ seq: 2n, metrics: [] }), T0 + 2),
+      ).toEqual([{ kind: "offline", deviceId: "d1", reason: "DDEATH", at: T0 + 2 }]);
+      const ddata = encodeSparkplugPayload({
+        seq: 3n,
+        metrics: [{ alias: 5n, value: { case: "intValue", value: 11 } }],
+      });
+      expect(metrics(h.message(topic("DDATA", "d1"), ddata, T0 + 3))).toEqual([]);
+      const out = h.message(topic("DBIRTH", "d1"), dbirth(4n, 20), T0 + 4);
+      expect(out[0]).toEqual({
+        kind: "resync",
+        deviceId: "d1",
+        reason: "sparkplug.death",
+        at: BigInt(T0 + 4),
+      });
+      expect(values(out, "X")).toEqual(["20"]);
+    });
   });
 
   describe("sequence numbers, reordering and rebirth", () => {
