@@ -455,6 +455,17 @@ describe("Sparkplug 3.0 host application (pure state machine on virtual time)", 
       expect(rebirths(h.tick(T0 + 100_000))).toEqual([]);
     });
 
+    it("a flipped byte: a payload that does not decode is ignored with a reason, the session goes on", () => {
+      const { h } = born();
+      const bytes = ndata(1n, 110n, BigInt(T0 + 1));
+      const broken = bytes.slice(0, bytes.length - 3);
+      broken[0] = 0xff;
+      expect(h.message(topic("NDATA"), broken, T0 + 1)).toEqual([
+        { kind: "ignored", topic: topic("NDATA"), reason: "sparkplug.undecodable" },
+      ]);
+      expect(values(h.message(topic("NDATA"), bytes, T0 + 2))).toEqual(["110"]);
+    });
+
     it("messages of other groups and edge nodes are ignored", () => {
       const { h } = born();
       expect(h.message(`spBv1.0/${G}/NDATA/other`, ndata(1n, 1n, 1n), T0)[0]).toMatchObject({
