@@ -249,7 +249,9 @@ describe("Sparkplug B end to end: compressor edge node → fromSparkplug → cou
       const invoice = await settleOnEmbeddedLedger(m.events, m.groupId);
       expect(invoice.usage.value.eq(m.truth())).toBe(true);
       expect(invoice.usage.unit).toBe("MTQ");
-      console.log(`invoiced ${invoice.usage.value.toFixed()} m³ = ground truth ${m.truth().toFixed()} m³`);
+      console.log(
+        `invoiced ${invoice.usage.value.toFixed()} m³ = ground truth ${m.truth().toFixed()} m³`,
+      );
     } finally {
       m.sub.unsubscribe();
       await edge.stop();

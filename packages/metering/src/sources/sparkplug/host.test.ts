@@ -295,6 +295,34 @@ describe("Sparkplug 3.0 host application (pure state machine on virtual time)", 
       });
       expect(values(out)).toEqual(["500"]);
     });
+    it("tck-id-operational-behavior-device-ddeath: a DDEATH takes the device offline; its data is not read until its DBIRTH, which resyncs the device", () => {
+      const { h } = born();
+      const dbirth = (seq: bigint, v: number) =>
+        encodeSparkplugPayload({
+          timestamp: BigInt(T0 + Number(seq)),
+          seq,
+          metrics: [
+            { name: "X", alias: 5n, datatype: T.UInt32, value: { case: "intValue", value: v } },
+          ],
+        });
+      h.message(topic("DBIRTH", "d1"), dbirth(1n, 10), T0 + 1);
+      expect(
+        h.message(topic("DDEATH", "d1"), encodeSparkplugPayload({ seq: 2n, metrics: [] }), T0 + 2),
+      ).toEqual([{ kind: "offline", deviceId: "d1", reason: "DDEATH", at: T0 + 2 }]);
+      const ddata = encodeSparkplugPayload({
+        seq: 3n,
+        metrics: [{ alias: 5n, value: { case: "intValue", value: 11 } }],
+      });
+      expect(metrics(h.message(topic("DDATA", "d1"), ddata, T0 + 3))).toEqual([]);
+      const out = h.message(topic("DBIRTH", "d1"), dbirth(4n, 20), T0 + 4);
+      expect(out[0]).toEqual({
+        kind: "resync",
+        deviceId: "d1",
+        reason: "sparkplug.death",
+        at: BigInt(T0 + 4),
+      });
+      expect(values(out, "X")).toEqual(["20"]);
+    });
   });
 
   describe("sequence numbers, reordering and rebirth", () => {
@@ -425,6 +453,17 @@ describe("Sparkplug 3.0 host application (pure state machine on virtual time)", 
       expect(metrics(h.message(topic("DCMD", "d1"), cmd, T0 + 2))).toEqual([]);
       expect(decoded.length).toBe(before);
       expect(rebirths(h.tick(T0 + 100_000))).toEqual([]);
+    });
+
+    it("a flipped byte: a payload that does not decode is ignored with a reason, the session goes on", () => {
+      const { h } = born();
+      const bytes = ndata(1n, 110n, BigInt(T0 + 1));
+      const broken = bytes.slice(0, bytes.length - 3);
+      broken[0] = 0xff;
+      expect(h.message(topic("NDATA"), broken, T0 + 1)).toEqual([
+        { kind: "ignored", topic: topic("NDATA"), reason: "sparkplug.undecodable" },
+      ]);
+      expect(values(h.message(topic("NDATA"), bytes, T0 + 2))).toEqual(["110"]);
     });
 
     it("messages of other groups and edge nodes are ignored", () => {
