@@ -7,6 +7,7 @@ export default defineConfig({
     "./src/conformance.ts",
     "./src/cactus.ts",
     "./src/evm.ts",
+    "./src/http.ts",
   ],
   format: ["esm", "cjs"],
   dts: true,
