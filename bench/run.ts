@@ -31,6 +31,7 @@ const modules: Record<string, () => Promise<ModuleResult>> = {
   verify: async () => (await import("./verify.bench.js")).verifyBench(quick),
   importCost: async () => (await import("./importCost.bench.js")).importCostBench(quick),
   storage: async () => (await import("./storage.bench.js")).storageBench(quick),
+  ledgerService: async () => (await import("./ledgerService.bench.js")).ledgerServiceBench(quick),
 };
 
 export interface Results {

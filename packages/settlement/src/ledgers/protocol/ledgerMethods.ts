@@ -31,6 +31,7 @@ import {
   invoiceWire,
   meterRecordWire,
   periodStatementWire,
+  recordsHeadWire,
   workOrderIdWire,
   workOrderTermsWire,
   workOrderWire,
@@ -166,12 +167,7 @@ export const ledgerMethods = {
   }),
   getRecordsHead: method({
     params: agreementIdWire,
-    result: z.object({
-      agreementId: z.string(),
-      nextSeq: z.number().int().min(0),
-      headHash: z.string(),
-      periodEnd: instantWire.nullable(),
-    }),
+    result: recordsHeadWire,
     invalid: "settlement.agreement.invalid",
     ...agreementCall("The chain head of the agreement's accepted records"),
   }),
