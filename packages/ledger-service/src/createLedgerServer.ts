@@ -170,7 +170,15 @@ export function createLedgerServer(params: LedgerServerParameters): LedgerServer
     return { from, total: all.length, events };
   }
 
-  const server = createServer((req, res) => {
+  const requestTimeout = limits.requestTimeoutMs ?? 30_000;
+  // a request must arrive whole in time (a slow sender holds no connection for long); Node
+  // checks every `connectionsCheckingInterval` ms
+  const timeouts = {
+    requestTimeout,
+    headersTimeout: Math.min(requestTimeout, 10_000),
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, requestTimeout / 4)),
+  };
+  const server = createServer(timeouts, (req, res) => {
     const started = performance.now();
     const name = (req.url ?? "").split("?")[0]?.replace(/^\/v1\/ledger\//, "") ?? "";
     const route = isLedgerMethod(name) ? name : (req.url ?? "").split("?")[0] || "/";
@@ -201,8 +209,6 @@ export function createLedgerServer(params: LedgerServerParameters): LedgerServer
       send(res, isLedgerError(err) ? statusOf(error.code) : 500, { ok: false, error });
     });
   }) as LedgerServer;
-  server.requestTimeout = limits.requestTimeoutMs ?? 30_000;
-  server.headersTimeout = Math.min(server.requestTimeout, 10_000);
   Object.defineProperty(server, "metrics", { value: metrics });
   const close = server.close.bind(server);
   server.close = (cb?: (err?: Error) => void) => {

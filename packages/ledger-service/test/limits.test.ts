@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { connect } from "node:net";
 import { httpLedger } from "@maaskit/settlement/http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openApiDocument, tokenTable } from "../src/index.js";
@@ -101,6 +102,27 @@ describe("ledger service: bounds, health, metrics, OpenAPI", () => {
     const served = await (await fetch(`${service.url}/openapi.json`)).json();
     expect(served).toEqual(file);
     expect(Object.keys(file.paths)).toHaveLength(26);
+  });
+
+  it("adversary: a sender that never finishes its request is cut off after requestTimeoutMs (408)", async () => {
+    const slow = await startService({ limits: { requestTimeoutMs: 400 } });
+    const port = Number(new URL(slow.url).port);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(port, "127.0.0.1", () => {
+        socket.write(
+          `POST /v1/ledger/getEvents HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${OPERATOR_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"fr`,
+        );
+      });
+      let got = "";
+      socket.on("data", (d) => {
+        got += String(d);
+      });
+      socket.on("close", () => resolve(got));
+      socket.on("error", reject);
+      setTimeout(() => reject(new Error("the connection stayed open")), 10_000).unref();
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 408/);
+    await slow.stop();
   });
 
   it("error: a tokens file with a short token, a party without address, or a duplicate is refused", () => {
