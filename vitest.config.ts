@@ -1,6 +1,6 @@
 import { defineConfig } from "vitest/config";
 
-const packages = ["metering", "settlement", "maintenance", "gateway"];
+const packages = ["metering", "settlement", "maintenance", "gateway", "ledger-service"];
 
 // Unit tests sit beside their source (`src/**/*.test.ts`); integration tests start real
 // servers (OPC UA, anvil, child processes) and live in `test/**/*.test.ts`.

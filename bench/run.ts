@@ -33,6 +33,7 @@ const modules: Record<string, () => Promise<ModuleResult>> = {
   storage: async () => (await import("./storage.bench.js")).storageBench(quick),
   postgres: async () => (await import("./postgres.bench.js")).postgresBench(quick),
   sparkplug: async () => (await import("./sparkplug.bench.js")).sparkplugBench(quick),
+  ledgerService: async () => (await import("./ledgerService.bench.js")).ledgerServiceBench(quick),
 };
 
 export interface Results {

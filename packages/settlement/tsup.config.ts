@@ -8,6 +8,7 @@ export default defineConfig({
     "./src/cactus.ts",
     "./src/evm.ts",
     "./src/postgres.ts",
+    "./src/http.ts",
   ],
   format: ["esm", "cjs"],
   dts: true,

@@ -18,18 +18,20 @@ export {
   ledgerConnectorPlugin,
   MAASKIT_LEDGER_PACKAGE,
 } from "./ledgers/cactus/ledgerConnectorPlugin.js";
+export type {
+  GetEventsParams,
+  GetEventsResult,
+  LedgerMethod,
+  LedgerMethodArgs,
+  LedgerMethodResults,
+} from "./ledgers/protocol/ledgerMethods.js";
 export {
   decodeLedgerResponse,
   encodeLedgerRequest,
-  type GetEventsParams,
-  type GetEventsResult,
   type JsonValue,
   type LedgerErrorJson,
-  type LedgerMethod,
-  type LedgerMethodArgs,
-  type LedgerMethodResults,
   type LedgerTransactRequest,
   type LedgerTransactResponse,
   MAASKIT_LEDGER_PROTOCOL,
   serveLedgerRequest,
-} from "./ledgers/cactus/ledgerProtocol.js";
+} from "./ledgers/protocol/ledgerProtocol.js";

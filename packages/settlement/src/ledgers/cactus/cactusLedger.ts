@@ -4,18 +4,20 @@ import { Observable, Subject } from "rxjs";
 import type { LedgerBackend } from "../../ledger.js";
 import { isLedgerError, ledgerError } from "../../ledgerErrors.js";
 import type { LedgerEvent } from "../../ledgerEvents.js";
-import { type AnyLedgerConnector, isLedgerConnectorPlugin } from "./isLedgerConnectorPlugin.js";
 import {
-  decodeLedgerResponse,
-  encodeLedgerRequest,
   type GetEventsResult,
-  type JsonValue,
   type LedgerMethod,
   type LedgerMethodArgs,
   type LedgerMethodResults,
-  ledgerWriteMethods,
+  ledgerMethods,
+} from "../protocol/ledgerMethods.js";
+import {
+  decodeLedgerResponse,
+  encodeLedgerRequest,
+  type JsonValue,
   MAASKIT_LEDGER_PROTOCOL,
-} from "./ledgerProtocol.js";
+} from "../protocol/ledgerProtocol.js";
+import { type AnyLedgerConnector, isLedgerConnectorPlugin } from "./isLedgerConnectorPlugin.js";
 
 /** Which connector of the registry to settle through. */
 export type CactusConnectorSelector = string | ((plugin: ICactusPlugin) => boolean);
@@ -138,7 +140,7 @@ export function cactusLedger(params: CactusLedgerParameters): CactusLedger {
   ): Promise<LedgerMethodResults[M]> {
     const result = await transact(method, args);
     // Subscribers see a write's events before the write resolves, like with a local backend.
-    if (subscribers > 0 && ledgerWriteMethods.has(method)) await sync().catch(() => {});
+    if (subscribers > 0 && ledgerMethods[method].write) await sync().catch(() => {});
     return result;
   }
 

@@ -4,14 +4,14 @@ import type {
 } from "@hyperledger/cactus-core-api";
 import type { LedgerBackend } from "../../ledger.js";
 import { ledgerError } from "../../ledgerErrors.js";
-import { loadCactusCoreApi } from "./cactusCoreApi.js";
 import {
   type JsonValue,
   type LedgerTransactRequest,
   type LedgerTransactResponse,
   MAASKIT_LEDGER_PROTOCOL,
   serveLedgerRequest,
-} from "./ledgerProtocol.js";
+} from "../protocol/ledgerProtocol.js";
+import { loadCactusCoreApi } from "./cactusCoreApi.js";
 
 /** Package name a maaskit ledger plugin reports by default. */
 export const MAASKIT_LEDGER_PACKAGE = "@maaskit/settlement";

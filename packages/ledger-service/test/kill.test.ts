@@ -1,0 +1,165 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { MeterRecord } from "@maaskit/metering";
+import { isLedgerError, type LedgerBackend } from "@maaskit/settlement";
+import { httpLedger } from "@maaskit/settlement/http";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  fleetDay,
+  fleetGateway,
+  fleetRecords,
+  openFleetAgreement,
+  untilDelivered,
+} from "./fleet.js";
+import { OPERATOR_TOKEN } from "./serverHarness.js";
+
+const pkg = fileURLToPath(new URL("..", import.meta.url));
+const GATEWAYS = 6;
+const RECORDS = 24;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** `maaskit-ledger serve` from source as a child process; resolves once it listens. */
+function serve(dir: string, tokens: string, port: number): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    [
+      "--conditions",
+      "source",
+      "--import",
+      "tsx",
+      join(pkg, "src/cli.ts"),
+      "serve",
+      "--port",
+      String(port),
+      "--data-dir",
+      dir,
+      "--auth",
+      tokens,
+      "--rate",
+      "100000",
+    ],
+    { cwd: pkg, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  return new Promise((resolve, reject) => {
+    let out = "";
+    let err = "";
+    child.stdout?.on("data", (d) => {
+      out += String(d);
+      if (out.includes("listening on")) resolve(child);
+    });
+    child.stderr?.on("data", (d) => {
+      err += String(d);
+    });
+    child.once("exit", (code) => reject(new Error(`the service exited (${code}): ${err}`)));
+  });
+}
+
+function kill(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    child.once("exit", () => resolve());
+    child.kill("SIGKILL");
+  });
+}
+
+const dirs: string[] = [];
+let current: ChildProcess | undefined;
+afterAll(async () => {
+  if (current !== undefined && current.exitCode === null) await kill(current);
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+describe("maaskit-ledger serve: SIGKILLed mid-load and restarted on the same data dir", () => {
+  it("adversary: clients retrying with the same idempotency keys — nothing lost, nothing doubled", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "ledger-kill-"));
+    dirs.push(dir);
+    const tokens = join(dir, "tokens.json");
+    await writeFile(
+      tokens,
+      JSON.stringify({ tokens: [{ name: "operator", token: OPERATOR_TOKEN, role: "operator" }] }),
+    );
+    const port = await freePort();
+    current = await serve(join(dir, "ledger"), tokens, port);
+    const ledger = httpLedger({
+      url: `http://127.0.0.1:${port}`,
+      auth: OPERATOR_TOKEN,
+      timeoutMs: 5000,
+    });
+    const gateways = Array.from({ length: GATEWAYS }, (_, i) => fleetGateway("kill", i));
+    const retrying = new Proxy(ledger, {
+      get: (target, prop) => {
+        const v = (target as unknown as Record<string | symbol, unknown>)[prop];
+        return typeof v === "function"
+          ? (...a: unknown[]) =>
+              untilDelivered(() => (v as (...x: unknown[]) => Promise<unknown>).apply(target, a))
+          : v;
+      },
+    }) as LedgerBackend;
+    const records: MeterRecord[][] = [];
+    for (const g of gateways)
+      records.push(await fleetRecords(g, await openFleetAgreement(retrying, g), RECORDS));
+
+    let delivered = 0;
+    let kills = 0;
+    const killer = (async () => {
+      for (const threshold of [GATEWAYS * 4, GATEWAYS * 12]) {
+        while (delivered < threshold) await new Promise((r) => setTimeout(r, 5));
+        await kill(current as ChildProcess);
+        kills++;
+        current = await serve(join(dir, "ledger"), tokens, port);
+      }
+    })();
+    await Promise.all(
+      gateways.map(async (g, i) => {
+        const mine = records[i] as MeterRecord[];
+        for (let from = 0; from < mine.length; from += 2) {
+          await untilDelivered(() =>
+            ledger.submitRecords({
+              agreementId: g.agreement.agreementId,
+              records: mine.slice(from, from + 2),
+            }),
+          );
+          delivered += 2;
+        }
+        // a settle whose answer was lost is found settled on the retry: that is success
+        await untilDelivered(async (attempt) => {
+          try {
+            await ledger.settlePeriod({
+              agreementId: g.agreement.agreementId,
+              period: fleetDay(0),
+            });
+          } catch (err) {
+            if (!(attempt > 0 && isLedgerError(err, "settlement.period.alreadySettled"))) throw err;
+          }
+        });
+      }),
+    );
+    await killer;
+    expect(kills).toBe(2);
+
+    const events = await retrying.getEvents();
+    const accepted = events.filter((e) => e.type === "RecordAccepted");
+    expect(accepted).toHaveLength(GATEWAYS * RECORDS);
+    expect(new Set(accepted.map((e) => `${e.agreementId}/${e.seq}`)).size).toBe(GATEWAYS * RECORDS);
+    expect(events.filter((e) => e.type === "FundsDeposited")).toHaveLength(GATEWAYS);
+    expect(events.filter((e) => e.type === "PeriodSettled")).toHaveLength(GATEWAYS);
+    for (const g of gateways) {
+      expect((await retrying.getRecordsHead(g.agreement.agreementId)).nextSeq).toBe(RECORDS);
+      expect(await retrying.getInvoices(g.agreement.agreementId)).toHaveLength(1);
+    }
+    await ledger.close();
+  }, 180_000);
+});
