@@ -89,7 +89,8 @@ export interface CreateDeliveryLoopParameters<R> {
   /**
    * Live batching: how long (ms of the scheduler's clock) the loop may hold records that are
    * ready, waiting for more to fill a batch of `maxBatch`, counted from when it first found
-   * them waiting. Default 2,000; 0 delivers at once. Only with batches (`maxBatch` > 1 and a
+   * them waiting. Default 0: deliver at once (opt in, e.g. 2,000 for a few seconds, or a day
+   * for a gateway on a chain paying per transaction). Only with batches (`maxBatch` > 1 and a
    * sink with `submitBatch`). It never holds a record past a billing-period end (a record for
    * which `flushAfter` is true goes at once, with every record before it), and `stop()`
    * delivers what is being held before it stops. On a chain each call is a transaction, so
@@ -120,7 +121,7 @@ export interface DeliveryLoop<R> {
 
 const DEFAULT_BACKOFF: DeliveryBackoff = { initialMs: 500, maxMs: 60_000, factor: 2, jitter: 0.2 };
 const DEFAULT_MAX_BATCH = 100;
-const DEFAULT_MAX_BATCH_DELAY_MS = 2_000;
+const DEFAULT_MAX_BATCH_DELAY_MS = 0;
 
 /**
  * Hands the journal's unacknowledged records to a sink in seq order, at least once, and
