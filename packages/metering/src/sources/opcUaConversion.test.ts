@@ -1,3 +1,4 @@
+import type { Decimal } from "decimal.js";
 import { DataType, DataValue, StatusCodes } from "node-opcua-client";
 import { describe, expect, it } from "vitest";
 import { Dec } from "../quantity.js";
@@ -31,16 +32,16 @@ describe("OPC UA DataValue conversion", () => {
       sourceTime: at,
       serverTime: server,
     });
-    expect((e as { value: Dec }).value.toFixed()).toBe("0.30000000000000004");
+    expect((e as { value: Decimal }).value.toFixed()).toBe("0.30000000000000004");
   });
 
   it("UInt64 words and a scale are exact; a state's number maps to its name", () => {
     const u64 = convertValue(register, DataType.UInt64, [0xffffffff, 0xffffffff]);
-    expect((u64 as Dec).toFixed()).toBe("18446744073709551615");
+    expect((u64 as Decimal).toFixed()).toBe("18446744073709551615");
     const i64 = convertValue(register, DataType.Int64, [0xffffffff, 0xfffffffe]);
-    expect((i64 as Dec).toFixed()).toBe("-2");
+    expect((i64 as Decimal).toFixed()).toBe("-2");
     const scaled = convertValue({ ...register, scale: new Dec("0.001") }, DataType.Double, 1234);
-    expect((scaled as Dec).toFixed()).toBe("1.234");
+    expect((scaled as Decimal).toFixed()).toBe("1.234");
     const state: NodeConfig = {
       node: { nodeId: "ns=1;s=S", channel: "state", kind: "state", states: { 1: "Loaded" } },
       scale: undefined,
