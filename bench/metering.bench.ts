@@ -591,7 +591,8 @@ export async function meteringBench(quick: boolean): Promise<MeteringBenchResult
         value: decRate,
         unit: "readings/s",
       },
-      target: { op: ">=", value: 0.5, on: "ratio" },
+      // issue 20: the fixed-point core does no Decimal work per reading
+      target: { op: ">=", value: 1.5, on: "ratio" },
     }),
     figure({
       id: "metering.pipeline.vsBigintLoop",
@@ -600,7 +601,7 @@ export async function meteringBench(quick: boolean): Promise<MeteringBenchResult
       value: pipelineRate,
       unit: "readings/s",
       baseline: { name: "fixed-point BigInt loop", value: bigRate, unit: "readings/s" },
-      note: "no target: information only",
+      target: { op: ">=", value: 0.1, on: "ratio" },
     }),
   ];
   return {

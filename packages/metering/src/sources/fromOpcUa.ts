@@ -1,151 +1,37 @@
-import type { Decimal } from "decimal.js";
 import type { OPCUACertificateManager } from "node-opcua-certificate-manager";
 import type {
   ClientMonitoredItemGroup,
   ClientSession,
   ClientSubscription,
-  DataType,
-  DataValue,
-  EndpointDescription,
   MonitoringParametersOptions,
   OPCUAClient,
   OPCUAClientOptions,
 } from "node-opcua-client";
 import { Observable } from "rxjs";
 import { MaaskitError } from "../errors.js";
-import { Dec } from "../quantity.js";
-import type {
-  GapEvent,
-  GapReason,
-  MeterEvent,
-  Quality,
-  QuarantineEvent,
-  Reading,
-  ReadingValue,
-} from "../reading.js";
-import type { UnitCode } from "../units.js";
-import { loadNodeOpcuaClient } from "./nodeOpcuaClient.js";
+import type { GapEvent, GapReason, MeterEvent, QuarantineEvent, Reading } from "../reading.js";
 import {
-  certificateThumbprint,
-  chooseEndpoint,
-  type OpcUaConnectionSecurity,
-  type OpcUaSecurityOptions,
-  securityProblems,
-  userIdentityOf,
-  verifyServerCertificate,
-} from "./opcUaSecurity.js";
+  type FromOpcUaOptions,
+  type NodeConfig,
+  type OpcUaNode,
+  validate,
+} from "./fromOpcUaOptions.js";
+import { loadNodeOpcuaClient } from "./nodeOpcuaClient.js";
+import { dataValueToEvent, eventTime } from "./opcUaConversion.js";
+import { userIdentityOf } from "./opcUaSecurity.js";
+import {
+  connectionFailedError,
+  negotiateSecurity,
+  readServerStartTime,
+  watchServerCertificate,
+} from "./opcUaSession.js";
 
-/** How a node's values are used downstream. */
-export type OpcUaNodeKind = "register" | "rate" | "state" | "value";
-
-/** One OPC UA variable mapped onto a metering channel. */
-export interface OpcUaNode {
-  /** NodeId string, e.g. `ns=1;s=Compressor.Operational.AccumulatedVolume`. */
-  readonly nodeId: string;
-  /** Channel name put on the readings. */
-  readonly channel: string;
-  /** UNECE unit of the (scaled) value. */
-  readonly unit?: UnitCode;
-  /**
-   * `register`: a totalizer (re-read after every reconnect so counters bridge the gap; never
-   * deadbanded). `rate`, `value`: analogue values (deadband applies). `state`: an operating
-   * state (numbers are mapped through `states`).
-   */
-  readonly kind: OpcUaNodeKind;
-  /** Multiplier applied exactly to numeric values, e.g. "0.001" for a litre register read as m³. */
-  readonly scale?: Decimal.Value;
-  /** For `state` nodes: enumeration value → state name (e.g. OPC 40250 7 → "Loaded"). */
-  readonly states?: Readonly<Record<number, string>>;
-}
-
-export interface FromOpcUaOptions {
-  /** `opc.tcp://host:port/path`. */
-  readonly endpointUrl: string;
-  /** Machine id put on every event. */
-  readonly machineId: string;
-  readonly nodes: readonly OpcUaNode[];
-  /** Requested sampling interval in ms (0 = the server's fastest). Default 1000. */
-  readonly samplingInterval?: number;
-  /** Requested publishing interval in ms. Default: the sampling interval (at least 50). */
-  readonly publishingInterval?: number;
-  /** Server-side queue per monitored item. Default 10. */
-  readonly queueSize?: number;
-  /** Deadband for `rate` and `value` nodes (never for registers or states). */
-  readonly deadband?: { readonly type: "absolute" | "percent"; readonly value: number };
-  /** Monitored items created per CreateMonitoredItems call. Default 500. */
-  readonly groupSize?: number;
-  /**
-   * Client PKI folder, kept by the caller (e.g. `<dataDir>/pki`): the client's own
-   * certificate (`own/`, created in pure JS on first start), the server trust list
-   * (`trusted/certs/`), refused certificates (`rejected/`) and, with `trust: "firstUse"`, the
-   * pins (`maaskit-pinned-servers.json`). Required unless `security.mode` is `"None"` or a
-   * `certificateManager` is given.
-   */
-  readonly pkiDir?: string;
-  /**
-   * A ready client certificate manager (takes precedence over `pkiDir` for the certificates;
-   * pins still go to `pkiDir`, else to its root folder). Its own acceptance policy applies: build
-   * it with `automaticallyAcceptUnknownCertificate: false`.
-   */
-  readonly certificateManager?: OPCUACertificateManager;
-  /**
-   * Connection security (a plain serialisable object). Default: the strongest mode
-   * (SignAndEncrypt > Sign) and policy the server offers, the server certificate checked
-   * against the trust list in `pkiDir`, anonymous user. See {@link OpcUaSecurityOptions}.
-   */
-  readonly security?: OpcUaSecurityOptions;
-  /**
-   * Where warnings (security mode None, a certificate pinned on first use) and the
-   * established security (`info`, with an {@link OpcUaConnectionSecurity} as details) go.
-   * Default: warnings to `console.warn`, no info.
-   */
-  readonly logger?: {
-    warn(message: string, details?: Record<string, unknown>): void;
-    info?(message: string, details?: Record<string, unknown>): void;
-  };
-  /**
-   * Extra node-opcua client options (timeouts…). Security is set through `security` only:
-   * `securityMode`, `securityPolicy`, `serverCertificate` and `clientCertificateManager` here
-   * are refused.
-   */
-  readonly clientOptions?: Partial<OPCUAClientOptions>;
-  /**
-   * Initial connection: retries before `metering.opcua.connectionFailed` (default 2; at least 1
-   * while `reconnect` is on, because node-opcua reconnects only then); delays in ms.
-   */
-  readonly connect?: {
-    readonly maxRetry?: number;
-    readonly initialDelay?: number;
-    readonly maxDelay?: number;
-  };
-  /**
-   * Reconnect after a connection loss (default true). With `false` a loss ends the stream
-   * with `metering.opcua.connectionLost`.
-   */
-  readonly reconnect?: boolean;
-  /**
-   * Nodes the server rejects (unknown NodeId, no access…): `"error"` (default) ends the
-   * stream with `metering.opcua.badNode` naming all of them; `"quarantine"` emits one
-   * `QuarantineEvent` (reason `node.bad`) per node and meters the rest.
-   */
-  readonly badNodes?: "error" | "quarantine";
-}
-
-export type FromOpcUaErrorCode =
-  | "metering.opcua.invalidConfig"
-  | "metering.opcua.connectionFailed"
-  | "metering.opcua.connectionLost"
-  | "metering.opcua.subscriptionFailed"
-  | "metering.opcua.badNode"
-  | "metering.opcua.untrustedServer"
-  | "metering.opcua.serverCertificateChanged"
-  | "metering.opcua.noSecureEndpoint"
-  | "metering.opcua.sessionRejected";
-
-interface NodeConfig {
-  node: OpcUaNode;
-  scale: Decimal | undefined;
-}
+export type {
+  FromOpcUaErrorCode,
+  FromOpcUaOptions,
+  OpcUaNode,
+  OpcUaNodeKind,
+} from "./fromOpcUaOptions.js";
 
 /**
  * Machine readings from an OPC UA server as metering events, with `node-opcua-client`:
@@ -343,7 +229,8 @@ export function fromOpcUa(options: FromOpcUaOptions): Observable<MeterEvent> {
         const values = await s.read(
           registers.map((n) => ({ nodeId: n.node.nodeId, attributeId: AttributeIds.Value })),
         );
-        for (const [i, dv] of values.entries()) reread.push(toEvent(registers[i]!, dv));
+        for (const [i, dv] of values.entries())
+          reread.push(dataValueToEvent(machineId, registers[i]!, dv));
       }
       if (closed) return;
       const after = [...reread, ...held].sort((a, b) => eventTime(a) - eventTime(b));
@@ -364,10 +251,6 @@ export function fromOpcUa(options: FromOpcUaOptions): Observable<MeterEvent> {
         subscriber.next(gap);
       }
       for (const e of after) emit(e);
-    }
-
-    function toEvent(n: NodeConfig, dv: DataValue): MeterEvent {
-      return dataValueToEvent(machineId, n, dv);
     }
 
     async function start(): Promise<void> {
@@ -395,81 +278,27 @@ export function fromOpcUa(options: FromOpcUaOptions): Observable<MeterEvent> {
         initialDelay: options.connect?.initialDelay ?? 250,
         maxDelay: options.connect?.maxDelay ?? 2000,
       };
-      const connectionFailed = (cause: unknown): MaaskitError =>
-        cause instanceof MaaskitError
-          ? cause
-          : new MaaskitError(
-              "metering.opcua.connectionFailed",
-              `Cannot connect to ${endpointUrl}`,
-              {
-                details: {
-                  endpointUrl,
-                  message: cause instanceof Error ? cause.message : String(cause),
-                },
-                cause,
-              },
-            );
+      const connectionFailed = connectionFailedError(endpointUrl);
 
-      let secure: Partial<OPCUAClientOptions>;
-      let established: Omit<OpcUaConnectionSecurity, "user">;
-      if (insecure) {
-        logger.warn(
-          `OPC UA security mode None for ${endpointUrl} (explicit opt-in): readings are neither signed nor encrypted and the server is not authenticated; records of this source must carry flag insecureSource`,
-          { code: "metering.opcua.insecure", endpointUrl, machineId },
-        );
-        secure = { securityMode: MessageSecurityMode.None, securityPolicy: SecurityPolicy.None };
-        established = { endpointUrl, mode: "None", policy: "None", trust: "none" };
-      } else {
-        const cm = certificateManager!;
-        let chosen: ReturnType<typeof chooseEndpoint>;
-        let trust: OpcUaConnectionSecurity["trust"];
-        try {
-          await cm.initialize();
-          // GetEndpoints on a None channel (what every OPC UA client does to learn the
-          // server's certificate); nothing from this channel is used unverified
-          const d = OPCUAClient.create({ ...base, connectionStrategy });
+      const negotiated = await negotiateSecurity({
+        lib: { MessageSecurityMode, OPCUAClient, SecurityPolicy },
+        insecure,
+        security,
+        certificateManager,
+        base,
+        connectionStrategy,
+        endpointUrl,
+        machineId,
+        pkiDir: options.pkiDir,
+        logger,
+        connectionFailed,
+        setDiscovery: (d) => {
           discovery = d;
-          let endpoints: EndpointDescription[];
-          try {
-            await d.connect(endpointUrl);
-            endpoints = await d.getEndpoints();
-          } finally {
-            discovery = undefined;
-            // close in the background: the secure connection need not wait for it
-            void d.disconnect().catch(() => undefined);
-          }
-          if (closed) return;
-          chosen = chooseEndpoint(endpoints, security, endpointUrl);
-          trust = await verifyServerCertificate({
-            endpointUrl,
-            certificate: chosen.serverCertificate,
-            certificateManager: cm,
-            pkiDir: options.pkiDir ?? cm.rootDir,
-            trust: security.trust ?? "list",
-          });
-        } catch (cause) {
-          throw connectionFailed(cause);
-        }
-        const serverThumbprint = certificateThumbprint(chosen.serverCertificate);
-        if (trust === "pinnedNow") {
-          logger.warn(
-            `OPC UA server certificate ${serverThumbprint} of ${endpointUrl} trusted on first use and pinned to that endpoint`,
-            { code: "metering.opcua.serverPinned", endpointUrl, thumbprint: serverThumbprint },
-          );
-        }
-        secure = {
-          securityMode: chosen.securityMode,
-          securityPolicy: chosen.securityPolicy,
-          serverCertificate: chosen.serverCertificate,
-        };
-        established = {
-          endpointUrl,
-          mode: chosen.mode,
-          policy: chosen.policy,
-          serverThumbprint,
-          trust,
-        };
-      }
+        },
+        isClosed: () => closed,
+      });
+      if (negotiated === undefined) return;
+      const { established, secure } = negotiated;
       if (closed) return;
       const identity = await userIdentityOf(security.user);
       // node-opcua re-checks the server certificate when it changes on a reconnect: end the
@@ -586,7 +415,7 @@ export function fromOpcUa(options: FromOpcUaOptions): Observable<MeterEvent> {
         });
         group.on("changed", (item, dv, i) => {
           if (item.statusCode.isNotGood()) return;
-          emit(toEvent(items[i]!, dv));
+          emit(dataValueToEvent(machineId, items[i]!, dv));
         });
       }
       if (rejected.length > 0) {
@@ -666,279 +495,4 @@ export function fromOpcUa(options: FromOpcUaOptions): Observable<MeterEvent> {
       })();
     };
   });
-}
-
-/**
- * The certificate manager as the connected client sees it: a server certificate other than
- * the one verified at connect time (a reconnect to a replaced server) fails the stream —
- * `serverCertificateChanged` with trust on first use (the pin), `untrustedServer` when the
- * trust list does not hold it. A rotated certificate that is in the trust list is accepted.
- */
-function watchServerCertificate(
-  cm: OPCUACertificateManager,
-  thumbprint: string,
-  trust: "list" | "firstUse",
-  fail: (err: MaaskitError) => void,
-  endpointUrl: string,
-): OPCUACertificateManager {
-  const check = async (chain: Buffer | Buffer[]) => {
-    const status = await cm.checkCertificate(chain as Buffer);
-    const cert = Array.isArray(chain) ? chain[0]! : chain;
-    const seen = certificateThumbprint(cert);
-    if (seen === thumbprint) return status;
-    if (trust === "firstUse") {
-      fail(
-        new MaaskitError(
-          "metering.opcua.serverCertificateChanged",
-          `${endpointUrl} presented certificate ${seen} on a reconnect, but ${thumbprint} is pinned for it: refusing a possible impostor`,
-          { details: { endpointUrl, thumbprint: seen, pinnedThumbprint: thumbprint } },
-        ),
-      );
-    } else if (status.name !== "Good") {
-      fail(
-        new MaaskitError(
-          "metering.opcua.untrustedServer",
-          `${endpointUrl} presented certificate ${seen} on a reconnect, which is not in the trust list ${cm.trustedFolder} (${status.name}): refusing the server`,
-          {
-            details: {
-              endpointUrl,
-              thumbprint: seen,
-              previousThumbprint: thumbprint,
-              status: status.name,
-              trustedFolder: cm.trustedFolder,
-            },
-          },
-        ),
-      );
-    }
-    return status;
-  };
-  return new Proxy(cm, {
-    get(target, prop) {
-      if (prop === "checkCertificate") {
-        return (chain: Buffer | Buffer[], callback?: (err: Error | null, s?: unknown) => void) => {
-          const p = check(chain);
-          if (callback === undefined) return p;
-          p.then(
-            (s) => callback(null, s),
-            (e: Error) => callback(e),
-          );
-          return undefined;
-        };
-      }
-      const v = Reflect.get(target, prop, target);
-      return typeof v === "function" ? v.bind(target) : v;
-    },
-    set(target, prop, value) {
-      return Reflect.set(target, prop, value, target);
-    },
-  });
-}
-
-async function readServerStartTime(session: ClientSession): Promise<number | undefined> {
-  const { AttributeIds, resolveNodeId, VariableIds } = loadNodeOpcuaClient();
-  const dv = await session.read({
-    nodeId: resolveNodeId(VariableIds.Server_ServerStatus_StartTime),
-    attributeId: AttributeIds.Value,
-  });
-  const v = dv.value?.value;
-  return v instanceof Date ? v.getTime() : undefined;
-}
-
-function eventTime(e: MeterEvent): number {
-  return e.kind === "reading"
-    ? e.sourceTime.getTime()
-    : e.kind === "quarantine" && e.at
-      ? e.at.getTime()
-      : 0;
-}
-
-function quality(code: number): Quality {
-  // the two top bits of a StatusCode are its severity: 00 good, 01 uncertain, 1x bad
-  const severity = code >>> 30;
-  return severity === 0 ? "good" : severity === 1 ? "uncertain" : "bad";
-}
-
-/** Converts one DataValue into a Reading, or a QuarantineEvent when it cannot be one. */
-function dataValueToEvent(machineId: string, n: NodeConfig, dv: DataValue): MeterEvent {
-  const { node } = n;
-  const code = dv.statusCode.value;
-  const sourceTime = dv.sourceTimestamp ?? dv.serverTimestamp ?? new Date();
-  const converted = convertValue(n, dv.value?.dataType, dv.value?.value);
-  if (typeof converted === "object" && converted !== null && "problem" in converted) {
-    const q: QuarantineEvent = {
-      kind: "quarantine",
-      machineId,
-      channel: node.channel,
-      reason: converted.problem,
-      message: `${machineId}/${node.channel}: ${converted.message} (status ${dv.statusCode.name})`,
-      item: { nodeId: node.nodeId, dataValue: dv.toString() },
-      at: sourceTime,
-    };
-    return q;
-  }
-  const base = {
-    kind: "reading" as const,
-    machineId,
-    channel: node.channel,
-    value: converted as ReadingValue,
-    quality: quality(code),
-    statusCode: code,
-    sourceTime,
-  };
-  const withUnit = node.unit === undefined ? base : { ...base, unit: node.unit };
-  return dv.serverTimestamp ? { ...withUnit, serverTime: dv.serverTimestamp } : withUnit;
-}
-
-function convertValue(
-  n: NodeConfig,
-  dataType: DataType | undefined,
-  raw: unknown,
-): ReadingValue | { problem: string; message: string } {
-  const { DataType } = loadNodeOpcuaClient();
-  const { node, scale } = n;
-  if (raw === null || raw === undefined) return { problem: "value.missing", message: "no value" };
-  if (typeof raw === "boolean") return raw;
-  if (typeof raw === "string") return raw;
-  if (typeof raw === "object" && raw !== null && "text" in raw && typeof raw.text === "string") {
-    return raw.text; // LocalizedText
-  }
-  let d: Decimal;
-  if (typeof raw === "number") {
-    if (!Number.isFinite(raw))
-      return { problem: "value.notFinite", message: `value ${raw} is not finite` };
-    if (node.kind === "state" && node.states?.[raw] !== undefined) return node.states[raw]!;
-    d = new Dec(raw.toString());
-  } else if (
-    (dataType === DataType.Int64 || dataType === DataType.UInt64) &&
-    Array.isArray(raw) &&
-    raw.length === 2
-  ) {
-    // node-opcua carries 64-bit integers as [high, low] 32-bit words
-    const [hi, lo] = raw as [number, number];
-    const big =
-      dataType === DataType.Int64
-        ? BigInt.asIntN(64, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0))
-        : (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
-    d = new Dec(big.toString());
-  } else if (typeof raw === "bigint") {
-    d = new Dec(raw.toString());
-  } else {
-    return {
-      problem: "value.notNumeric",
-      message: `value of type ${DataType[dataType ?? 0]} is not a number`,
-    };
-  }
-  if (node.kind === "state") return d.toFixed();
-  return scale === undefined ? d : d.times(scale);
-}
-
-function validate(options: FromOpcUaOptions): NodeConfig[] {
-  const { resolveNodeId } = loadNodeOpcuaClient();
-  const problems: string[] = [];
-  if (typeof options !== "object" || options === null) {
-    throw new MaaskitError("metering.opcua.invalidConfig", "fromOpcUa needs an options object", {
-      details: { problems: ["options must be an object"] },
-    });
-  }
-  if (
-    typeof options.endpointUrl !== "string" ||
-    !/^opc\.tcp:\/\/[^/\s]+/.test(options.endpointUrl)
-  ) {
-    problems.push("endpointUrl must be an opc.tcp:// URL");
-  }
-  if (typeof options.machineId !== "string" || options.machineId.length === 0) {
-    problems.push("machineId must be a non-empty string");
-  }
-  const positive = (name: keyof FromOpcUaOptions, min: number): void => {
-    const v = options[name];
-    if (v !== undefined && (typeof v !== "number" || !Number.isFinite(v) || v < min)) {
-      problems.push(`${name} must be a number >= ${min}`);
-    }
-  };
-  positive("samplingInterval", 0);
-  positive("publishingInterval", 0);
-  positive("queueSize", 1);
-  positive("groupSize", 1);
-  if (options.deadband !== undefined) {
-    const { type, value } = options.deadband;
-    if (type !== "absolute" && type !== "percent")
-      problems.push("deadband.type must be absolute or percent");
-    if (typeof value !== "number" || !(value >= 0) || (type === "percent" && value > 100)) {
-      problems.push("deadband.value must be >= 0 (and <= 100 for percent)");
-    }
-  }
-  if (
-    options.badNodes !== undefined &&
-    options.badNodes !== "error" &&
-    options.badNodes !== "quarantine"
-  ) {
-    problems.push("badNodes must be error or quarantine");
-  }
-  problems.push(...securityProblems(options.security));
-  if (
-    options.security?.mode !== "None" &&
-    options.pkiDir === undefined &&
-    options.certificateManager === undefined
-  ) {
-    problems.push(
-      "pkiDir is required (the server trust list and the client certificate live there) unless security.mode is None or a certificateManager is given",
-    );
-  }
-  if (options.pkiDir !== undefined && (typeof options.pkiDir !== "string" || options.pkiDir === ""))
-    problems.push("pkiDir must be a folder path");
-  for (const key of [
-    "securityMode",
-    "securityPolicy",
-    "serverCertificate",
-    "clientCertificateManager",
-  ]) {
-    if (options.clientOptions !== undefined && key in options.clientOptions)
-      problems.push(
-        `clientOptions.${key} is not allowed: set security (or certificateManager) instead`,
-      );
-  }
-  const out: NodeConfig[] = [];
-  const channels = new Set<string>();
-  if (!Array.isArray(options.nodes) || options.nodes.length === 0) {
-    problems.push("nodes must be a non-empty array");
-  } else {
-    options.nodes.forEach((node, i) => {
-      const at = `nodes[${i}]`;
-      try {
-        resolveNodeId(node.nodeId);
-      } catch {
-        problems.push(`${at}.nodeId ${JSON.stringify(node.nodeId)} is not a NodeId`);
-      }
-      if (typeof node.channel !== "string" || node.channel.length === 0) {
-        problems.push(`${at}.channel must be a non-empty string`);
-      } else if (channels.has(node.channel)) {
-        problems.push(`${at}.channel ${node.channel} is used twice`);
-      } else channels.add(node.channel);
-      if (!["register", "rate", "state", "value"].includes(node.kind)) {
-        problems.push(`${at}.kind must be register, rate, state or value`);
-      }
-      let scale: Decimal | undefined;
-      if (node.scale !== undefined) {
-        try {
-          scale = new Dec(node.scale);
-          if (!scale.isFinite() || scale.lte(0)) throw new Error("not positive");
-        } catch {
-          problems.push(`${at}.scale must be a positive decimal`);
-          scale = undefined;
-        }
-      }
-      out.push({ node, scale });
-    });
-  }
-  if (problems.length > 0) {
-    throw new MaaskitError(
-      "metering.opcua.invalidConfig",
-      `Invalid fromOpcUa options: ${problems.join("; ")}`,
-      {
-        details: { problems },
-      },
-    );
-  }
-  return out;
 }

@@ -102,9 +102,6 @@ export interface CounterDeltaOptions {
   readonly onState?: (state: CounterDeltaState) => void;
 }
 
-/** Error code thrown (synchronously, by the factory) for invalid options. */
-export type CounterDeltaErrorCode = "metering.counterDelta.invalidOptions";
-
 const BASES: readonly string[] = volumeBases;
 
 /**

@@ -68,9 +68,6 @@ export interface IntegrateRateOptions {
   readonly onState?: (state: IntegrateRateState) => void;
 }
 
-/** Error code thrown (synchronously, by the factory) for invalid options. */
-export type IntegrateRateErrorCode = "metering.integrateRate.invalidOptions";
-
 const BASES: readonly string[] = volumeBases;
 
 /**

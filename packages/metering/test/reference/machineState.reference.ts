@@ -25,11 +25,6 @@ export interface MachineStateOptions {
   readonly mapping: StateMapping | StateMapper;
 }
 
-/** Error codes of {@link machineState}. */
-export type MachineStateErrorCode =
-  | "metering.machineState.invalidOptions"
-  | "metering.machineState.mappingFailed";
-
 /**
  * Turns state readings into ISO 22400 time spans (`StateSpanEvent`). For each state channel
  * of each machine, a reading whose category (or vendor state) differs from the current one

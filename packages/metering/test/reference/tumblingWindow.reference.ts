@@ -60,9 +60,6 @@ export type WindowedEvent =
   | Exclude<MeterEvent, Reading | UsageEvent | GapEvent | StateSpanEvent>
   | StateSpanEvent;
 
-/** Error code of {@link tumblingWindow}'s option validation. */
-export type TumblingWindowErrorCode = "metering.tumblingWindow.invalidOptions";
-
 interface ChannelAcc {
   quantity: Quantity;
   flags: {
