@@ -1,10 +1,11 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { openJournal, ZERO_HASH } from "../src/journal/openJournal.js";
 import { bundleChild } from "./support/bundleChild.js";
+import { childLines } from "./support/childLines.js";
 
 // A real write failure, not an injected one: the child runs with a file-size limit
 // (RLIMIT_FSIZE via util-linux `prlimit`), so the kernel fails the journal write part-way
@@ -29,28 +30,6 @@ afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-function lines(child: ChildProcess): {
-  out: () => string[];
-  waitFor: (p: RegExp) => Promise<string>;
-} {
-  let buf = "";
-  child.stdout!.on("data", (d: Buffer) => {
-    buf += d.toString();
-  });
-  const out = () => buf.split("\n").filter((l) => l !== "");
-  return {
-    out,
-    async waitFor(p) {
-      for (let i = 0; i < 2000; i++) {
-        const hit = out().find((l) => p.test(l));
-        if (hit !== undefined) return hit;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      throw new Error(`child never printed ${p}: ${buf}`);
-    },
-  };
-}
-
 describe("journal write failure", () => {
   test("error: a write failing part-way rejects with metering.journal.writeFailed, leaves only complete entries, and a later append succeeds once space returns", async () => {
     const journalDir = path.join(dir, "journal");
@@ -64,7 +43,7 @@ describe("journal write failure", () => {
     const exited = new Promise<number | null>((resolve) =>
       child.on("exit", (code) => resolve(code)),
     );
-    const { out, waitFor } = lines(child);
+    const { out, waitFor } = childLines(child, 2000);
 
     const fail = await waitFor(/^fail /);
     const [, failedSeq, errno] = fail.split(" ");

@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -8,6 +8,7 @@ import { openJournal } from "../src/journal/openJournal.js";
 import { createMeterRecordVerifier } from "../src/records/meterRecordVerifier.js";
 import { binding, crashCodec, GENESIS, makeRecord, wallet } from "./fixtures/crashRecords.js";
 import { bundleChild } from "./support/bundleChild.js";
+import { childLines } from "./support/childLines.js";
 
 // The pipelined recorder under a real write failure: the child runs with a file-size limit
 // (`prlimit`), so a journal write fails part-way with EFBIG while later records of the same
@@ -33,28 +34,6 @@ afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-function lines(child: ChildProcess): {
-  out: () => string[];
-  waitFor: (p: RegExp) => Promise<string>;
-} {
-  let buf = "";
-  child.stdout!.on("data", (d: Buffer) => {
-    buf += d.toString();
-  });
-  const out = () => buf.split("\n").filter((l) => l !== "");
-  return {
-    out,
-    async waitFor(p) {
-      for (let i = 0; i < 3000; i++) {
-        const hit = out().find((l) => p.test(l));
-        if (hit !== undefined) return hit;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      throw new Error(`child never printed ${p}: ${buf}`);
-    },
-  };
-}
-
 describe("recorder write failure", () => {
   test("error: a write failing mid-burst fails that record and every later one, appends none of them, and the recorder resumes from the journal with identical records", async () => {
     const journalDir = path.join(dir, "journal");
@@ -66,7 +45,7 @@ describe("recorder write failure", () => {
     const exited = new Promise<number | null>((resolve) =>
       child.on("exit", (code) => resolve(code)),
     );
-    const { out, waitFor } = lines(child);
+    const { out, waitFor } = childLines(child);
 
     const state = await waitFor(/^state /);
     const outcomes = out().filter((l) => /^(ok|fail) /.test(l));

@@ -26,11 +26,14 @@ export function writeFully(fd: number, buf: Buffer, position: number): void {
   }
 }
 
-/** Writes a file durably and atomically: temp file, fsync, rename, directory fsync. @internal */
-export function writeFileAtomic(file: string, data: Buffer | string): void {
+/**
+ * Writes a file durably and atomically: temp file (created with `mode`, default 0o666 less
+ * the umask), fsync, rename, directory fsync. The one atomic write of maaskit. @internal
+ */
+export function writeFileAtomic(file: string, data: Buffer | string, mode?: number): void {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
-  const fd = fs.openSync(tmp, "w");
+  const fd = fs.openSync(tmp, "w", mode);
   try {
     writeFully(fd, typeof data === "string" ? Buffer.from(data) : data, 0);
     fs.fsyncSync(fd);

@@ -1,5 +1,5 @@
 import { createHash, X509Certificate } from "node:crypto";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { OPCUACertificateManager } from "node-opcua-certificate-manager";
 import type {
@@ -10,6 +10,7 @@ import type {
   UserTokenType,
 } from "node-opcua-client";
 import { MaaskitError } from "../errors.js";
+import { writeFileAtomic } from "../journal/fsUtil.js";
 import { loadNodeOpcuaClient } from "./nodeOpcuaClient.js";
 
 /** OPC UA message security modes, strongest first. */
@@ -298,9 +299,7 @@ async function readPins(file: string): Promise<PinFile> {
 }
 
 async function writePins(file: string, pins: PinFile): Promise<void> {
-  const tmp = `${file}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(pins, null, 2)}\n`, { mode: 0o600 });
-  await rename(tmp, file);
+  writeFileAtomic(file, `${JSON.stringify(pins, null, 2)}\n`, 0o600);
 }
 
 /**
