@@ -24,6 +24,7 @@ import type {
 import { isLedgerError, ledgerError } from "../../ledgerErrors.js";
 import type { LedgerEvent } from "../../ledgerEvents.js";
 import { recordsToJson } from "../../recordsToJson.js";
+import { type Command, LedgerCore, type Outcome, workOrderTermsToJson } from "../../rules/index.js";
 import {
   allEvents,
   commit,
@@ -33,7 +34,6 @@ import {
   sqliteRecords,
   verifyAll,
 } from "./embeddedLedgerStore.js";
-import { type Command, LedgerCore, type Outcome, workOrderTermsToJson } from "../../rules/index.js";
 
 /** Options of `embeddedLedger`. */
 export interface EmbeddedLedgerParameters {

@@ -13,8 +13,6 @@ import {
 import type { Store } from "@maaskit/metering/storage";
 import { type LedgerError, ledgerError } from "../../ledgerErrors.js";
 import type { LedgerEvent } from "../../ledgerEvents.js";
-import { readLegacyLog } from "./appendLog.js";
-import type { EmbeddedLedgerRecovery } from "./embeddedLedger.js";
 import {
   type AcceptedRecord,
   type AcceptedRecords,
@@ -22,6 +20,8 @@ import {
   LedgerCore,
   type Outcome,
 } from "../../rules/index.js";
+import { readLegacyLog } from "./appendLog.js";
+import type { EmbeddedLedgerRecovery } from "./embeddedLedger.js";
 import { decodeState, encodeState } from "./stateCodec.js";
 
 /** One chain entry: the command, the instant it was applied at, and the saved state it left. */
