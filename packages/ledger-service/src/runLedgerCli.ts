@@ -5,11 +5,13 @@ import { embeddedLedger } from "@maaskit/settlement";
 import { tokenTable } from "./auth.js";
 import { createLedgerServer } from "./createLedgerServer.js";
 
-const usage = `usage: maaskit-ledger serve --data-dir <dir> --auth <tokens.json> [--port 8545] [--host 127.0.0.1]
-  [--max-body-bytes 1048576] [--rate 200] [--burst 400]
+const usage = `usage: maaskit-ledger serve (--data-dir <dir> | --database-url <postgres://…>) --auth <tokens.json>
+  [--port 8545] [--host 127.0.0.1] [--max-body-bytes 1048576] [--rate 200] [--burst 400]
 
-Serves the embedded ledger in <dir> over HTTP (docs/ledger-service.md). Prints
-"listening on http://host:port" once ready; SIGTERM or SIGINT stop it.
+Serves a ledger over HTTP (docs/ledger-service.md): the embedded ledger in <dir>, or the
+PostgreSQL ledger (@maaskit/settlement/postgres; needs the package "pg") in the database at
+--database-url, migrating its schema on first use. Prints "listening on http://host:port"
+once ready; SIGTERM or SIGINT stop it.
 `;
 
 /**
@@ -30,6 +32,7 @@ export async function runLedgerCli(argv: readonly string[]): Promise<void> {
       port: { type: "string", default: "8545" },
       host: { type: "string", default: "127.0.0.1" },
       "data-dir": { type: "string" },
+      "database-url": { type: "string" },
       auth: { type: "string" },
       "max-body-bytes": { type: "string" },
       rate: { type: "string" },
@@ -37,15 +40,21 @@ export async function runLedgerCli(argv: readonly string[]): Promise<void> {
     },
   });
   const dir = values["data-dir"];
+  const databaseUrl = values["database-url"];
   const authFile = values.auth;
-  if (dir === undefined || authFile === undefined) {
+  if ((dir === undefined) === (databaseUrl === undefined) || authFile === undefined) {
     process.stderr.write(usage);
     process.exitCode = 2;
     return;
   }
   const auth = tokenTable(JSON.parse(readFileSync(authFile, "utf8")));
   const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
-  const backend = embeddedLedger({ dir });
+  const backend =
+    databaseUrl !== undefined
+      ? (await import("@maaskit/settlement/postgres")).postgresLedger({
+          connectionString: databaseUrl,
+        })
+      : embeddedLedger({ dir: dir as string });
   await backend.ready;
   const server = createLedgerServer({
     backend,

@@ -9,6 +9,10 @@ import { isLedgerError, type LedgerBackend } from "@maaskit/settlement";
 import { httpLedger } from "@maaskit/settlement/http";
 import { afterAll, describe, expect, it } from "vitest";
 import {
+  type PostgresTarget,
+  postgresTarget,
+} from "../../settlement/test/support/postgresTarget.js";
+import {
   fleetDay,
   fleetGateway,
   fleetRecords,
@@ -32,8 +36,11 @@ function freePort(): Promise<number> {
   });
 }
 
-/** `maaskit-ledger serve` from source as a child process; resolves once it listens. */
-function serve(dir: string, tokens: string, port: number): Promise<ChildProcess> {
+/**
+ * `maaskit-ledger serve` from source as a child process on a ledger (`--data-dir <dir>` or
+ * `--database-url <url>`); resolves once it listens.
+ */
+function serve(ledgerArgs: readonly string[], tokens: string, port: number): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
     [
@@ -45,8 +52,7 @@ function serve(dir: string, tokens: string, port: number): Promise<ChildProcess>
       "serve",
       "--port",
       String(port),
-      "--data-dir",
-      dir,
+      ...ledgerArgs,
       "--auth",
       tokens,
       "--rate",
@@ -82,8 +88,12 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-describe("maaskit-ledger serve: SIGKILLed mid-load and restarted on the same data dir", () => {
-  it("adversary: clients retrying with the same idempotency keys — nothing lost, nothing doubled", async () => {
+/**
+ * Delivers GATEWAYS × RECORDS records and one settlement each through a service that is
+ * SIGKILLed twice mid-load and restarted on the same ledger; checks nothing is lost or doubled.
+ */
+async function killScenario(ledgerArgs: (dir: string) => readonly string[]): Promise<void> {
+  {
     const dir = await mkdtemp(join(tmpdir(), "ledger-kill-"));
     dirs.push(dir);
     const tokens = join(dir, "tokens.json");
@@ -92,7 +102,7 @@ describe("maaskit-ledger serve: SIGKILLed mid-load and restarted on the same dat
       JSON.stringify({ tokens: [{ name: "operator", token: OPERATOR_TOKEN, role: "operator" }] }),
     );
     const port = await freePort();
-    current = await serve(join(dir, "ledger"), tokens, port);
+    current = await serve(ledgerArgs(dir), tokens, port);
     const ledger = httpLedger({
       url: `http://127.0.0.1:${port}`,
       auth: OPERATOR_TOKEN,
@@ -119,7 +129,7 @@ describe("maaskit-ledger serve: SIGKILLed mid-load and restarted on the same dat
         while (delivered < threshold) await new Promise((r) => setTimeout(r, 5));
         await kill(current as ChildProcess);
         kills++;
-        current = await serve(join(dir, "ledger"), tokens, port);
+        current = await serve(ledgerArgs(dir), tokens, port);
       }
     })();
     await Promise.all(
@@ -161,5 +171,31 @@ describe("maaskit-ledger serve: SIGKILLed mid-load and restarted on the same dat
       expect(await retrying.getInvoices(g.agreement.agreementId)).toHaveLength(1);
     }
     await ledger.close();
+  }
+}
+
+describe("maaskit-ledger serve: SIGKILLed mid-load and restarted on the same data dir", () => {
+  it("adversary: clients retrying with the same idempotency keys — nothing lost, nothing doubled", async () => {
+    await killScenario((dir) => ["--data-dir", join(dir, "ledger")]);
   }, 180_000);
 });
+
+// A second process cannot open an in-process PGlite: this case needs the PostgreSQL server
+// at DATABASE_URL (CI sets it; .ci/run starts the machine's server).
+const databaseUrl = process.env.DATABASE_URL;
+if (!databaseUrl)
+  console.info("[kill → postgres] DATABASE_URL is not set: the PostgreSQL kill case is skipped");
+describe.runIf(databaseUrl)(
+  "maaskit-ledger serve --database-url: SIGKILLed mid-load and restarted on the same database",
+  () => {
+    let target: PostgresTarget | undefined;
+    afterAll(async () => {
+      await target?.drop();
+    });
+    it("adversary: clients retrying with the same idempotency keys — nothing lost, nothing doubled", async () => {
+      target = await postgresTarget("kill");
+      const url = target.connectionString as string;
+      await killScenario(() => ["--database-url", url]);
+    }, 180_000);
+  },
+);

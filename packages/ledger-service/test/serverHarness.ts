@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { embeddedLedger, type LedgerClock } from "@maaskit/settlement";
+import { embeddedLedger, type LedgerBackend, type LedgerClock } from "@maaskit/settlement";
 import {
   createLedgerServer,
   type LedgerServer,
@@ -21,14 +21,19 @@ export interface TestToken {
 /** The operator's token every harness has (acts for anyone). */
 export const OPERATOR_TOKEN = "operator-token-0123456789abcdef";
 
-/** An embedded ledger in a fresh directory behind a service on 127.0.0.1, port 0. */
+/**
+ * A ledger behind a service on 127.0.0.1, port 0: an embedded ledger in a fresh directory,
+ * or the backend `options.backend` gives (closed by `stop()` like the embedded one).
+ */
 export async function startService(options: {
   clock?: LedgerClock;
   tokens?: readonly TestToken[];
   limits?: LedgerServerLimits;
+  backend?: LedgerBackend & { readonly ready: Promise<void> };
 }): Promise<{ url: string; server: LedgerServer; dir: string; stop(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), "ledger-service-"));
-  const backend = embeddedLedger({ dir, ...(options.clock ? { clock: options.clock } : {}) });
+  const backend =
+    options.backend ?? embeddedLedger({ dir, ...(options.clock ? { clock: options.clock } : {}) });
   await backend.ready;
   const server = createLedgerServer({
     backend,
