@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { isMaaskitError, loadSigner, type Reading } from "@maaskit/metering";
-import { embeddedLedger, parseAgreement } from "@maaskit/settlement";
+import { parseAgreement } from "@maaskit/settlement";
 import { Subject, takeWhile, tap } from "rxjs";
 import { parseDuration } from "../config/gatewayConfig.js";
 import { createGateway } from "../createGateway.js";
@@ -21,6 +21,7 @@ import {
   writeInvoices,
   writeJsonAtomic,
 } from "./common.js";
+import { ledgerFromConfig } from "./ledgerFromConfig.js";
 import { opcuaSource } from "./opcuaSource.js";
 import { sparkplugSource } from "./sparkplugSource.js";
 
@@ -45,11 +46,13 @@ export async function run(args: string[], io: GatewayCliIo): Promise<number> {
   }
   // Ledger time follows the machine's time (a simulator may run accelerated).
   let machineNow = new Date();
-  const ledger = embeddedLedger({ dir: config.ledger.dir, clock: { now: () => machineNow } });
+  const { ledger, local } = await ledgerFromConfig(config, { now: () => machineNow });
+  await ledger.ready;
   const gateway = await createGateway({
     agreement,
-    // The CLI's ledger is the local embedded one, holding both parties' consent.
-    acceptAsCustomer: true,
+    // The local embedded ledger holds both parties' consent; on a central ledger (PostgreSQL,
+    // HTTP) the gateway offers the agreement and the customer accepts it there.
+    acceptAsCustomer: local,
     ledger,
     signer,
     dataDir: config.dataDir,

@@ -9,8 +9,9 @@ import {
   meterRecordCodec,
   openJournal,
 } from "@maaskit/metering";
-import { embeddedLedger, parseAgreement } from "@maaskit/settlement";
+import { parseAgreement } from "@maaskit/settlement";
 import { configArg, EXIT, exportRecords, type GatewayCliIo } from "./common.js";
+import { ledgerFromConfig } from "./ledgerFromConfig.js";
 
 export async function status(args: string[], io: GatewayCliIo): Promise<number> {
   const { config } = configArg(args);
@@ -35,7 +36,7 @@ export async function status(args: string[], io: GatewayCliIo): Promise<number> 
   let ledgerHealth: unknown;
   let lastSettled: unknown = null;
   try {
-    const ledger = embeddedLedger({ dir: config.ledger.dir });
+    const { ledger } = await ledgerFromConfig(config, { now: () => new Date() });
     const invoices = await ledger.getInvoices(agreement.agreementId).catch((e) => {
       if (isMaaskitError(e, "settlement.agreement.unknown")) return [];
       throw e;

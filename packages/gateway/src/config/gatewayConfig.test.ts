@@ -140,6 +140,52 @@ describe("parseGatewayConfig", () => {
     );
   });
 
+  test("behavior: ledger postgres or http beside the embedded default; token file resolved against the file's folder", () => {
+    expect(
+      parseGatewayConfig(
+        {
+          ...minimal,
+          ledger: { type: "postgres", connectionString: "postgres://ledger@db:5432/maaskit" },
+        },
+        "/etc/maaskit",
+      ).ledger,
+    ).toEqual({ type: "postgres", connectionString: "postgres://ledger@db:5432/maaskit" });
+    expect(
+      parseGatewayConfig(
+        {
+          ...minimal,
+          ledger: { type: "http", url: "https://ledger.example:8545", tokenFile: "ledger.token" },
+        },
+        "/etc/maaskit",
+      ).ledger,
+    ).toEqual({
+      type: "http",
+      url: "https://ledger.example:8545",
+      tokenFile: "/etc/maaskit/ledger.token",
+    });
+  });
+
+  test("error: a ledger of an unknown type, a non-postgres URL, an http ledger without its token file — each named by path", () => {
+    const problemsOf = (ledger: unknown): string[] => {
+      try {
+        parseGatewayConfig({ ...minimal, ledger }, "/");
+      } catch (e) {
+        expect(e).toMatchObject({ code: "gateway.config.invalid" });
+        return (e as { details: { problems: { path: string }[] } }).details.problems.map(
+          (p) => p.path,
+        );
+      }
+      return [];
+    };
+    expect(problemsOf({ type: "evm" })).toEqual(["ledger.type"]);
+    expect(problemsOf({ type: "postgres", connectionString: "mysql://db/x" })).toEqual([
+      "ledger.connectionString",
+    ]);
+    expect(problemsOf({ type: "http", url: "ftp://ledger" })).toEqual(
+      expect.arrayContaining(["ledger.url", "ledger.tokenFile"]),
+    );
+  });
+
   test("behavior: the committed gateway.schema.json is what the zod schema generates", () => {
     const file = fileURLToPath(new URL("../../gateway.schema.json", import.meta.url));
     const committed = JSON.parse(readFileSync(file, "utf8"));

@@ -105,8 +105,29 @@ export const gatewayConfigSchema = z
     signerKeyFile: z.string().min(1),
     dataDir: z.string().min(1).default("data"),
     outDir: z.string().min(1).default("out"),
+    /**
+     * Where records are settled: the local embedded ledger (default), a central PostgreSQL
+     * ledger, or a maaskit ledger service over HTTP (docs/ledger-service.md).
+     */
     ledger: z
-      .strictObject({ type: z.literal("embedded"), dir: z.string().min(1).optional() })
+      .discriminatedUnion("type", [
+        z.strictObject({ type: z.literal("embedded"), dir: z.string().min(1).optional() }),
+        z.strictObject({
+          type: z.literal("postgres"),
+          connectionString: z
+            .string()
+            .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL")
+            .describe("PostgreSQL connection string of the central ledger database"),
+        }),
+        z.strictObject({
+          type: z.literal("http"),
+          url: z.url({ protocol: /^https?$/ }).describe("base URL of the maaskit ledger service"),
+          tokenFile: z
+            .string()
+            .min(1)
+            .describe("file holding this gateway's bearer token for the ledger service"),
+        }),
+      ])
       .default({ type: "embedded" }),
     window: z
       .strictObject({
@@ -227,7 +248,10 @@ export interface GatewayConfig {
   readonly signerKeyFile: string;
   readonly dataDir: string;
   readonly outDir: string;
-  readonly ledger: { readonly type: "embedded"; readonly dir: string };
+  readonly ledger:
+    | { readonly type: "embedded"; readonly dir: string }
+    | { readonly type: "postgres"; readonly connectionString: string }
+    | { readonly type: "http"; readonly url: string; readonly tokenFile: string };
   readonly window: {
     readonly sizeMs: number;
     readonly timeZone?: string;
@@ -310,10 +334,12 @@ export function parseGatewayConfig(raw: unknown, baseDir: string): GatewayConfig
     signerKeyFile: abs(c.signerKeyFile),
     dataDir,
     outDir: abs(c.outDir),
-    ledger: {
-      type: "embedded",
-      dir: c.ledger.dir ? abs(c.ledger.dir) : resolve(dataDir, "ledger"),
-    },
+    ledger:
+      c.ledger.type === "embedded"
+        ? { type: "embedded", dir: c.ledger.dir ? abs(c.ledger.dir) : resolve(dataDir, "ledger") }
+        : c.ledger.type === "http"
+          ? { type: "http", url: c.ledger.url, tokenFile: abs(c.ledger.tokenFile) }
+          : c.ledger,
     window: {
       sizeMs: parseDuration(c.window.size)!,
       ...(c.window.timeZone ? { timeZone: c.window.timeZone } : {}),
