@@ -223,6 +223,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   let lastVolume: Date | undefined;
   o.onStart?.({ endpointUrl: server.endpointUrl, agreement });
   o.onGroundTruth?.((t) => server.model.groundTruthVolumeAt(t));
+  const termEnd = agreement.end?.getTime();
   const gateway = await startGateway({
     config,
     agreement,
@@ -240,7 +241,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       if (r.channel === "volume" && r.quality === "good") {
         if (firstVolume === undefined || r.sourceTime.getTime() <= o.start.getTime())
           firstVolume = r.sourceTime;
-        lastVolume = r.sourceTime;
+        // Nothing is recorded past the agreement's term (the gateway closes the chain at its
+        // end), so the ground truth stops at the last reading within the term.
+        if (termEnd === undefined || r.sourceTime.getTime() <= termEnd) lastVolume = r.sourceTime;
       }
       o.onReading?.(r);
     },
