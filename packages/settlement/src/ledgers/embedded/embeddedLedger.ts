@@ -1,30 +1,12 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import {
-  decimalToString,
-  type PeriodStatement,
-  periodStatementToJson,
-  toDecimal,
-} from "@maaskit/metering";
 import { openStore, type Store } from "@maaskit/metering/storage";
-import type { Decimal } from "decimal.js";
 import { from, Observable, Subject, switchMap } from "rxjs";
-import { type Agreement, agreementToJson } from "../../agreement.js";
-import type { Invoice } from "../../invoice.js";
-import type {
-  AgreementState,
-  FundsResult,
-  LedgerBackend,
-  LedgerClock,
-  OpenAgreementResult,
-  OpenWorkOrderResult,
-  SubmitRecordsResult,
-  WorkOrder,
-} from "../../ledger.js";
-import { isLedgerError, ledgerError } from "../../ledgerErrors.js";
+import type { LedgerBackend, LedgerClock } from "../../ledger.js";
+import { ledgerError } from "../../ledgerErrors.js";
 import type { LedgerEvent } from "../../ledgerEvents.js";
-import { recordsToJson } from "../../recordsToJson.js";
-import { type Command, LedgerCore, type Outcome, workOrderTermsToJson } from "../../rules/index.js";
+import { commandMethods } from "../../rules/commandMethods.js";
+import { type Command, LedgerCore, type Outcome } from "../../rules/index.js";
 import {
   allEvents,
   commit,
@@ -271,54 +253,7 @@ export function embeddedLedger(params: EmbeddedLedgerParameters): EmbeddedLedger
     verify: () => read((c, s) => verifyAll(s, c, params.dir)),
     events$,
 
-    openAgreement: (agreement: Agreement, options?: { by?: string }) =>
-      run<OpenAgreementResult>(() => ({
-        t: "openAgreement",
-        agreement: agreementToJson(agreement),
-        by: options?.by ?? agreement.parties.provider,
-      })),
-
-    acceptAgreement: ({ agreementId, by }) =>
-      run<AgreementState>({ t: "acceptAgreement", agreementId, by }),
-
-    revokeSigner: ({ agreementId, signer, by }) =>
-      run<AgreementState>({ t: "revokeSigner", agreementId, signer, by }),
-
-    submitRecords: ({ agreementId, records }) =>
-      run<SubmitRecordsResult>(() => ({
-        t: "submitRecords",
-        agreementId,
-        records: recordsToJson(records),
-      })),
-
-    settlePeriod: ({ agreementId, period }) =>
-      run<Invoice>({
-        t: "settlePeriod",
-        agreementId,
-        start: period.start.toISOString(),
-        end: period.end.toISOString(),
-      }),
-
-    settleStatement: (statement: PeriodStatement) =>
-      run<Invoice>(() => ({ t: "settleStatement", statement: periodStatementToJson(statement) })),
-
-    deposit: ({ agreementId, amount, by, reference }) =>
-      run<FundsResult>(() => ({
-        t: "deposit",
-        agreementId,
-        amount: amountString(amount),
-        by,
-        ...(reference === undefined ? {} : { reference }),
-      })),
-
-    withdraw: ({ agreementId, amount, by, reference }) =>
-      run<FundsResult>(() => ({
-        t: "withdraw",
-        agreementId,
-        amount: amountString(amount),
-        by,
-        ...(reference === undefined ? {} : { reference }),
-      })),
+    ...commandMethods(run),
 
     getAgreement: (agreementId) => read((c) => c.agreementState(agreementId)),
     getBalance: (agreementId) => read((c) => c.balance(agreementId)),
@@ -326,43 +261,6 @@ export function embeddedLedger(params: EmbeddedLedgerParameters): EmbeddedLedger
     getRecordsHead: (agreementId) => read((c) => c.head(agreementId)),
     getEvents: () => read((_c, s) => allEvents(s)),
 
-    openWorkOrder: (terms) =>
-      run<OpenWorkOrderResult>(() => ({ t: "openWorkOrder", terms: workOrderTermsToJson(terms) })),
-    fundWorkOrder: ({ workOrderId, by }) => run<WorkOrder>({ t: "fundWorkOrder", workOrderId, by }),
-    acceptWorkOrder: ({ workOrderId, by }) =>
-      run<WorkOrder>({ t: "acceptWorkOrder", workOrderId, by }),
-    completeWorkOrder: ({ workOrderId, proofHash, by }) =>
-      run<WorkOrder>({ t: "completeWorkOrder", workOrderId, proofHash, by }),
-    confirmWorkOrder: (p) =>
-      run<WorkOrder>(
-        "attestation" in p
-          ? {
-              t: "confirmWorkOrder",
-              workOrderId: p.workOrderId,
-              evidenceHash: p.attestation.evidenceHash,
-              clearedAt: p.attestation.clearedAt.toISOString(),
-              signature: p.attestation.signature,
-            }
-          : {
-              t: "confirmWorkOrder",
-              workOrderId: p.workOrderId,
-              by: p.by,
-              ...(p.evidenceHash === undefined ? {} : { evidenceHash: p.evidenceHash }),
-            },
-      ),
-    cancelWorkOrder: ({ workOrderId, by }) =>
-      run<WorkOrder>({ t: "cancelWorkOrder", workOrderId, by }),
-    disputeWorkOrder: ({ workOrderId, reasonHash, by }) =>
-      run<WorkOrder>({ t: "disputeWorkOrder", workOrderId, reasonHash, by }),
-    resolveDispute: ({ workOrderId, toProvider, by }) =>
-      run<WorkOrder>(() => ({
-        t: "resolveDispute",
-        workOrderId,
-        toProvider: amountString(toProvider),
-        by,
-      })),
-    expireWorkOrder: ({ workOrderId, by }) =>
-      run<WorkOrder>({ t: "expireWorkOrder", workOrderId, by }),
     getWorkOrder: (workOrderId) => read((c) => c.workOrder(workOrderId)),
 
     async close() {
@@ -378,15 +276,4 @@ export function embeddedLedger(params: EmbeddedLedgerParameters): EmbeddedLedger
       live.complete();
     },
   };
-}
-
-function amountString(amount: Decimal): string {
-  try {
-    return decimalToString(toDecimal(amount, "amount"));
-  } catch (err) {
-    if (isLedgerError(err)) throw err;
-    throw ledgerError("settlement.funds.invalidAmount", "The amount is not a decimal", {
-      amount: String(amount),
-    });
-  }
 }

@@ -1,28 +1,10 @@
-import {
-  decimalToString,
-  isMaaskitError,
-  type PeriodStatement,
-  periodStatementToJson,
-  toDecimal,
-} from "@maaskit/metering";
-import type { Decimal } from "decimal.js";
+import { isMaaskitError } from "@maaskit/metering";
 import { from, Observable, Subject, switchMap } from "rxjs";
-import { type Agreement, agreementToJson } from "../../agreement.js";
-import type { Invoice } from "../../invoice.js";
-import type {
-  AgreementState,
-  FundsResult,
-  LedgerBackend,
-  LedgerClock,
-  OpenAgreementResult,
-  OpenWorkOrderResult,
-  SubmitRecordsResult,
-  WorkOrder,
-} from "../../ledger.js";
-import { isLedgerError, ledgerError } from "../../ledgerErrors.js";
+import type { LedgerBackend, LedgerClock } from "../../ledger.js";
+import { ledgerError } from "../../ledgerErrors.js";
 import type { LedgerEvent } from "../../ledgerEvents.js";
-import { recordsToJson } from "../../recordsToJson.js";
-import { type Command, type LedgerCore, workOrderTermsToJson } from "../../rules/index.js";
+import { commandMethods } from "../../rules/commandMethods.js";
+import type { Command, LedgerCore } from "../../rules/index.js";
 import type {
   Checkpoint,
   CheckpointSigner,
@@ -227,47 +209,7 @@ export function postgresLedger(params: PostgresLedgerParameters): PostgresLedger
     getConsistencyProof: (size1, size2) => guard(() => consistencyBetween(pool, size1, size2)),
     verify: () => guard(() => verifyLedger(pool)),
 
-    openAgreement: (agreement: Agreement, options?: { by?: string }) =>
-      run<OpenAgreementResult>(() => ({
-        t: "openAgreement",
-        agreement: agreementToJson(agreement),
-        by: options?.by ?? agreement.parties.provider,
-      })),
-    acceptAgreement: ({ agreementId, by }) =>
-      run<AgreementState>({ t: "acceptAgreement", agreementId, by }),
-    revokeSigner: ({ agreementId, signer, by }) =>
-      run<AgreementState>({ t: "revokeSigner", agreementId, signer, by }),
-    submitRecords: ({ agreementId, records }) =>
-      run<SubmitRecordsResult>(() => ({
-        t: "submitRecords",
-        agreementId,
-        records: recordsToJson(records),
-      })),
-    settlePeriod: ({ agreementId, period }) =>
-      run<Invoice>({
-        t: "settlePeriod",
-        agreementId,
-        start: period.start.toISOString(),
-        end: period.end.toISOString(),
-      }),
-    settleStatement: (statement: PeriodStatement) =>
-      run<Invoice>(() => ({ t: "settleStatement", statement: periodStatementToJson(statement) })),
-    deposit: ({ agreementId, amount, by, reference }) =>
-      run<FundsResult>(() => ({
-        t: "deposit",
-        agreementId,
-        amount: amountString(amount),
-        by,
-        ...(reference === undefined ? {} : { reference }),
-      })),
-    withdraw: ({ agreementId, amount, by, reference }) =>
-      run<FundsResult>(() => ({
-        t: "withdraw",
-        agreementId,
-        amount: amountString(amount),
-        by,
-        ...(reference === undefined ? {} : { reference }),
-      })),
+    ...commandMethods(run),
 
     getAgreement: (id) => read(agreementChain(id), (c) => c.agreementState(id)),
     getBalance: (id) => read(agreementChain(id), (c) => c.balance(id)),
@@ -275,43 +217,6 @@ export function postgresLedger(params: PostgresLedgerParameters): PostgresLedger
     getRecordsHead: (id) => read(agreementChain(id), (c) => c.head(id)),
     getEvents: () => guard(async () => (await storedEvents()).map((r) => r.event)),
 
-    openWorkOrder: (terms) =>
-      run<OpenWorkOrderResult>(() => ({ t: "openWorkOrder", terms: workOrderTermsToJson(terms) })),
-    fundWorkOrder: ({ workOrderId, by }) => run<WorkOrder>({ t: "fundWorkOrder", workOrderId, by }),
-    acceptWorkOrder: ({ workOrderId, by }) =>
-      run<WorkOrder>({ t: "acceptWorkOrder", workOrderId, by }),
-    completeWorkOrder: ({ workOrderId, proofHash, by }) =>
-      run<WorkOrder>({ t: "completeWorkOrder", workOrderId, proofHash, by }),
-    confirmWorkOrder: (p) =>
-      run<WorkOrder>(
-        "attestation" in p
-          ? {
-              t: "confirmWorkOrder",
-              workOrderId: p.workOrderId,
-              evidenceHash: p.attestation.evidenceHash,
-              clearedAt: p.attestation.clearedAt.toISOString(),
-              signature: p.attestation.signature,
-            }
-          : {
-              t: "confirmWorkOrder",
-              workOrderId: p.workOrderId,
-              by: p.by,
-              ...(p.evidenceHash === undefined ? {} : { evidenceHash: p.evidenceHash }),
-            },
-      ),
-    cancelWorkOrder: ({ workOrderId, by }) =>
-      run<WorkOrder>({ t: "cancelWorkOrder", workOrderId, by }),
-    disputeWorkOrder: ({ workOrderId, reasonHash, by }) =>
-      run<WorkOrder>({ t: "disputeWorkOrder", workOrderId, reasonHash, by }),
-    resolveDispute: ({ workOrderId, toProvider, by }) =>
-      run<WorkOrder>(() => ({
-        t: "resolveDispute",
-        workOrderId,
-        toProvider: amountString(toProvider),
-        by,
-      })),
-    expireWorkOrder: ({ workOrderId, by }) =>
-      run<WorkOrder>({ t: "expireWorkOrder", workOrderId, by }),
     getWorkOrder: (id) => read(workOrderChain(id), (c) => c.workOrder(id)),
 
     async close() {
@@ -338,15 +243,4 @@ function unavailable(err: unknown): unknown {
     { sqlState: (err as { code?: unknown })?.code ?? null },
     err,
   );
-}
-
-function amountString(amount: Decimal): string {
-  try {
-    return decimalToString(toDecimal(amount, "amount"));
-  } catch (err) {
-    if (isLedgerError(err)) throw err;
-    throw ledgerError("settlement.funds.invalidAmount", "The amount is not a decimal", {
-      amount: String(amount),
-    });
-  }
 }
