@@ -38,6 +38,9 @@ function child(args: object): {
     process.execPath,
     [
       "--expose-gc",
+      ...(process.env.SPARKPLUG_BENCH_CPU_PROF
+        ? ["--cpu-prof", `--cpu-prof-dir=${process.env.SPARKPLUG_BENCH_CPU_PROF}`]
+        : []),
       "--no-warnings",
       "--import",
       "tsx",
@@ -107,6 +110,7 @@ async function runVariant(brokerUrl: string, variant: "bare" | "fromSparkplug", 
   }
   const result = await c.result;
   pub.end(true);
+  if (process.env.SPARKPLUG_BENCH_CPU_PROF) await new Promise((r) => c.proc.once("exit", r));
   c.proc.kill();
   return result;
 }

@@ -1,4 +1,4 @@
-import { requireOptional } from "./optionalDependency.js";
+import { assertOptionalInstalled } from "./optionalDependency.js";
 import type * as Codec from "./sparkplugCodec.js";
 
 /** The Sparkplug B payload codec (generated from Tahu's sparkplug_b.proto). */
@@ -14,6 +14,6 @@ const CODEC = "./sparkplugCodec.js";
  * peer @bufbuild/protobuf is not installed.
  */
 export async function loadSparkplugCodec(entry: string): Promise<SparkplugCodec> {
-  requireOptional<unknown>("@bufbuild/protobuf", entry);
+  assertOptionalInstalled("@bufbuild/protobuf", entry);
   return (await import(CODEC)) as SparkplugCodec;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { isMaaskitError } from "./errors.js";
-import { requireOptional } from "./optionalDependency.js";
+import { assertOptionalInstalled, requireOptional } from "./optionalDependency.js";
 
 describe("requireOptional", () => {
   test("default: loads an installed package", () => {
@@ -34,5 +34,27 @@ describe("requireOptional", () => {
     }
     expect(caught).toBeInstanceOf(Error);
     expect(isMaaskitError(caught)).toBe(false);
+  });
+});
+
+describe("assertOptionalInstalled", () => {
+  test("default: an installed package passes without being loaded", () => {
+    const before = Object.keys(require.cache ?? {}).length;
+    expect(() => assertOptionalInstalled("decimal.js", "@maaskit/metering/test")).not.toThrow();
+    expect(Object.keys(require.cache ?? {}).length).toBe(before);
+  });
+
+  test("error: a missing package is maaskit.dependency.missing naming the package and the entry", () => {
+    let caught: unknown;
+    try {
+      assertOptionalInstalled("maaskit-no-such-package", "@maaskit/metering/sparkplug");
+    } catch (e) {
+      caught = e;
+    }
+    expect(isMaaskitError(caught, "maaskit.dependency.missing")).toBe(true);
+    expect((caught as { details: unknown }).details).toEqual({
+      package: "maaskit-no-such-package",
+      entry: "@maaskit/metering/sparkplug",
+    });
   });
 });

@@ -17,13 +17,29 @@ export function requireOptional<T>(name: string, entry: string, from?: string): 
   try {
     return require(name) as T;
   } catch (err) {
-    if (!isNotFound(err, name)) throw err;
-    throw new MaaskitError<DependencyMissingCode>(
-      "maaskit.dependency.missing",
-      `${entry} needs the package "${name}", an optional peer dependency that is not installed: npm install ${name}`,
-      { details: { package: name, entry }, cause: err },
-    );
+    throw missing(err, name, entry);
   }
+}
+
+/**
+ * Checks that an optional peer dependency is installed without loading it (for a package then
+ * loaded with `import()`: requiring it too would load its CommonJS build beside its ESM build).
+ */
+export function assertOptionalInstalled(name: string, entry: string): void {
+  try {
+    createRequire(import.meta.url).resolve(name);
+  } catch (err) {
+    throw missing(err, name, entry);
+  }
+}
+
+function missing(err: unknown, name: string, entry: string): unknown {
+  if (!isNotFound(err, name)) return err;
+  return new MaaskitError<DependencyMissingCode>(
+    "maaskit.dependency.missing",
+    `${entry} needs the package "${name}", an optional peer dependency that is not installed: npm install ${name}`,
+    { details: { package: name, entry }, cause: err },
+  );
 }
 
 function isNotFound(err: unknown, name: string): boolean {

@@ -47,6 +47,37 @@ describe("Sparkplug B codec (@bufbuild/protobuf, generated from Tahu's sparkplug
     );
   });
 
+  it("every integer width gives the value of its two's complement reference in bigint, on both sides of 2^53 (the number fast path is exact)", () => {
+    const words = [
+      0, 1, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff, 0x7fffffff, 0x80000000, 0xffffffff,
+    ];
+    const widths = [
+      [T.Int8, 8, true],
+      [T.Int16, 16, true],
+      [T.Int32, 32, true],
+      [T.UInt8, 8, false],
+      [T.UInt16, 16, false],
+      [T.UInt32, 32, false],
+    ] as const;
+    for (const [datatype, bits, signed] of widths) {
+      for (const w of words) {
+        const big = signed ? BigInt.asIntN(bits, BigInt(w)) : BigInt.asUintN(bits, BigInt(w));
+        expect(String(metricValue({ case: "intValue", value: w }, datatype))).toBe(String(big));
+        expect(String(metricValue({ case: "longValue", value: BigInt(w) }, datatype))).toBe(
+          String(big),
+        );
+      }
+    }
+    const safe = 2n ** 53n;
+    for (const v of [safe - 1n, safe, safe + 1n, 2n ** 64n - 1n]) {
+      expect(metricValue({ case: "longValue", value: v }, T.UInt64)).toEqual(new Dec(v.toString()));
+      const neg = BigInt.asIntN(64, -v);
+      expect(metricValue({ case: "longValue", value: BigInt.asUintN(64, neg) }, T.Int64)).toEqual(
+        new Dec(neg.toString()),
+      );
+    }
+  });
+
   it("Float is its shortest float32 decimal, Double its shortest decimal, never the binary expansion", () => {
     expect(roundTrip({ case: "floatValue", value: 0.1 }, T.Float)).toBe("0.1");
     expect(roundTrip({ case: "doubleValue", value: 0.1 }, T.Double)).toBe("0.1");

@@ -3,29 +3,14 @@ import type { IClientOptions, MqttClient } from "mqtt";
 import { Observable } from "rxjs";
 import { MaaskitError } from "../../errors.js";
 import { loadSparkplugCodec } from "../../loadSparkplugCodec.js";
-import { requireOptional } from "../../optionalDependency.js";
+import { assertOptionalInstalled } from "../../optionalDependency.js";
 import { Dec } from "../../quantity.js";
-import type { GapEvent, MeterEvent, Reading, ReadingValue } from "../../reading.js";
-import type { UnitCode } from "../../units.js";
-import { badTopicSegment, loadMqtt, qualityOfCode } from "../mqttClient.js";
+import type { MeterEvent } from "../../reading.js";
+import { badTopicSegment, loadMqtt } from "../mqttClient.js";
 import { createSparkplugHost, type SparkplugHost, type SparkplugHostOutput } from "./host.js";
-import { isValueProblem } from "./values.js";
+import { type Mapping, metricEvent, resyncGaps, type SparkplugMetricMapping } from "./readings.js";
 
-/** One Sparkplug metric mapped onto a metering channel. */
-export interface SparkplugMetricMapping {
-  /** Metric name as in the NBIRTH/DBIRTH (e.g. `Compressor/Volume`). */
-  readonly name: string;
-  /** The device that publishes it; default the source's `deviceId`; none = an edge-node metric. */
-  readonly deviceId?: string;
-  /** Channel name put on the readings. */
-  readonly channel: string;
-  /** UNECE unit of the (scaled) value. */
-  readonly unit?: UnitCode;
-  /** Multiplier applied exactly to numeric values, e.g. "0.001" for a litre register read as m³. */
-  readonly scale?: Decimal.Value;
-  /** Numeric value → state name (for operating-state metrics). */
-  readonly states?: Readonly<Record<number, string>>;
-}
+export type { SparkplugMetricMapping } from "./readings.js";
 
 /** Options of {@link fromSparkplug}. */
 export interface FromSparkplugOptions {
@@ -63,12 +48,6 @@ export type FromSparkplugErrorCode =
   | "metering.sparkplug.connectionFailed";
 
 const ENTRY = "@maaskit/metering/sparkplug";
-
-interface Mapping {
-  readonly m: SparkplugMetricMapping;
-  readonly scale: Decimal | undefined;
-  readonly deviceId: string | undefined;
-}
 
 function parseOptions(o: FromSparkplugOptions): Map<string, Mapping> {
   const problems: string[] = [];
@@ -114,7 +93,7 @@ function parseOptions(o: FromSparkplugOptions): Map<string, Mapping> {
       }
     }
     const deviceId = m.deviceId ?? o.deviceId;
-    byKey.set(`${deviceId ?? ""}\u0000${m.name}`, { m, scale, deviceId });
+    byKey.set(`${deviceId ?? ""}\u0000${m.name}`, { m, scale, deviceId, last: undefined });
   }
   if (problems.length > 0) {
     throw new MaaskitError<FromSparkplugErrorCode>(
@@ -165,7 +144,7 @@ function parseOptions(o: FromSparkplugOptions): Map<string, Mapping> {
 export function fromSparkplug(options: FromSparkplugOptions): Observable<MeterEvent> {
   const mappings = parseOptions(options);
   const mqtt = loadMqtt(ENTRY);
-  requireOptional<unknown>("@bufbuild/protobuf", ENTRY); // fails now, not on subscribe
+  assertOptionalInstalled("@bufbuild/protobuf", ENTRY); // fails now, not on subscribe
   const machineId = options.machineId ?? options.edgeNodeId;
   // device ("" for the node) → metric name → mapping: no key string built per metric
   const byDevice = new Map<string, Map<string, Mapping>>();
@@ -176,6 +155,7 @@ export function fromSparkplug(options: FromSparkplugOptions): Observable<MeterEv
   }
   const clock = options.clock ?? Date.now;
   const onHostEvent = options.onHostEvent;
+  const where = `${options.groupId}/${options.edgeNodeId}`;
 
   return new Observable<MeterEvent>((subscriber) => {
     let closed = false;
@@ -186,104 +166,42 @@ export function fromSparkplug(options: FromSparkplugOptions): Observable<MeterEv
     let everConnected = false;
     let connectedNow = false;
     let firstConnect: ReturnType<typeof setTimeout> | undefined;
-    /** Last sourceTime emitted per channel (ms). */
-    const last = new Map<string, number>();
-
     const fail = (err: unknown) => {
       if (closed) return;
       subscriber.error(err);
     };
 
+    let timerAt: number | undefined;
+    // after every message: a timer is (re)armed only when the host's next deadline changed
     const schedule = () => {
+      const at = closed ? undefined : host?.nextDeadline();
+      if (at === timerAt) return;
       if (timer !== undefined) clearTimeout(timer);
       timer = undefined;
-      const at = host?.nextDeadline();
-      if (at === undefined || closed) return;
-      timer = setTimeout(() => run(host!.tick(clock())), Math.max(0, at - clock()));
-    };
-
-    const emitGap = (o: Extract<SparkplugHostOutput, { kind: "resync" }>) => {
-      const end = Number(o.at);
-      const scoped = [...mappings.values()].filter(
-        (x) => o.deviceId === undefined || x.deviceId === o.deviceId,
+      timerAt = at;
+      if (at === undefined) return;
+      timer = setTimeout(
+        () => {
+          timer = undefined;
+          timerAt = undefined;
+          run(host!.tick(clock()));
+        },
+        Math.max(0, at - clock()),
       );
-      const starts = scoped.flatMap((x) => {
-        const t = last.get(x.m.channel);
-        return t === undefined ? [] : [t];
-      });
-      if (starts.length === 0) return;
-      const gap = (channel: string | undefined, start: number): GapEvent => ({
-        kind: "gap",
-        machineId,
-        ...(channel === undefined ? {} : { channel }),
-        start: new Date(Math.min(start, end)),
-        end: new Date(end),
-        reason: o.reason,
-        bridgedBy: "register",
-        detail: `Sparkplug ${options.groupId}/${options.edgeNodeId}${o.deviceId === undefined ? "" : `/${o.deviceId}`}: continuity lost (${o.reason}), registers re-read from the birth`,
-      });
-      if (o.deviceId === undefined) subscriber.next(gap(undefined, Math.min(...starts)));
-      else {
-        for (const x of scoped) {
-          const t = last.get(x.m.channel);
-          if (t !== undefined) subscriber.next(gap(x.m.channel, t));
-        }
-      }
-    };
-
-    const emitMetric = (o: Extract<SparkplugHostOutput, { kind: "metric" }>) => {
-      const map = byDevice.get(o.deviceId ?? "")?.get(o.name);
-      if (map === undefined) return;
-      const { m, scale } = map;
-      const sourceTime = new Date(Number(o.timestamp));
-      if (isValueProblem(o.value)) {
-        const reason = o.value.problem;
-        subscriber.next({
-          kind: "quarantine",
-          machineId,
-          channel: m.channel,
-          reason,
-          message: `Sparkplug metric "${o.name}" has no usable value (${reason})`,
-          item: {
-            ...o,
-            timestamp: o.timestamp.toString(),
-            bdSeq: o.bdSeq?.toString(),
-            seq: o.seq?.toString(),
-          },
-          at: sourceTime,
-        });
-        return;
-      }
-      let value: ReadingValue = o.value;
-      if (typeof value === "object") {
-        if (m.states !== undefined) value = m.states[value.toNumber()] ?? value.toFixed();
-        else if (scale !== undefined) value = value.times(scale);
-      }
-      // hot path: plain assignments
-      const reading: { -readonly [K in keyof Reading]: Reading[K] } = {
-        kind: "reading",
-        machineId,
-        channel: m.channel,
-        value,
-        quality: o.quality === undefined ? "good" : qualityOfCode(o.quality),
-        sourceTime,
-      };
-      if (m.unit !== undefined) reading.unit = m.unit;
-      if (o.quality !== undefined) reading.statusCode = o.quality;
-      if (!o.historical)
-        last.set(m.channel, Math.max(last.get(m.channel) ?? 0, sourceTime.getTime()));
-      subscriber.next(reading);
     };
 
     const run = (outputs: SparkplugHostOutput[]) => {
       if (closed) return;
       for (const o of outputs) {
         switch (o.kind) {
-          case "metric":
-            emitMetric(o);
+          case "metric": {
+            const map = byDevice.get(o.deviceId ?? "")?.get(o.name);
+            if (map !== undefined) subscriber.next(metricEvent(o, map, machineId));
             break;
+          }
           case "resync":
-            emitGap(o);
+            for (const gap of resyncGaps(o, mappings.values(), machineId, where))
+              subscriber.next(gap);
             onHostEvent?.(o);
             break;
           case "publish":

@@ -38,7 +38,7 @@ interface Scope {
 interface Pending {
   readonly topic: string;
   readonly type: SparkplugMessageType;
-  readonly deviceId?: string;
+  readonly deviceId: string | undefined;
   readonly payload: SparkplugPayload;
 }
 
@@ -332,7 +332,12 @@ export function createSparkplugHost(options: SparkplugHostOptions): SparkplugHos
     if (ahead >= 128n || pending.has(seq)) {
       return [{ kind: "ignored", topic, reason: "sparkplug.duplicateSeq" }];
     }
-    pending.set(seq, { topic, type, ...(deviceId === undefined ? {} : { deviceId }), payload });
+    if (ahead === 0n && pending.size === 0) {
+      // the usual case, in order with nothing waiting: applied at once
+      expectedSeq = (expectedSeq + 1n) % 256n;
+      return apply({ topic, type, deviceId, payload }, now);
+    }
+    pending.set(seq, { topic, type, deviceId, payload });
     if (ahead !== 0n) {
       reorderDeadline ??= now + reorderTimeout;
       return [];

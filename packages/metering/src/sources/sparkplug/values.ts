@@ -64,28 +64,35 @@ const UNSUPPORTED: ValueProblem = { problem: "value.unsupportedType" };
 
 /** Whether a {@link metricValue} result is a problem rather than a value. */
 export function isValueProblem(v: ReadingValue | ValueProblem): v is ValueProblem {
-  return typeof v === "object" && "problem" in v;
+  // the only problems metricValue returns: identity, no property lookup on every Decimal
+  return v === NULL || v === MISMATCH || v === UNSUPPORTED;
 }
 
-const U32 = 0x1_0000_0000;
+const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
-function unsigned(raw: RawMetricValue, bits: 8 | 16 | 32): bigint | undefined {
-  let v: bigint;
-  if (raw.case === "intValue" && typeof raw.value === "number") v = BigInt(raw.value >>> 0);
-  else if (raw.case === "longValue" && typeof raw.value === "bigint") v = raw.value;
-  else return undefined;
-  // Tahu and Ignition send small types in int_value or long_value: keep the declared width
-  return BigInt.asUintN(bits, v);
+/** Exact: through `number` only where every integer is exact (Decimal's fast path for small ones). */
+function decimalOfInt(v: bigint | number): Decimal {
+  if (typeof v === "number") return new Dec(v);
+  return v <= SAFE && v >= -SAFE ? new Dec(Number(v)) : new Dec(v.toString());
 }
 
-function signed(raw: RawMetricValue, bits: 8 | 16 | 32 | 64): bigint | undefined {
-  let v: bigint;
-  if (raw.case === "intValue" && typeof raw.value === "number") {
-    v = BigInt(raw.value >= 0 ? raw.value % U32 : raw.value >>> 0);
-  } else if (raw.case === "longValue" && typeof raw.value === "bigint") v = raw.value;
-  else return undefined;
-  // Int8/16/32 travel as their two's complement in uint32 (Sparkplug 3.0 §6.4.16): sign-extend
-  return BigInt.asIntN(bits, v);
+// Tahu and Ignition send small types in int_value or long_value: keep the declared width.
+// Int8/16/32 travel as their two's complement in uint32 (Sparkplug 3.0 §6.4.16): sign-extend.
+function integer(
+  raw: RawMetricValue,
+  bits: 8 | 16 | 32 | 64,
+  signed: boolean,
+): Decimal | undefined {
+  if (raw.case === "intValue" && typeof raw.value === "number" && bits !== 64) {
+    const v = raw.value;
+    const shift = 32 - bits;
+    // 32-bit integer arithmetic: exact for every value of these widths
+    return decimalOfInt(signed ? (v << shift) >> shift : (v << shift) >>> shift);
+  }
+  if (raw.case === "longValue" && typeof raw.value === "bigint") {
+    return decimalOfInt(signed ? BigInt.asIntN(bits, raw.value) : BigInt.asUintN(bits, raw.value));
+  }
+  return undefined;
 }
 
 /** The shortest decimal that reads back as the same 32-bit float (never the float64 expansion). */
@@ -109,32 +116,35 @@ export function metricValue(
   isNull = false,
 ): ReadingValue | ValueProblem {
   if (isNull || raw.case === undefined) return NULL;
-  let big: bigint | undefined;
+  let int: Decimal | undefined;
   switch (datatype) {
     case SparkplugDataType.Int8:
-      big = signed(raw, 8);
+      int = integer(raw, 8, true);
       break;
     case SparkplugDataType.Int16:
-      big = signed(raw, 16);
+      int = integer(raw, 16, true);
       break;
     case SparkplugDataType.Int32:
-      big = signed(raw, 32);
+      int = integer(raw, 32, true);
       break;
     case SparkplugDataType.Int64:
-      big = signed(raw, 64);
+      int = integer(raw, 64, true);
       break;
     case SparkplugDataType.UInt8:
-      big = unsigned(raw, 8);
+      int = integer(raw, 8, false);
       break;
     case SparkplugDataType.UInt16:
-      big = unsigned(raw, 16);
+      int = integer(raw, 16, false);
       break;
     case SparkplugDataType.UInt32:
-      big = unsigned(raw, 32);
+      int = integer(raw, 32, false);
       break;
     case SparkplugDataType.UInt64:
     case SparkplugDataType.DateTime:
-      big = raw.case === "longValue" && typeof raw.value === "bigint" ? raw.value : undefined;
+      int =
+        raw.case === "longValue" && typeof raw.value === "bigint"
+          ? decimalOfInt(raw.value)
+          : undefined;
       break;
     case SparkplugDataType.Float:
       return raw.case === "floatValue" &&
@@ -157,7 +167,7 @@ export function metricValue(
     default:
       return UNSUPPORTED;
   }
-  return big === undefined ? MISMATCH : new Dec(big.toString());
+  return int ?? MISMATCH;
 }
 
 /** The wire form of an exact value of `datatype` (the inverse of {@link metricValue}). */
