@@ -1,5 +1,10 @@
+import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { createServer, type Server, type Socket } from "node:net";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Aedes } from "aedes";
 
 /** A broker the tests run against. */
@@ -7,6 +12,16 @@ export interface TestBroker {
   readonly url: string;
   readonly kind: "MQTT_URL" | "aedes";
   stop(): Promise<void>;
+}
+
+/** A broker of its own on 127.0.0.1 that a test can restart on the same port (state lost). */
+export interface RestartableBroker {
+  readonly url: string;
+  readonly kind: "mosquitto" | "aedes";
+  readonly port: number;
+  stop(): Promise<void>;
+  /** Kills the broker (no goodbye to its clients), waits `downMs`, starts it again on the same port. */
+  restart(downMs?: number): Promise<void>;
 }
 
 /** An in-process aedes broker on 127.0.0.1 that can be restarted on the same port (state lost). */
@@ -48,6 +63,100 @@ export async function startAedesBroker(port = 0): Promise<AedesBroker> {
       await listen(actual);
     },
     stop: close,
+  };
+}
+
+const MOSQUITTO = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"];
+
+function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.once("error", fail);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => ok(port));
+    });
+  });
+}
+
+async function accepting(port: number, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const c = connect(port, "127.0.0.1");
+      c.once("connect", () => {
+        c.destroy();
+        resolve(true);
+      });
+      c.once("error", () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > end) throw new Error(`nothing listens on 127.0.0.1:${port}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * A Mosquitto child process of this test on a free port (`listener <port> 127.0.0.1`, anonymous,
+ * no persistence), killed with SIGKILL and started again on the same port by `restart()`. Without
+ * a mosquitto binary: an in-process aedes, and it says so.
+ */
+export async function startRestartableBroker(): Promise<RestartableBroker> {
+  const bin = MOSQUITTO.find((p) => existsSync(p));
+  if (bin === undefined) {
+    const b = await startAedesBroker();
+    console.log(
+      `no mosquitto binary (looked at ${MOSQUITTO.join(", ")}): the broker restart runs on an in-process aedes at ${b.url}`,
+    );
+    return { ...b, kind: "aedes" };
+  }
+  const dir = await mkdtemp(join(tmpdir(), "maaskit-mosquitto-"));
+  const port = await freePort();
+  const conf = join(dir, "mosquitto.conf");
+  await writeFile(
+    conf,
+    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n`,
+  );
+  let child: ChildProcess | undefined;
+  let stderr = "";
+  async function launch(): Promise<void> {
+    const c = spawn(bin!, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
+    c.stderr!.on("data", (d: Buffer) => {
+      stderr += d.toString("utf8");
+    });
+    child = c;
+    try {
+      await accepting(port, 10_000);
+    } catch (err) {
+      c.kill("SIGKILL");
+      throw new Error(`mosquitto did not start on port ${port}: ${stderr.slice(-500)}`, {
+        cause: err,
+      });
+    }
+  }
+  async function kill(): Promise<void> {
+    const c = child;
+    child = undefined;
+    if (c === undefined || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = once(c, "exit");
+    c.kill("SIGKILL");
+    await exited;
+  }
+  await launch();
+  console.log(`broker restart on a Mosquitto of its own: ${bin} on 127.0.0.1:${port}`);
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    kind: "mosquitto",
+    port,
+    async restart(downMs = 300) {
+      await kill();
+      await new Promise((r) => setTimeout(r, downMs));
+      await launch();
+    },
+    async stop() {
+      await kill();
+      await rm(dir, { recursive: true, force: true });
+    },
   };
 }
 
