@@ -142,22 +142,24 @@ function parseOptions(o: FromSparkplugOptions): Map<string, Mapping> {
  * ```
  */
 export function fromSparkplug(options: FromSparkplugOptions): Observable<MeterEvent> {
-  const mappings = parseOptions(options);
+  const parsed = parseOptions(options);
   const mqtt = loadMqtt(ENTRY);
   assertOptionalInstalled("@bufbuild/protobuf", ENTRY); // fails now, not on subscribe
   const machineId = options.machineId ?? options.edgeNodeId;
-  // device ("" for the node) → metric name → mapping: no key string built per metric
-  const byDevice = new Map<string, Map<string, Mapping>>();
-  for (const x of mappings.values()) {
-    const d = x.deviceId ?? "";
-    if (!byDevice.has(d)) byDevice.set(d, new Map());
-    byDevice.get(d)!.set(x.m.name, x);
-  }
   const clock = options.clock ?? Date.now;
   const onHostEvent = options.onHostEvent;
   const where = `${options.groupId}/${options.edgeNodeId}`;
 
   return new Observable<MeterEvent>((subscriber) => {
+    // each subscription its own last-reading times
+    const mappings = [...parsed.values()].map((x): Mapping => ({ ...x, last: undefined }));
+    // device ("" for the node) → metric name → mapping: no key string built per metric
+    const byDevice = new Map<string, Map<string, Mapping>>();
+    for (const x of mappings) {
+      const d = x.deviceId ?? "";
+      if (!byDevice.has(d)) byDevice.set(d, new Map());
+      byDevice.get(d)!.set(x.m.name, x);
+    }
     let closed = false;
     let client: MqttClient | undefined;
     let host: SparkplugHost | undefined;
@@ -200,8 +202,7 @@ export function fromSparkplug(options: FromSparkplugOptions): Observable<MeterEv
             break;
           }
           case "resync":
-            for (const gap of resyncGaps(o, mappings.values(), machineId, where))
-              subscriber.next(gap);
+            for (const gap of resyncGaps(o, mappings, machineId, where)) subscriber.next(gap);
             onHostEvent?.(o);
             break;
           case "publish":
