@@ -6,6 +6,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 
 const require = createRequire(import.meta.url);
 const scope = join(process.cwd(), "node_modules", "@maaskit");
@@ -55,6 +56,8 @@ const esm = {
   metering: await import("@maaskit/metering"),
   opcua: await import("@maaskit/metering/opcua"),
   simulator: await import("@maaskit/metering/simulator"),
+  sparkplug: await import("@maaskit/metering/sparkplug"),
+  mqtt: await import("@maaskit/metering/mqtt"),
   settlement: await import("@maaskit/settlement"),
   cactus: await import("@maaskit/settlement/cactus"),
   anvil: await import("@maaskit/settlement/anvil"),
@@ -63,6 +66,8 @@ const esm = {
 const cjs = {
   metering: require("@maaskit/metering"),
   opcua: require("@maaskit/metering/opcua"),
+  sparkplug: require("@maaskit/metering/sparkplug"),
+  mqtt: require("@maaskit/metering/mqtt"),
   settlement: require("@maaskit/settlement"),
   maintenance: require("@maaskit/maintenance"),
 };
@@ -92,6 +97,29 @@ const validOpcUa = {
   pkiDir: "./pki", // secure by default: the trust list lives there (nothing is created until subscribed)
   nodes: [{ nodeId: "ns=1;s=V", channel: "volume", unit: "MTQ", kind: "register" }],
 };
+// nothing listens on port 1: with the peers installed, subscribing loads the Sparkplug codec
+// from the built dist (the first-connect timer starts only once it loaded), then fails to connect
+const validSparkplug = {
+  brokerUrl: "mqtt://127.0.0.1:1",
+  groupId: "plant1",
+  edgeNodeId: "edge1",
+  deviceId: "compressor",
+  hostId: "probe",
+  metrics: [{ name: "Volume", channel: "volume", unit: "MTQ", scale: "0.001" }],
+  connectTimeoutMs: 300,
+  reconnectPeriodMs: 100,
+};
+const validMqtt = {
+  brokerUrl: "mqtt://127.0.0.1:1",
+  machineId: "m1",
+  topics: [{ topic: "plant/volume", channel: "volume", unit: "MTQ" }],
+  connectTimeoutMs: 300,
+  reconnectPeriodMs: 100,
+};
+const streamError = (source) =>
+  new Promise((resolve, reject) => {
+    source.subscribe({ error: reject, complete: resolve });
+  });
 const thrown = {
   esmQuantity: await caught(() => esm.metering.quantity("abc", "MTQ")),
   cjsQuantity: await caught(() => cjs.metering.quantity("abc", "MTQ")),
@@ -107,6 +135,10 @@ const thrown = {
   esmOpcUa: await caught(() => esm.opcua.fromOpcUa(validOpcUa)),
   cjsOpcUa: await caught(() => cjs.opcua.fromOpcUa(validOpcUa)),
   esmSimulator: await caught(() => esm.simulator.startCompressorServer()),
+  esmSparkplug: await caught(() => streamError(esm.sparkplug.fromSparkplug(validSparkplug))),
+  cjsSparkplug: await caught(() => streamError(cjs.sparkplug.fromSparkplug(validSparkplug))),
+  esmMqtt: await caught(() => streamError(esm.mqtt.fromMqtt(validMqtt))),
+  cjsMqtt: await caught(() => streamError(cjs.mqtt.fromMqtt(validMqtt))),
   esmCactus: await caught(() =>
     esm.cactus.ledgerConnectorPlugin({ kind: "embedded" }, { instanceId: "l" }),
   ),
@@ -117,4 +149,43 @@ const errors = Object.fromEntries(
   Object.entries(thrown).map(([k, err]) => [k, err === undefined ? null : identity(err)]),
 );
 
-writeFileSync(process.argv[2], `${JSON.stringify({ packages, licenses, entries, errors })}\n`);
+// 3. the Sparkplug B codec generated from sparkplug_b.proto, as built into dist/ (loaded by path,
+// not an export), in both formats: a UInt64 of 2^64-1 encoded and decoded exactly
+async function codecRoundTrip(format) {
+  const file = join(
+    scope,
+    "metering",
+    "dist",
+    format === "import" ? "sparkplugCodec.js" : "sparkplugCodec.cjs",
+  );
+  try {
+    const codec = format === "import" ? await import(pathToFileURL(file).href) : require(file);
+    const max = 2n ** 64n - 1n;
+    const bytes = codec.encodeSparkplugPayload({
+      seq: 7n,
+      metrics: [
+        { name: "Volume", alias: 1n, datatype: 8, value: { case: "longValue", value: max } },
+      ],
+    });
+    const back = codec.decodeSparkplugPayload(bytes);
+    const m = back.metrics[0];
+    return {
+      ok: true,
+      seq: String(back.seq),
+      name: m.name,
+      value: String(m.value.value),
+      exact: m.value.value === max,
+    };
+  } catch (err) {
+    return { ok: false, error: describeError(err) };
+  }
+}
+const codec = {
+  import: await codecRoundTrip("import"),
+  require: await codecRoundTrip("require"),
+};
+
+writeFileSync(
+  process.argv[2],
+  `${JSON.stringify({ packages, licenses, entries, errors, codec })}\n`,
+);

@@ -44,6 +44,15 @@ interface ProbeReport {
   licenses: Record<string, { declared: string; file: boolean; changelog: boolean }>;
   entries: EntryResult[];
   errors: Record<string, ErrorIdentity | null>;
+  codec: Record<"import" | "require", CodecProbe>;
+}
+interface CodecProbe {
+  ok: boolean;
+  seq?: string;
+  name?: string;
+  value?: string;
+  exact?: boolean;
+  error?: { code?: string; message: string; package?: string };
 }
 
 let dir: string;
@@ -238,6 +247,10 @@ describe("packed tarballs installed with npm", () => {
       esmOpcUa: "node-opcua-client",
       cjsOpcUa: "node-opcua-client",
       esmSimulator: "node-opcua",
+      esmSparkplug: "mqtt",
+      cjsSparkplug: "mqtt",
+      esmMqtt: "mqtt",
+      cjsMqtt: "mqtt",
       esmCactus: "@hyperledger/cactus-core-api",
       esmConsensus: "@hyperledger/cactus-core-api",
       esmAnvil: "@foundry-rs/anvil",
@@ -309,5 +322,52 @@ describe("packed tarballs installed with npm", () => {
     expect(second.errors.cjsOpcUa).toBeNull();
     // the others are still missing and still say so
     expect(second.errors.esmAnvil?.code).toBe("maaskit.dependency.missing");
+  }, 600_000);
+
+  test("behavior: /sparkplug and /mqtt (ESM and CJS) need mqtt and @bufbuild/protobuf; with them the codec loads from the built dist and is exact", async () => {
+    // without the peers the codec cannot load: it says which package is missing
+    for (const format of ["import", "require"] as const) {
+      expect(first.codec[format], format).toMatchObject({ ok: false });
+      expect(first.codec[format].error?.message, format).toContain("@bufbuild/protobuf");
+    }
+    const metering = JSON.parse(
+      await readFile(join(repo, "packages/metering/package.json"), "utf8"),
+    ) as { devDependencies: Record<string, string> };
+    await timed("npm install (mqtt, @bufbuild/protobuf)", () =>
+      npm(
+        "install",
+        `mqtt@${metering.devDependencies.mqtt}`,
+        `@bufbuild/protobuf@${metering.devDependencies["@bufbuild/protobuf"]}`,
+      ),
+    );
+    const third = await probe();
+    expect(
+      third.entries.filter((e) => e.specifier.startsWith("@maaskit/metering/") && !e.ok),
+    ).toEqual([]);
+    for (const format of ["import", "require"] as const) {
+      expect(third.codec[format], format).toEqual({
+        ok: true,
+        seq: "7",
+        name: "Volume",
+        value: "18446744073709551615",
+        exact: true,
+      });
+    }
+    // subscribing loaded the codec through the entry (ESM and CJS builds), then the connect
+    // to a port nobody listens on failed as it must: the stream's typed error, not a load error
+    for (const name of ["esmSparkplug", "cjsSparkplug"]) {
+      expect(third.errors[name], name).toMatchObject({
+        code: "metering.sparkplug.connectionFailed",
+        esmInstanceof: true,
+        cjsInstanceof: true,
+      });
+    }
+    for (const name of ["esmMqtt", "cjsMqtt"]) {
+      expect(third.errors[name], name).toMatchObject({
+        code: "metering.mqtt.connectionFailed",
+        esmInstanceof: true,
+        cjsInstanceof: true,
+      });
+    }
   }, 600_000);
 });
