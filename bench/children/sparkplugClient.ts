@@ -21,12 +21,20 @@ let count = 0;
 let first = 0;
 let last = 0;
 let peakRss = 0;
+let cpuFirst = 0;
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 const sampler = setInterval(() => {
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
 }, 20);
 const seen = () => {
   const now = performance.now();
-  if (count === 0) first = now;
+  if (count === 0) {
+    first = now;
+    cpuFirst = cpuMs();
+  }
   count += 1;
   last = now;
   if (count === expected) finish();
@@ -40,6 +48,7 @@ const finish = () => {
         variant,
         count,
         seconds: (last - first) / 1000,
+        cpuSeconds: (cpuMs() - cpuFirst) / 1000,
         peakRssMiB: mib(peakRss),
         idleRssMiB,
       },
