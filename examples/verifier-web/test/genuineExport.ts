@@ -5,11 +5,13 @@ import {
   buildMeterRecord,
   dec,
   genesisChainState,
+  type LogEntry,
   type MeterRecord,
   type MeterRecordBinding,
   type MeterWindow,
   meterRecordToJson,
   nextChainState,
+  signLogEntry,
   signMeterRecord,
 } from "@maaskit/metering";
 import {
@@ -37,6 +39,9 @@ export interface GenuineExport {
   readonly invoice: string;
   readonly agreement: string;
   readonly checkpoint: string;
+  /** The machine's signed maintenance history (JSON Lines of log entries). */
+  readonly history: string;
+  readonly historyEntries: readonly LogEntry[];
   readonly recordList: readonly MeterRecord[];
   readonly ledgerInvoice: Invoice;
   readonly agreementValue: Agreement;
@@ -150,6 +155,7 @@ export async function genuineExport(): Promise<GenuineExport> {
       period: { start: new Date(DAY_START), end: new Date(DAY_START + 24 * HOUR) },
     });
     const head = await ledger.getRecordsHead(agreement.agreementId);
+    const historyEntries = await maintenanceHistory();
     const other = await signDay({ agreementId: `0x${"0f".repeat(32)}`, ...recordDomain }, 6);
     return {
       records: jsonLines(records),
@@ -160,6 +166,8 @@ export async function genuineExport(): Promise<GenuineExport> {
         nextSeq: head.nextSeq,
         headHash: head.headHash,
       }),
+      history: `${historyEntries.map((e) => JSON.stringify(e)).join("\n")}\n`,
+      historyEntries,
       recordList: records,
       ledgerInvoice: invoice,
       agreementValue: agreement,
@@ -169,6 +177,45 @@ export async function genuineExport(): Promise<GenuineExport> {
     await ledger.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** A filter change during the day, as @maaskit/maintenance writes it to the signed history. */
+async function maintenanceHistory(): Promise<LogEntry[]> {
+  const key = new Wallet(PROVIDER_KEY);
+  const entries: LogEntry[] = [];
+  const add = async (type: string, hour: number, payload: unknown) => {
+    entries.push(
+      await signLogEntry(
+        {
+          logId: "maintenance/compressor-7",
+          type,
+          at: new Date(DAY_START + hour * HOUR),
+          payload,
+          head: entries.at(-1),
+        },
+        key,
+      ),
+    );
+  };
+  const id = "compressor-7/filter/1";
+  await add("trigger", 6, { conditionId: "filter", value: "0.62", unit: "BAR" });
+  await add("serviceRequest", 6.5, {
+    id,
+    conditionId: "filter",
+    serviceType: "filterChange",
+    priority: "high",
+    faultStart: new Date(DAY_START + 6 * HOUR).toISOString(),
+    errorCode: "filter.dp.high",
+    description: "Filter differential pressure 0.62 bar above its 0.6 bar threshold",
+  });
+  await add("workOrder.opened", 7, { workOrderId: id });
+  await add("workOrder.paid", 12, { workOrderId: id, amount: "120", currency: "EUR" });
+  await add("service.performed", 12.5, {
+    serviceType: "filterChange",
+    conditionId: "filter",
+    workOrderId: id,
+  });
+  return entries;
 }
 
 export function jsonLines(records: readonly MeterRecord[]): string {

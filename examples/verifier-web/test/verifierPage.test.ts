@@ -89,6 +89,7 @@ describe("the verifier page in headless Chromium", () => {
       records: g.records,
       invoice: g.invoice,
       agreement: g.agreement,
+      history: g.history,
       checkpoint: g.checkpoint,
     });
     expect(await page.getAttribute("body", "data-state")).toBe("valid");
@@ -97,6 +98,9 @@ describe("the verifier page in headless Chromium", () => {
     expect(await page.textContent("#verdict")).toContain(cents);
     expect(await page.textContent("#totals")).toContain(
       `ledger ${cents}, re-computed ${cents} — match`,
+    );
+    expect(await page.textContent("#totals")).toContain(
+      "Maintenance history: 5 entries, all valid",
     );
     const rows = await page.$$eval("#lineRows tr", (trs) =>
       trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent)),
