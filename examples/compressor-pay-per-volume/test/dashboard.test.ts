@@ -111,8 +111,12 @@ describe("dashboard in a real browser", () => {
     await page.screenshot({ path: screenshot, fullPage: true });
   }, 120_000);
 
-  it("the run's export files make an AAS twin: zero aas-core errors, each Time Series segment's total is its invoice's usage, the history's hashes are the signed log's", async () => {
-    expect(demo, "needs the run of the test above").toBeDefined();
+  it("the run's export files make an AAS twin: zero aas-core errors, each Time Series segment's total is its invoice's usage, the history's hashes are the signed log's", async (ctx) => {
+    if (demo === undefined) {
+      // the run is the test above's; its failure is reported there, once
+      console.warn("AAS export of the run: skipped, the demo run of the test above did not finish");
+      ctx.skip();
+    }
     const invoiceFiles = readdirSync(join(outDir, "invoices"))
       .sort()
       .map((f) => join(outDir, "invoices", f));

@@ -5,7 +5,6 @@ import {
   type LineVerdict,
   type MeterRecord,
   type MeterRecordBinding,
-  meterRecordDigest,
   meterRecordFromJson,
   parseStrictJson,
   verifyExportReport,
@@ -193,10 +192,12 @@ export function checkExport(files: CustomerFiles): CustomerReport {
   let usage: CustomerReport["usage"];
   if (agreement !== undefined && invoice !== undefined) {
     // Price what the file holds for this agreement, as the ledger would have: a changed
-    // quantity changes the figures, a missing record stops the pricing with its reason.
+    // quantity changes the figures (the broken signature and chain are named above, by the
+    // verification; pricing without the digests shows what the changed figures would bill),
+    // a missing record stops the pricing with its reason.
     const own = parsed
       .filter(({ record }) => record.agreementId === agreement.agreementId)
-      .map(({ record }) => ({ ...record, hash: meterRecordDigest(record) }));
+      .map(({ record }) => record);
     const recomputed = attempt(note, "re-computation", () =>
       priceRecords(agreement.tariff, own, {
         period: invoice.period,

@@ -36,7 +36,12 @@ export function tamperedCases(g: GenuineExport): TamperCase[] {
           q.value = (Number(q.value) + 3).toString();
         }),
       },
-      codes: ["metering.record.badSignature", "verifier.invoice.lineMismatch"],
+      codes: [
+        "metering.record.badSignature",
+        "metering.record.brokenChain",
+        "verifier.invoice.usageMismatch",
+        "verifier.invoice.lineMismatch",
+      ],
       where: "line 7 (seq 6)",
     },
     {
