@@ -15,6 +15,7 @@ import {
   type InvoiceLine,
   priceRecords,
 } from "@maaskit/settlement";
+import { createChartSeries } from "./dashboard/chartSeries.js";
 import type { Dashboard, DashboardSnapshot } from "./dashboard/server.js";
 
 /** Human label of an invoice line. */
@@ -41,7 +42,14 @@ export function lineLabel(l: InvoiceLine): string {
  * produced), the running invoice of the open billing period (the tariff applied to the
  * records so far), OEE, maintenance and the ledger's health. Pushes at most every 200 ms.
  */
-export function createDashboardFeed(dashboard: Dashboard, machineId: string, backend: string) {
+export function createDashboardFeed(
+  dashboard: Dashboard,
+  machineId: string,
+  backend: string,
+  /** `filterThreshold`: the maintenance plan's filter trigger (bar), drawn on the filter chart. */
+  options: { filterThreshold?: string } = {},
+) {
+  const charts = createChartSeries(options);
   let agreement: Agreement | undefined;
   let verifier: MeterRecordVerifier | undefined;
   const live: { flow?: string; flowUnit?: string; volumeRegister?: string; state?: string } = {};
@@ -67,7 +75,7 @@ export function createDashboardFeed(dashboard: Dashboard, machineId: string, bac
       machineId,
       ...(simulatedTime ? { simulatedTime } : {}),
       live: { ...live },
-      records: records.slice(-50).reverse(),
+      records: [...records].reverse(),
       recordsTotal,
       ...(invoice ? { invoice } : {}),
       ...(oee ? { oee } : {}),
@@ -77,6 +85,7 @@ export function createDashboardFeed(dashboard: Dashboard, machineId: string, bac
         healthy: ledger.healthy,
         ...(ledger.detail ? { detail: ledger.detail } : {}),
       },
+      charts: charts.snapshot(),
     });
   };
   const schedule = () => {
@@ -100,6 +109,7 @@ export function createDashboardFeed(dashboard: Dashboard, machineId: string, bac
     },
     reading(r: Reading) {
       simulatedTime = r.sourceTime.toISOString().slice(0, 16).replace("T", " ");
+      charts.reading(r);
       const v = String(r.value);
       if (r.channel === "flow") {
         live.flow = v;
@@ -124,7 +134,9 @@ export function createDashboardFeed(dashboard: Dashboard, machineId: string, bac
         verified: check === undefined ? "pending" : check.valid ? "valid" : "invalid",
         acknowledged: false,
       });
-      if (records.length > 200) records.splice(0, records.length - 200);
+      // the page pages through them; a month of hourly windows is ~750
+      if (records.length > 5000) records.splice(0, records.length - 5000);
+      charts.record(rec, window);
       const o = window?.oee;
       if (o) {
         const ratio = (r: OeeRatio) => (r.defined ? r.value.toFixed() : undefined);
@@ -153,6 +165,7 @@ export function createDashboardFeed(dashboard: Dashboard, machineId: string, bac
             { period, currency: agreement.currency, agreementId: agreement.agreementId },
           );
           showInvoice(priced, false);
+          charts.priced(rec, priced, agreement);
         } catch (err) {
           ledger.detail = String(err);
         }

@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
+import { runExportCli } from "./aas/exportAasCli.js";
 import { MaaskitError } from "./errors.js";
 import {
   EXIT,
@@ -28,6 +29,8 @@ export interface CliIo {
 }
 
 const USAGE = `Usage: maaskit verify <file.jsonl> [options]
+       maaskit export aas --records <file.jsonl> --nameplate <file.json> --id <iri> [options]
+                       (maaskit export aas --help)
 
 Verifies an exported file of signed meter records (JSON Lines, one record per line):
 signatures, signer, agreement, gapless seq from 0 (or from an anchor), hash chain,
@@ -75,6 +78,7 @@ export async function runCli(
     io.stdout(USAGE);
     return command === undefined ? EXIT.usage : EXIT.valid;
   }
+  if (command === "export") return runExportCli(rest, io);
   if (command !== "verify") {
     io.stderr(`Unknown command ${command}\n\n${USAGE}`);
     return EXIT.usage;

@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
 import { createServer, type ServerResponse } from "node:http";
+import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
+import type { DashboardCharts } from "./chartSeries.js";
 
 /** What the dashboard shows; plain JSON (decimals as strings) pushed to the page. */
 export interface DashboardSnapshot {
@@ -49,6 +51,8 @@ export interface DashboardSnapshot {
     readonly healthy: boolean;
     readonly detail?: string;
   };
+  /** The charts' series (flow, volume, usage against the tiers, OEE, filter pressure). */
+  readonly charts?: DashboardCharts;
 }
 
 export interface Dashboard {
@@ -90,6 +94,22 @@ export async function startDashboard(options: number | DashboardOptions = 0): Pr
   const o: DashboardOptions = typeof options === "number" ? { port: options } : options;
   const bindHost = o.host ?? "127.0.0.1";
   const html = readFileSync(new URL("./index.html", import.meta.url), "utf8");
+  // uPlot, served from the installed package: the page loads nothing from another site
+  const require = createRequire(import.meta.url);
+  const assets: Record<string, [string, string]> = {
+    "/uplot.js": [
+      "text/javascript; charset=utf-8",
+      readFileSync(require.resolve("uplot/dist/uPlot.iife.min.js"), "utf8"),
+    ],
+    "/uplot.css": [
+      "text/css; charset=utf-8",
+      readFileSync(require.resolve("uplot/dist/uPlot.min.css"), "utf8"),
+    ],
+    "/charts.js": [
+      "text/javascript; charset=utf-8",
+      readFileSync(new URL("./charts.js", import.meta.url), "utf8"),
+    ],
+  };
   let snapshot: DashboardSnapshot | undefined;
   const clients = new Set<ServerResponse>();
   let allowed = new Set<string>();
@@ -106,6 +126,9 @@ export async function startDashboard(options: number | DashboardOptions = 0): Pr
     const path = (req.url ?? "/").split("?")[0];
     if (path === "/") {
       res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(html);
+    } else if (path !== undefined && assets[path] !== undefined) {
+      const [type, body] = assets[path]!;
+      res.writeHead(200, { "content-type": type, "cache-control": "no-store" }).end(body);
     } else if (path === "/state") {
       res
         .writeHead(200, { "content-type": "application/json", "cache-control": "no-store" })
