@@ -10,6 +10,7 @@ export default defineConfig({
     "./src/internal.ts",
     "./src/sparkplug.ts",
     "./src/mqtt.ts",
+    "./src/entitlements.ts",
     // not an export: loaded by path from loadSparkplugCodec (keeps @bufbuild/protobuf lazy)
     "./src/sparkplugCodec.ts",
   ],
