@@ -42,4 +42,11 @@ export {
   type UnsignedEntitlementGrant,
   type UnsignedEntitlementRevocation,
 } from "./entitlements/grant.js";
+export {
+  FEATURE_CHANNEL_PREFIX,
+  type FeatureGate,
+  type FeatureUse,
+  type OpenFeatureGateParameters,
+  openFeatureGate,
+} from "./entitlements/openFeatureGate.js";
 export { signEntitlementGrant, signEntitlementRevocation } from "./entitlements/signGrant.js";
