@@ -7,7 +7,6 @@
 //   node featureUseChild.mjs <dir>     (<dir>/grant.json, <dir>/machine.key, <dir>/setup.json)
 import { openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { dec } from "@maaskit/metering";
 import { entitlementGrantFromJson, openFeatureGate } from "@maaskit/metering/entitlements";
 import { Wallet } from "ethers";
 
