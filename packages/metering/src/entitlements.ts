@@ -44,6 +44,7 @@ export {
 } from "./entitlements/grant.js";
 export {
   FEATURE_CHANNEL_PREFIX,
+  type FeatureBilling,
   type FeatureGate,
   type FeatureUse,
   type OpenFeatureGateParameters,

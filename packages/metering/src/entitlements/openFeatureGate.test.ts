@@ -21,6 +21,8 @@ const HOUR = 3_600_000;
 const MONITORING = { ...FEATURE_BINDING, agreementId: "agr-compressor-7-monitoring" };
 const [g0, g1, g2] = await sampleGrantChain(3);
 const dirs: string[] = [];
+const DAY = 24 * HOUR;
+const nextUtcMidnight = (at: Date) => new Date((Math.floor(at.getTime() / DAY) + 1) * DAY);
 const gates: FeatureGate[] = [];
 
 afterEach(() => {
@@ -41,7 +43,10 @@ function fixture() {
       issuer: VENDOR.address,
       machineId: "compressor-7",
       signer: MACHINE,
-      features: { boost: FEATURE_BINDING, monitoring: MONITORING },
+      features: {
+        boost: { ...FEATURE_BINDING, billingPeriodEnd: nextUtcMidnight },
+        monitoring: MONITORING,
+      },
       clock: () => state.clock,
       now: () => state.now,
     });
@@ -60,7 +65,8 @@ describe("openFeatureGate", () => {
     expect(first.allowed && first.remaining!.toFixed()).toBe("6");
     state.now = new Date(state.now.getTime() + HOUR);
     const second = await gate.useFeature("boost", { amount: dec("5.5") });
-    expect(second.allowed && second.record!.seq).toBe(1);
+    // seq 0 is the zero record of day 1 (the chain starts at notBefore)
+    expect(second.allowed && second.record!.seq).toBe(2);
     gates.pop()!.close();
 
     gate = await open();
@@ -69,6 +75,7 @@ describe("openFeatureGate", () => {
     expect(third.allowed ? "allowed" : third.reason).toBe("metering.entitlement.budgetExhausted");
     const records = gate.records(FEATURE_BINDING.agreementId);
     expect(records.map((r) => [r.channel, r.quantity.value.toFixed(), r.quantity.unit])).toEqual([
+      ["feature/boost", "0", "HUR"],
       ["feature/boost", "4", "HUR"],
       ["feature/boost", "5.5", "HUR"],
     ]);
@@ -159,7 +166,10 @@ describe("openFeatureGate", () => {
     );
     gate.sync({ revocations: [revocation] });
     expect(await reason()).toBe("metering.entitlement.revoked");
-    expect(gate.records(FEATURE_BINDING.agreementId)).toHaveLength(2);
+    const uses = gate
+      .records(FEATURE_BINDING.agreementId)
+      .filter((r) => !r.quantity.value.isZero());
+    expect(uses).toHaveLength(2);
   });
 
   test("behavior: a per-period feature is recorded once per period, whatever the uses in it", async () => {
@@ -187,5 +197,37 @@ describe("openFeatureGate", () => {
       "1",
       "1",
     ]);
+  });
+
+  test("behavior: no record straddles a billing boundary, and closePeriods brings the chain to the last one", async () => {
+    const { state, open } = fixture();
+    const gate = await open();
+    gate.sync({ grants: [g0!] });
+    // day 2, 06:00: the chain starts at notBefore (day 1 00:00): one zero record for day 1
+    await gate.useFeature("boost", { amount: dec("2") });
+    state.now = new Date(GRANT_START.getTime() + 3 * DAY + 2 * HOUR);
+    gate.sync({});
+    await gate.useFeature("boost", { amount: dec("1") });
+    const closed = await gate.closePeriods(new Date(GRANT_START.getTime() + 4 * DAY));
+    expect(closed.map((r) => r.periodEnd.toISOString())).toEqual(["2025-06-05T00:00:00.000Z"]);
+    const records = gate.records(FEATURE_BINDING.agreementId);
+    for (const r of records) {
+      expect(nextUtcMidnight(r.periodStart).getTime()).toBeGreaterThanOrEqual(
+        r.periodEnd.getTime(),
+      );
+    }
+    expect(
+      records.map((r) => `${r.periodStart.toISOString().slice(5, 16)} ${r.quantity.value}`),
+    ).toEqual([
+      "06-01T00:00 0",
+      "06-02T00:00 2",
+      "06-02T06:00 0",
+      "06-03T00:00 0",
+      "06-04T00:00 1",
+      "06-04T02:00 0",
+    ]);
+    expect(
+      verifyMeterRecords(records, { signer: MACHINE.address, agreement: FEATURE_BINDING }).valid,
+    ).toBe(true);
   });
 });

@@ -11,7 +11,6 @@ import {
   type MeterRecordBinding,
   meterRecordFromJson,
   meterRecordToJson,
-  type UnsignedMeterRecord,
 } from "../records/meterRecord.js";
 import { signMeterRecord } from "../records/signMeterRecord.js";
 import { openStore, type Store } from "../storage/openStore.js";
@@ -44,12 +43,23 @@ export interface OpenFeatureGateParameters {
   readonly machineId: string;
   /** The machine's signer: the grants' subject, and the key that signs the feature records. */
   readonly signer: Signer;
-  /** Each feature the machine has, and the agreement its use is billed on. */
-  readonly features: Readonly<Record<string, MeterRecordBinding>>;
+  /** Each feature the machine has, and the agreement its use is billed on (one feature each). */
+  readonly features: Readonly<Record<string, FeatureBilling>>;
   /** The clock status now (e.g. from NTP / PTP supervision). Strict: `unknown` denies. */
   readonly clock: () => ClockStatus;
   /** The machine's clock. Default `() => new Date()`. */
   readonly now?: () => Date;
+}
+
+/** The agreement a feature is billed on. */
+export interface FeatureBilling extends MeterRecordBinding {
+  /**
+   * The end of the agreement's billing period that contains `at`. With it, no record
+   * straddles a period boundary: a use after one first gets zero-quantity records up to
+   * each boundary passed, and `closePeriods` brings the chain to the last boundary so the
+   * period can be settled.
+   */
+  readonly billingPeriodEnd?: (at: Date) => Date;
 }
 
 /** An allowed, counted use: its signed record is durable before this is returned. */
@@ -86,6 +96,12 @@ export interface FeatureGate {
     featureId: string,
     options?: { amount?: Decimal },
   ): Promise<FeatureUse | EntitlementDenial>;
+  /**
+   * Signs zero-quantity records up to the last billing-period boundary at or before `at`
+   * (default now) for every feature with a grant and a `billingPeriodEnd`, so the periods
+   * before it can be settled. Returns the new records.
+   */
+  closePeriods(at?: Date): Promise<MeterRecord[]>;
   /** The signed feature records of an agreement, in seq order. */
   records(agreementId: string): MeterRecord[];
   close(): void;
@@ -212,10 +228,29 @@ export async function openFeatureGate(params: OpenFeatureGateParameters): Promis
       queue = next.catch(() => undefined);
       return next;
     },
+    closePeriods(at = now()) {
+      const run = async (): Promise<MeterRecord[]> => {
+        const out: MeterRecord[] = [];
+        for (const featureId of Object.keys(params.features)) {
+          const row = store.db
+            .prepare("SELECT json FROM feature_grants WHERE feature = ?")
+            .get(featureId) as { json: string } | undefined;
+          if (row === undefined) continue;
+          const grant = entitlementGrantFromJson(JSON.parse(row.json));
+          const signed = await signRecords(store, params, featureId, grant, at, undefined);
+          store.transaction(() => writeRecords(store, params.features[featureId]!, signed, {}));
+          out.push(...signed.map((x) => x.record));
+        }
+        return out;
+      };
+      const next = queue.then(run, run);
+      queue = next.catch(() => undefined);
+      return next;
+    },
     records(agreementId) {
       const out: MeterRecord[] = [];
       for (const e of store.entries()) {
-        if (e.kind !== "use") continue;
+        if (e.kind !== "record") continue;
         const body = JSON.parse(e.body) as { record?: unknown };
         if (body.record === undefined) continue;
         const record = meterRecordFromJson(body.record);
@@ -317,37 +352,9 @@ async function countUse(
   const binding = params.features[featureId]!;
   const windowStart = d.window.start.getTime();
   const used = usedIn(store, d.digest, windowStart);
-  const chain = store.db
-    .prepare("SELECT seq, prev_hash, period_end FROM feature_chains WHERE agreement = ?")
-    .get(binding.agreementId) as { seq: number; prev_hash: string; period_end: number } | undefined;
-  const periodStart = chain?.period_end ?? d.grant.notBefore.getTime();
-  const periodEnd = Math.max(at.getTime(), periodStart + 1);
-  const unsigned: UnsignedMeterRecord = {
-    version: 1,
-    ...binding,
-    machineId: params.machineId,
-    channel: `${FEATURE_CHANNEL_PREFIX}${featureId}`,
-    seq: chain === undefined ? 0 : chain.seq + 1,
-    periodStart: new Date(periodStart),
-    periodEnd: new Date(periodEnd),
-    quantity: { value: d.amount, unit: d.grant.terms.unit },
-    flags: {},
-    clock: params.clock(),
-    quarantined: 0,
-    prevHash: chain?.prev_hash ?? GENESIS_HASH,
-  };
-  const record = await signMeterRecord(unsigned, { signer: params.signer, domain: binding });
-  const digest = meterRecordDigest(record);
+  const signed = await signRecords(store, params, featureId, d.grant, at, d.amount);
   store.transaction(() => {
-    store.append(
-      "use",
-      JSON.stringify({
-        featureId,
-        grant: d.digest,
-        window: windowStart,
-        record: meterRecordToJson(record),
-      }),
-    );
+    writeRecords(store, binding, signed, { grant: d.digest, window: windowStart });
     store.db
       .prepare(
         "INSERT INTO feature_usage (grant_digest, window_start, used) VALUES (?, ?, ?) ON CONFLICT(grant_digest, window_start) DO UPDATE SET used = excluded.used",
@@ -358,15 +365,94 @@ async function countUse(
         .prepare("INSERT INTO feature_periods (grant_digest, period_start) VALUES (?, ?)")
         .run(d.digest, period);
     }
-    store.db
-      .prepare(
-        "INSERT INTO feature_chains (agreement, seq, prev_hash, period_end) VALUES (?, ?, ?, ?) ON CONFLICT(agreement) DO UPDATE SET seq = excluded.seq, prev_hash = excluded.prev_hash, period_end = excluded.period_end",
-      )
-      .run(binding.agreementId, record.seq, digest, periodEnd);
     store.setMeta(
       "lastSeen",
       String(Math.max(at.getTime(), Number(store.getMeta("lastSeen") ?? 0))),
     );
   });
-  return { ...d, record };
+  return { ...d, record: signed[signed.length - 1]!.record };
+}
+
+interface SignedRecord {
+  readonly record: MeterRecord;
+  readonly digest: string;
+}
+
+/**
+ * Signs the records that continue a feature agreement's chain to `at`: zero-quantity
+ * records up to each billing boundary passed, then (with `amount`) the use itself ending at
+ * `at`. Without `amount` it stops at the last boundary at or before `at`.
+ */
+async function signRecords(
+  store: Store,
+  params: OpenFeatureGateParameters,
+  featureId: string,
+  grant: EntitlementGrant,
+  at: Date,
+  amount: Decimal | undefined,
+): Promise<SignedRecord[]> {
+  const billing = params.features[featureId]!;
+  const { billingPeriodEnd: periodEndOf, ...binding } = billing;
+  const chain = store.db
+    .prepare("SELECT seq, prev_hash, period_end FROM feature_chains WHERE agreement = ?")
+    .get(binding.agreementId) as { seq: number; prev_hash: string; period_end: number } | undefined;
+  let seq = chain === undefined ? 0 : chain.seq + 1;
+  let prevHash = chain?.prev_hash ?? GENESIS_HASH;
+  let start = chain?.period_end ?? grant.notBefore.getTime();
+  const out: SignedRecord[] = [];
+  const sign = async (end: number, value: Decimal) => {
+    const record = await signMeterRecord(
+      {
+        version: 1,
+        ...binding,
+        machineId: params.machineId,
+        channel: `${FEATURE_CHANNEL_PREFIX}${featureId}`,
+        seq,
+        periodStart: new Date(start),
+        periodEnd: new Date(end),
+        quantity: { value, unit: grant.terms.unit },
+        flags: {},
+        clock: params.clock(),
+        quarantined: 0,
+        prevHash,
+      },
+      { signer: params.signer, domain: binding },
+    );
+    const digest = meterRecordDigest(record);
+    out.push({ record, digest });
+    seq += 1;
+    prevHash = digest;
+    start = end;
+  };
+  if (periodEndOf !== undefined) {
+    for (let boundary = periodEndOf(new Date(start)).getTime(); boundary <= at.getTime(); ) {
+      await sign(boundary, dec(0));
+      boundary = periodEndOf(new Date(start)).getTime();
+    }
+  }
+  if (amount !== undefined) await sign(Math.max(at.getTime(), start + 1), amount);
+  return out;
+}
+
+/** Appends signed records and moves the agreement's chain head; inside a transaction. */
+function writeRecords(
+  store: Store,
+  binding: MeterRecordBinding,
+  signed: readonly SignedRecord[],
+  use: { grant?: string; window?: number },
+): void {
+  const last = signed[signed.length - 1];
+  if (last === undefined) return;
+  for (const { record } of signed) {
+    const isUse = record === last.record && use.grant !== undefined;
+    store.append(
+      "record",
+      JSON.stringify({ ...(isUse ? use : {}), record: meterRecordToJson(record) }),
+    );
+  }
+  store.db
+    .prepare(
+      "INSERT INTO feature_chains (agreement, seq, prev_hash, period_end) VALUES (?, ?, ?, ?) ON CONFLICT(agreement) DO UPDATE SET seq = excluded.seq, prev_hash = excluded.prev_hash, period_end = excluded.period_end",
+    )
+    .run(binding.agreementId, last.record.seq, last.digest, last.record.periodEnd.getTime());
 }
