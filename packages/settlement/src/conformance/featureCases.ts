@@ -44,7 +44,11 @@ export function describeFeatureCases(s: ConformanceSuite): void {
           pricing: { model: "perUnit", unitPrice: "4.50" },
           rounding: { mode: "halfEven", decimals: 2 },
         },
-        currency: { symbol: "EURT", decimals: 6, ...s.tokenOpt() },
+        currency: {
+          symbol: "EURT",
+          decimals: 6,
+          ...(s.tokenOpt().token === undefined ? {} : { address: s.tokenOpt().token }),
+        },
         billingPeriod: { kind: "days", days: 1, timeZone: "UTC" },
         paymentTerms: { kind: "invoiced", netDays: 30 },
         start: "2025-01-01T00:00:00.000Z",
