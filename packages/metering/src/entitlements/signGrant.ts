@@ -26,10 +26,12 @@ interface DigestSigner {
 
 async function signTyped(
   signer: Signer,
-  issuer: string,
+  unsigned: UnsignedEntitlementGrant | UnsignedEntitlementRevocation,
   digest: string,
-  sign: () => Promise<string>,
+  types: Readonly<Record<string, readonly TypedDataField[]>>,
+  message: object,
 ): Promise<string> {
+  const issuer = unsigned.issuer;
   const d = signer as Partial<DigestSigner>;
   const isDigestSigner = typeof d.address === "string" && typeof d.signingKey?.sign === "function";
   const address = isDigestSigner ? (d.address as string) : await signer.getAddress();
@@ -42,7 +44,13 @@ async function signTyped(
   }
   const signature = isDigestSigner
     ? (d.signingKey as DigestSigner["signingKey"]).sign(digest).serialized
-    : Signature.from(await sign()).serialized;
+    : Signature.from(
+        await signer.signTypedData(
+          meterRecordDomain(unsigned),
+          types as Record<string, TypedDataField[]>,
+          message as Record<string, unknown>,
+        ),
+      ).serialized;
   const ok = checker.check(digest, signature, issuer);
   if (ok !== true) {
     throw new MaaskitError(
@@ -65,14 +73,9 @@ export async function signEntitlementGrant(
   unsigned: UnsignedEntitlementGrant,
   { signer }: { readonly signer: Signer },
 ): Promise<EntitlementGrant> {
+  const message = entitlementGrantMessage(unsigned);
   const digest = entitlementGrantDigest(unsigned);
-  const signature = await signTyped(signer, unsigned.issuer, digest, () =>
-    signer.signTypedData(
-      meterRecordDomain(unsigned),
-      ENTITLEMENT_GRANT_TYPES as Record<string, TypedDataField[]>,
-      entitlementGrantMessage(unsigned) as unknown as Record<string, unknown>,
-    ),
-  );
+  const signature = await signTyped(signer, unsigned, digest, ENTITLEMENT_GRANT_TYPES, message);
   return { ...unsigned, signature };
 }
 
@@ -81,13 +84,14 @@ export async function signEntitlementRevocation(
   unsigned: UnsignedEntitlementRevocation,
   { signer }: { readonly signer: Signer },
 ): Promise<EntitlementRevocation> {
+  const message = entitlementRevocationMessage(unsigned);
   const digest = entitlementRevocationDigest(unsigned);
-  const signature = await signTyped(signer, unsigned.issuer, digest, () =>
-    signer.signTypedData(
-      meterRecordDomain(unsigned),
-      ENTITLEMENT_REVOCATION_TYPES as Record<string, TypedDataField[]>,
-      entitlementRevocationMessage(unsigned) as unknown as Record<string, unknown>,
-    ),
+  const signature = await signTyped(
+    signer,
+    unsigned,
+    digest,
+    ENTITLEMENT_REVOCATION_TYPES,
+    message,
   );
   return { ...unsigned, signature };
 }
