@@ -34,7 +34,9 @@ for (;;) {
     writeSync(1, `denied ${use.reason}\n`);
     break;
   }
-  // the feature acts only now, after its use is durable
+  // the feature acts only now, after its use is durable (and takes a moment: a kill in it
+  // leaves a use counted and not acted, the safe direction)
+  await new Promise((r) => setTimeout(r, 2));
   writeSync(acts, `${use.record!.seq}\n`);
 }
 gate.close();
