@@ -11,6 +11,7 @@ export default defineConfig({
     "./src/sparkplug.ts",
     "./src/mqtt.ts",
     "./src/aas.ts",
+    "./src/entitlements.ts",
     // not an export: loaded by path from loadSparkplugCodec (keeps @bufbuild/protobuf lazy)
     "./src/sparkplugCodec.ts",
   ],

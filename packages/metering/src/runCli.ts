@@ -36,7 +36,10 @@ Verifies an exported file of signed meter records (JSON Lines, one record per li
 signatures, signer, agreement, gapless seq from 0 (or from an anchor), hash chain,
 contiguous periods, registers, strict JSON (UTF-8, no duplicate or unknown members,
 canonical decimals). Period statements in the same file are checked against its records;
-signed log entries ("kind":"logEntry", e.g. a maintenance history) as hash chains per log.
+signed log entries ("kind":"logEntry", e.g. a maintenance history) as hash chains per log;
+entitlement grants ("kind":"entitlementGrant") and revocations ("kind":"entitlementRevocation")
+by their issuer's signature (an expected --signer) and each feature's generation chain.
+Feature usage records (channel feature/<id>) are meter records.
 
 Options:
   --signer <0x…>       expected signer address (repeatable). Without it the file is never

@@ -1,3 +1,4 @@
+import { verifyGrantLines, verifyRevocationLines } from "./entitlements/verifyGrantLines.js";
 import { MaaskitError } from "./errors.js";
 import {
   EXIT,
@@ -28,6 +29,8 @@ export const lineKinds: Map<string, LineKindVerifier> = new Map([
   ["meterRecord", verifyRecordLines],
   ["periodStatement", verifyStatementLines],
   ["logEntry", verifyLogLines],
+  ["entitlementGrant", verifyGrantLines],
+  ["entitlementRevocation", verifyRevocationLines],
 ]);
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -107,6 +110,9 @@ const UNSIGNED = new Set([
   "metering.record.malformed",
   "metering.log.badSignature",
   "metering.log.malformed",
+  "metering.entitlement.badSignature",
+  "metering.entitlement.malformed",
+  "metering.entitlement.notRepresentable",
 ]);
 
 const STATEMENT_BYTES = new TextEncoder().encode("periodStatement");

@@ -16,6 +16,7 @@ import { invoiceToJson } from "../invoice.js";
 import type { LedgerBackend, LedgerDomain } from "../ledger.js";
 import { type LedgerErrorCode, ledgerErrorCodes } from "../ledgerErrors.js";
 import { describeAdversaryCases } from "./adversaryCases.js";
+import { describeFeatureCases } from "./featureCases.js";
 import {
   conformanceWallets,
   type ScenarioClock,
@@ -419,7 +420,7 @@ export function describeLedgerBackend(
       timeout,
     );
 
-    describeAdversaryCases({
+    const suite = {
       name,
       clock,
       w,
@@ -429,7 +430,9 @@ export function describeLedgerBackend(
       rejects,
       ledger: () => ledger,
       domain: () => domain,
-    });
+    };
+    describeAdversaryCases(suite);
+    describeFeatureCases(suite);
   });
 }
 

@@ -1,0 +1,160 @@
+import { Wallet } from "ethers";
+import { dec } from "../quantity.js";
+import type { TypedDataJson } from "../records/meterRecordTypedData.js";
+import { typedDataJson } from "../records/meterRecordTypedData.js";
+import { TEST_KEY } from "../records/sampleMeterRecords.js";
+import {
+  type EntitlementGrantJson,
+  type EntitlementRevocationJson,
+  entitlementGrantToJson,
+  entitlementRevocationToJson,
+} from "./entitlementJson.js";
+import type { EntitlementDenialCode } from "./evaluateFeature.js";
+import {
+  ENTITLEMENT_GRANT_TYPE_STRING,
+  ENTITLEMENT_GRANT_TYPES,
+  ENTITLEMENT_REVOCATION_TYPE_STRING,
+  ENTITLEMENT_REVOCATION_TYPES,
+  type EntitlementGrant,
+  type EntitlementRevocation,
+  entitlementGrantDigest,
+  entitlementGrantMessage,
+  entitlementRevocationDigest,
+  entitlementRevocationMessage,
+} from "./grant.js";
+import { FEATURE_BINDING, sampleGrantChain, sampleUnsignedGrant, VENDOR } from "./sampleGrants.js";
+import { signEntitlementGrant, signEntitlementRevocation } from "./signGrant.js";
+
+/** One vector of docs/entitlements.vectors.json. @internal */
+export interface EntitlementVector {
+  name: string;
+  typedData: TypedDataJson;
+  digest: string;
+  signature: string;
+  /** The issuer the verifier trusts (the vendor's key). */
+  issuer: string;
+  valid: boolean;
+  reason: EntitlementDenialCode | null;
+  grant?: EntitlementGrantJson;
+  revocation?: EntitlementRevocationJson;
+}
+
+/** The vectors file. @internal */
+export interface EntitlementVectors {
+  description: string;
+  typeStrings: Record<string, string>;
+  vectors: EntitlementVector[];
+}
+
+/**
+ * Builds the entitlement vectors deterministically (fixed keys, RFC 6979): the generator
+ * script writes them to docs/entitlements.vectors.json, a test checks the committed file. @internal
+ */
+export async function buildEntitlementVectors(): Promise<EntitlementVectors> {
+  const vectors: EntitlementVector[] = [];
+  const grantVector = (
+    name: string,
+    g: EntitlementGrant,
+    extra: Partial<EntitlementVector> = {},
+  ) => {
+    vectors.push({
+      name,
+      typedData: typedDataJson(
+        g,
+        ENTITLEMENT_GRANT_TYPES,
+        "EntitlementGrant",
+        entitlementGrantMessage(g),
+      ),
+      digest: entitlementGrantDigest(g),
+      signature: g.signature,
+      issuer: VENDOR.address,
+      valid: true,
+      reason: null,
+      grant: entitlementGrantToJson(g),
+      ...extra,
+    });
+  };
+  const revocationVector = (name: string, r: EntitlementRevocation) => {
+    vectors.push({
+      name,
+      typedData: typedDataJson(
+        r,
+        ENTITLEMENT_REVOCATION_TYPES,
+        "EntitlementRevocation",
+        entitlementRevocationMessage(r),
+      ),
+      digest: entitlementRevocationDigest(r),
+      signature: r.signature,
+      issuer: VENDOR.address,
+      valid: true,
+      reason: null,
+      revocation: entitlementRevocationToJson(r),
+    });
+  };
+
+  const [g0, g1] = await sampleGrantChain(2);
+  grantVector("valid: generation 0, per hour of use, 10 h prepaid per day", g0!);
+  grantVector("valid: generation 1 chained to generation 0", g1!);
+  const monitoring = await signEntitlementGrant(
+    sampleUnsignedGrant({
+      featureId: "monitoring",
+      agreementId: "42",
+      chainId: 31337,
+      verifyingContract: "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+      terms: { kind: "perPeriod", unit: "MON", periodMs: 30 * 86_400_000 },
+    }),
+    { signer: VENDOR },
+  );
+  grantVector("valid: on-chain agreement, per period, no budget", monitoring);
+  const activation = await signEntitlementGrant(
+    sampleUnsignedGrant({
+      featureId: "self-test",
+      terms: { kind: "perActivation", unit: "C62", budget: dec("3") },
+    }),
+    { signer: VENDOR },
+  );
+  grantVector("valid: per activation, 3 activations prepaid, never reset", activation);
+
+  const tampered = { ...g1!, terms: { ...g1!.terms, budget: dec("1000") } };
+  grantVector("invalid: budget raised after signing", tampered, {
+    signature: g1!.signature,
+    valid: false,
+    reason: "metering.entitlement.badSignature",
+  });
+  const byMachine = await signEntitlementGrant(
+    sampleUnsignedGrant({ issuer: new Wallet(TEST_KEY).address }),
+    { signer: new Wallet(TEST_KEY) },
+  );
+  grantVector("invalid: signed by the machine's own key, not the vendor's", byMachine, {
+    valid: false,
+    reason: "metering.entitlement.wrongIssuer",
+  });
+
+  const revocation = await signEntitlementRevocation(
+    {
+      version: 1,
+      ...FEATURE_BINDING,
+      issuer: VENDOR.address,
+      subject: g1!.subject,
+      machineId: g1!.machineId,
+      featureId: g1!.featureId,
+      grant: entitlementGrantDigest(g1!),
+      generation: 1,
+      revokedAt: new Date(Date.UTC(2025, 5, 15)),
+    },
+    { signer: VENDOR },
+  );
+  revocationVector("valid: revocation of generation 1 from 2025-06-15", revocation);
+
+  return {
+    description:
+      "maaskit entitlement grant format v1 test vectors (docs/entitlements.md). Keys are public test keys. Generated by packages/metering/scripts/generateEntitlementVectors.ts; do not edit.",
+    typeStrings: {
+      EIP712Domain:
+        "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract,bytes32 salt)",
+      EntitlementGrant: ENTITLEMENT_GRANT_TYPE_STRING,
+      EntitlementRevocation: ENTITLEMENT_REVOCATION_TYPE_STRING,
+    },
+    vectors,
+  };
+}
