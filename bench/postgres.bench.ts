@@ -63,7 +63,7 @@ async function signChain(n: number, binding: MeterRecordBinding, signer: Wallet)
 }
 
 /** A fresh database on the server for one run; `drop` removes it. */
-async function freshDatabase(url: string, label: string) {
+export async function freshDatabase(url: string, label: string) {
   const name = `maaskit_bench_${label}_${process.pid}_${Date.now()}`;
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
