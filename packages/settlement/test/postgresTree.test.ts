@@ -14,7 +14,7 @@ import {
   verifyConsistencyProof,
   verifyProof,
 } from "../src/postgres.js";
-import { asSuperuser, sql } from "./support/pgSql.js";
+import { asSuperuser, codeOf, sql } from "./support/pgSql.js";
 import { type PostgresTarget, postgresTarget } from "./support/postgresTarget.js";
 
 // The Merkle tree's stored complete subtrees (migration 2): roots and proofs read O(log n)
@@ -76,6 +76,21 @@ describe("postgresLedger: the Merkle tree's stored nodes", () => {
     const consistency = await ledger.getConsistencyProof(cp1.treeSize, cp2.treeSize);
     expect(verifyConsistencyProof(consistency, cp1, cp2)).toBe(true);
     expect((await ledger.verify()).leaves).toBe(cp2.treeSize);
+  });
+
+  it("refuses UPDATE, DELETE and TRUNCATE on the node tables", async () => {
+    await submitSome("triggers", 0, 2);
+    await ledger.checkpoint();
+    for (const a of [
+      "UPDATE maaskit_ledger_nodes SET hash = hash",
+      "DELETE FROM maaskit_ledger_nodes",
+      "TRUNCATE maaskit_ledger_nodes",
+      "UPDATE maaskit_ledger_tree SET tree_size = tree_size + 1",
+      "DELETE FROM maaskit_ledger_tree",
+      "TRUNCATE maaskit_ledger_tree",
+    ]) {
+      expect(await codeOf(sql(pool, a)), a).toBe("P0001");
+    }
   });
 
   it("adversary: a superuser who rewrites a stored node is caught by verify and by the signed root", async () => {

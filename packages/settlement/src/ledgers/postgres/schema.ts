@@ -2,7 +2,10 @@ import { createHash } from "node:crypto";
 import { ledgerError } from "../../ledgerErrors.js";
 import { inTransaction, type PgPoolLike } from "./pgQueryable.js";
 
-/** The tables of migration 1 (its statements must never change: they are checksummed). */
+/**
+ * The ledger tables, each append-only, guarded by the triggers its migration installs. Those
+ * of migration 1 (whose statements must never change: they are checksummed):
+ */
 const TABLES_V1 = [
   "maaskit_ledger_entries",
   "maaskit_ledger_states",
@@ -15,9 +18,6 @@ const TABLES_V1 = [
 
 /** The tables of migration 2: the Merkle tree's complete subtrees and the sizes built. */
 const TABLES_V2 = ["maaskit_ledger_nodes", "maaskit_ledger_tree"] as const;
-
-/** The ledger tables: append-only, each guarded by the triggers its migration installs. */
-export const LEDGER_TABLES = [...TABLES_V1, ...TABLES_V2] as const;
 
 const guard = (table: string) => [
   `CREATE TRIGGER ${table}_append_only BEFORE UPDATE OR DELETE ON ${table}
