@@ -33,7 +33,7 @@ describe("postgresLedger: the Merkle tree's stored nodes", () => {
     pool = target.pool();
     ledger = postgresLedger({ pool, clock, operator });
     await ledger.ready;
-  });
+  }, 180_000); // PGlite's start is slow on a loaded machine
   afterAll(async () => {
     await ledger?.close();
     await target?.drop();
