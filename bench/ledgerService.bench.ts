@@ -14,6 +14,7 @@ import { createLedgerServer, tokenTable } from "@maaskit/ledger-service";
 import { type MeterRecord, meterRecordToJson } from "@maaskit/metering";
 import { embeddedLedger, type LedgerBackend } from "@maaskit/settlement";
 import { httpLedger } from "@maaskit/settlement/http";
+import { postgresLedger } from "@maaskit/settlement/postgres";
 import {
   type FleetGateway,
   fleetGateway,
@@ -22,6 +23,7 @@ import {
   untilDelivered,
 } from "../packages/ledger-service/test/fleet.js";
 import { type Figure, figure, log, perSecond } from "./lib/measure.js";
+import { freshDatabase } from "./postgres.bench.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const TOKEN = "bench-operator-token-0123456789abcdef";
@@ -163,10 +165,39 @@ async function floor(label: string, gateways: number, perGateway: number): Promi
   return perSecond(valid, ms);
 }
 
+/** The PostgreSQL backend: postgresLedger on a fresh database at DATABASE_URL (dropped after). */
+const postgres: BenchBackendFactory = async () => {
+  const url = process.env.DATABASE_URL || "postgres://postgres@127.0.0.1:5432/postgres";
+  const db = await freshDatabase(url, "service");
+  const backend = postgresLedger({ connectionString: db.connectionString, maxConnections: 20 });
+  await backend.ready;
+  return {
+    backend,
+    dispose: async () => {
+      await backend.close();
+      await db.drop();
+    },
+  };
+};
+
+const BACKENDS = {
+  embedded: {
+    factory: embedded,
+    prefix: "ledgerService",
+    group: "Ledger service (HTTP → embedded)",
+  },
+  postgres: {
+    factory: postgres,
+    prefix: "ledgerServicePostgres",
+    group: "Ledger service (HTTP → PostgreSQL)",
+  },
+} as const;
+
 export async function ledgerServiceBench(
   quick: boolean,
-  factory: BenchBackendFactory = embedded,
+  backendName: keyof typeof BACKENDS = "embedded",
 ): Promise<{ figures: Figure[]; details: Record<string, unknown> }> {
+  const { factory, prefix, group } = BACKENDS[backendName];
   const perGateway = quick ? 40 : 100;
   log(
     `ledger service: 1 gateway × ${perGateway * 10} and 50 gateways × ${perGateway} records, batches of ${BATCH}`,
@@ -179,11 +210,10 @@ export async function ledgerServiceBench(
     value: bare,
     unit: "records/s",
   };
-  const group = "Ledger service (HTTP → embedded)";
   return {
     figures: [
       figure({
-        id: "ledgerService.accepted.gateways50",
+        id: `${prefix}.accepted.gateways50`,
         group,
         name: "records accepted end to end, 50 concurrent gateways",
         value: fifty.recordsPerSecond,
@@ -193,7 +223,7 @@ export async function ledgerServiceBench(
         note: "issue 16 also asks ≥ 2,000/s",
       }),
       figure({
-        id: "ledgerService.accepted.gateways1",
+        id: `${prefix}.accepted.gateways1`,
         group,
         name: "records accepted end to end, 1 gateway",
         value: one.recordsPerSecond,
@@ -201,14 +231,14 @@ export async function ledgerServiceBench(
         baseline: base,
       }),
       figure({
-        id: "ledgerService.latency.p99",
+        id: `${prefix}.latency.p99`,
         group,
         name: `p99 latency of one delivery (${BATCH} records), 50 gateways`,
         value: fifty.p99Ms,
         unit: "ms",
       }),
       figure({
-        id: "ledgerService.floor",
+        id: `${prefix}.floor`,
         group,
         name: "physical floor: signature checks of the same records on all cores",
         value: bare,

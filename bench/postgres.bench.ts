@@ -63,7 +63,7 @@ async function signChain(n: number, binding: MeterRecordBinding, signer: Wallet)
 }
 
 /** A fresh database on the server for one run; `drop` removes it. */
-async function freshDatabase(url: string, label: string) {
+export async function freshDatabase(url: string, label: string) {
   const name = `maaskit_bench_${label}_${process.pid}_${Date.now()}`;
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
@@ -90,6 +90,8 @@ interface Run {
   entries?: number;
   proofBytes?: number;
   proofHashes?: number;
+  /** Median time to read one inclusion proof from the database (O(log n) stored nodes). */
+  proofMs?: number;
 }
 
 async function run(
@@ -140,7 +142,14 @@ async function run(
     const cp = await ledger.checkpoint();
     const checkpointMs = performance.now() - c0;
     const proof = await ledger.getProof(Math.max(1, Math.floor(cp.treeSize / 2)));
+    const proofTimes: number[] = [];
+    for (let k = 1; k <= 21; k++) {
+      const p0 = performance.now();
+      await ledger.getProof(Math.max(1, Math.floor((cp.treeSize * k) / 22)));
+      proofTimes.push(performance.now() - p0);
+    }
     return {
+      proofMs: median(proofTimes),
       submitMs,
       accepted,
       settleMs,
@@ -206,6 +215,22 @@ export async function postgresBench(quick: boolean): Promise<{
     if (ok !== n) throw new Error(`bare verification accepted ${ok} of ${n}`);
   }
   const bare = perSecond(n, median(bareMs));
+  // Growth: the same, one record per call (one Merkle leaf each), at a larger size. 1M
+  // records cannot be signed and submitted here in reasonable time (see docs/scaling.md).
+  const growthDays = quick ? 28 : 208;
+  const gn = growthDays * QUARTER_HOURS_PER_DAY;
+  log(`postgres: growth — ${gn} records one per call, then settle, checkpoint, proofs`);
+  const growth = await run(
+    url,
+    growthDays,
+    machine,
+    async (binding) => {
+      log(`postgres: signing ${gn} records`);
+      return signChain(gn, binding, machine);
+    },
+    1,
+    true,
+  );
   const m = (runs: Run[], k: keyof Run) => median(runs.map((r) => Number(r[k])));
   const single = singleRuns[0]!;
   const figures: Figure[] = [
@@ -246,9 +271,40 @@ export async function postgresBench(quick: boolean): Promise<{
       note: `${single.proofHashes} hashes = ceil(log2(${single.entries}))`,
     }),
     figure({
+      id: "postgres.growth.settle",
+      group: "Postgres ledger",
+      name: `postgresLedger: settle one period of ${gn} records (growth)`,
+      value: growth.settleMs!,
+      unit: "ms",
+      baseline: { name: `the same with ${n} records`, value: single.settleMs!, unit: "ms" },
+      note: `${(gn / n).toFixed(1)}× the records`,
+    }),
+    figure({
+      id: "postgres.growth.proofBytes",
+      group: "Postgres ledger",
+      name: `inclusion proof in a tree of ${growth.entries} entries (growth)`,
+      value: growth.proofBytes!,
+      unit: "bytes",
+      baseline: {
+        name: `tree of ${single.entries} entries`,
+        value: single.proofBytes!,
+        unit: "bytes",
+      },
+      note: `${growth.proofHashes} hashes = ceil(log2(${growth.entries})): grows as log n`,
+    }),
+    figure({
+      id: "postgres.growth.proofRead",
+      group: "Postgres ledger",
+      name: `read one inclusion proof from a tree of ${growth.entries} entries (O(log n) stored nodes, one query)`,
+      value: growth.proofMs!,
+      unit: "ms",
+      baseline: { name: `tree of ${single.entries} entries`, value: single.proofMs!, unit: "ms" },
+      target: { op: "<=", value: 2, on: "ratio" },
+    }),
+    figure({
       id: "postgres.checkpoint",
       group: "Postgres ledger",
-      name: `sequence and sign a checkpoint over ${single.entries} entries (root recomputed from every leaf)`,
+      name: `sequence and sign a checkpoint over ${single.entries} new entries (nodes built as leaves are added; the root from O(log n) of them)`,
       value: m(singleRuns, "checkpointMs"),
       unit: "ms",
     }),
@@ -261,6 +317,7 @@ export async function postgresBench(quick: boolean): Promise<{
       server: new URL(url).host,
       batch100: batchRuns,
       single: singleRuns,
+      growth,
       bareMs: bareMs.map(Math.round),
     },
   };

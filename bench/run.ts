@@ -34,6 +34,8 @@ const modules: Record<string, () => Promise<ModuleResult>> = {
   postgres: async () => (await import("./postgres.bench.js")).postgresBench(quick),
   sparkplug: async () => (await import("./sparkplug.bench.js")).sparkplugBench(quick),
   ledgerService: async () => (await import("./ledgerService.bench.js")).ledgerServiceBench(quick),
+  ledgerServicePostgres: async () =>
+    (await import("./ledgerService.bench.js")).ledgerServiceBench(quick, "postgres"),
 };
 
 export interface Results {

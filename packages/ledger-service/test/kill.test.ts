@@ -1,11 +1,9 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { MeterRecord } from "@maaskit/metering";
-import { isLedgerError, type LedgerBackend } from "@maaskit/settlement";
+import { isLedgerError } from "@maaskit/settlement";
 import { httpLedger } from "@maaskit/settlement/http";
 import { afterAll, describe, expect, it } from "vitest";
 import {
@@ -19,67 +17,11 @@ import {
   openFleetAgreement,
   untilDelivered,
 } from "./fleet.js";
+import { freePort, kill, retryingLedger, serve } from "./serveChild.js";
 import { OPERATOR_TOKEN } from "./serverHarness.js";
 
-const pkg = fileURLToPath(new URL("..", import.meta.url));
 const GATEWAYS = 6;
 const RECORDS = 24;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/**
- * `maaskit-ledger serve` from source as a child process on a ledger (`--data-dir <dir>` or
- * `--database-url <url>`); resolves once it listens.
- */
-function serve(ledgerArgs: readonly string[], tokens: string, port: number): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    [
-      "--conditions",
-      "source",
-      "--import",
-      "tsx",
-      join(pkg, "src/cli.ts"),
-      "serve",
-      "--port",
-      String(port),
-      ...ledgerArgs,
-      "--auth",
-      tokens,
-      "--rate",
-      "100000",
-    ],
-    { cwd: pkg, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  return new Promise((resolve, reject) => {
-    let out = "";
-    let err = "";
-    child.stdout?.on("data", (d) => {
-      out += String(d);
-      if (out.includes("listening on")) resolve(child);
-    });
-    child.stderr?.on("data", (d) => {
-      err += String(d);
-    });
-    child.once("exit", (code) => reject(new Error(`the service exited (${code}): ${err}`)));
-  });
-}
-
-function kill(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    child.once("exit", () => resolve());
-    child.kill("SIGKILL");
-  });
-}
 
 const dirs: string[] = [];
 let current: ChildProcess | undefined;
@@ -109,15 +51,7 @@ async function killScenario(ledgerArgs: (dir: string) => readonly string[]): Pro
       timeoutMs: 5000,
     });
     const gateways = Array.from({ length: GATEWAYS }, (_, i) => fleetGateway("kill", i));
-    const retrying = new Proxy(ledger, {
-      get: (target, prop) => {
-        const v = (target as unknown as Record<string | symbol, unknown>)[prop];
-        return typeof v === "function"
-          ? (...a: unknown[]) =>
-              untilDelivered(() => (v as (...x: unknown[]) => Promise<unknown>).apply(target, a))
-          : v;
-      },
-    }) as LedgerBackend;
+    const retrying = retryingLedger(ledger);
     const records: MeterRecord[][] = [];
     for (const g of gateways)
       records.push(await fleetRecords(g, await openFleetAgreement(retrying, g), RECORDS));

@@ -177,8 +177,9 @@ export interface WrittenEvents {
 }
 
 /**
- * Writes one applied command: an entry (and the state it left) on each chain it touched,
- * the records it accepted and the events it emitted — all inside the caller's transaction.
+ * Writes one applied command: an entry (and the state it left) on the chain it touched, the
+ * records it accepted and the events it emitted — all inside the caller's transaction, in
+ * ONE statement (data-modifying CTEs), so a command costs one round trip to write.
  */
 export async function writeOutcome(
   c: PgClientLike,
@@ -189,72 +190,87 @@ export async function writeOutcome(
   out: Outcome,
   records: PrefetchedRecords,
 ): Promise<WrittenEvents> {
-  let firstEntry: number | undefined;
-  for (const [chain, head] of heads) {
+  const touched = [...heads].filter(([chain]) => {
     const [kind, id] = parseChain(chain);
-    const exists = kind === "agreement" ? core.agreements.has(id) : core.workOrders.has(id);
-    if (!exists) continue;
-    const state = encodeState(core.saveState(kind, id));
-    const body: EntryBody = {
-      v: 1,
-      chain,
-      seq: head.seq + 1,
-      prev: head.hash,
-      at: at.toISOString(),
-      cmd,
-      state: sha256Hex(state),
-    };
-    const text = JSON.stringify(body);
-    const hash = sha256Hex(text);
-    const { rows } = await c.query(
-      `INSERT INTO maaskit_ledger_entries (chain, chain_seq, body, prev_hash, entry_hash)
-       VALUES ($1, $2, $3, $4, $5) RETURNING id::text AS id`,
-      [chain, body.seq, text, head.hash, hash],
-    );
-    const entryId = Number(rows[0]!.id);
-    firstEntry ??= entryId;
-    await c.query(
-      "INSERT INTO maaskit_ledger_states (entry_id, chain, chain_seq, state) VALUES ($1, $2, $3, $4)",
-      [entryId, chain, body.seq, state],
-    );
-  }
-  if (firstEntry === undefined) {
+    return kind === "agreement" ? core.agreements.has(id) : core.workOrders.has(id);
+  });
+  // A command names one chain (chainsOf); one it changed must exist afterwards.
+  if (touched.length !== 1) {
     throw ledgerError("settlement.ledger.corrupt", "A command changed no agreement or work order", {
       command: cmd.t,
     });
   }
-  if (records.added.length > 0) {
-    // One statement for the whole batch: the rows as one JSON parameter.
-    const rows = records.added.map(({ agreementId, accepted }) => ({
-      agreement: agreementId,
-      seq: accepted.record.seq,
-      period_start: accepted.record.periodStart.getTime(),
-      period_end: accepted.record.periodEnd.getTime(),
-      digest: accepted.digest,
-      record: JSON.stringify(meterRecordToJson(accepted.record)),
-    }));
-    await c.query(
-      `INSERT INTO maaskit_ledger_records
+  const [chain, head] = touched[0]!;
+  const [kind, id] = parseChain(chain);
+  const state = encodeState(core.saveState(kind, id));
+  const body: EntryBody = {
+    v: 1,
+    chain,
+    seq: head.seq + 1,
+    prev: head.hash,
+    at: at.toISOString(),
+    cmd,
+    state: sha256Hex(state),
+  };
+  const text = JSON.stringify(body);
+  const recordRows = records.added.map(({ agreementId, accepted }) => ({
+    agreement: agreementId,
+    seq: accepted.record.seq,
+    period_start: accepted.record.periodStart.getTime(),
+    period_end: accepted.record.periodEnd.getTime(),
+    digest: accepted.digest,
+    record: JSON.stringify(meterRecordToJson(accepted.record)),
+  }));
+  const eventRows = out.events.map((e) => ({ body: JSON.stringify(e) }));
+  const { rows } = await c.query(
+    `WITH e AS (
+       INSERT INTO maaskit_ledger_entries (chain, chain_seq, body, prev_hash, entry_hash)
+       VALUES ($1, $2, $3, $4, $5) RETURNING id),
+     s AS (
+       INSERT INTO maaskit_ledger_states (entry_id, chain, chain_seq, state)
+       SELECT e.id, $1, $2, $6 FROM e),
+     r AS (
+       INSERT INTO maaskit_ledger_records
          (agreement, seq, entry_id, period_start, period_end, digest, record)
-       SELECT x.agreement, x.seq, $2, x.period_start, x.period_end, x.digest, x.record
-         FROM json_to_recordset($1::json) AS x(agreement text, seq bigint, period_start bigint,
-              period_end bigint, digest text, record text)`,
-      [JSON.stringify(rows), firstEntry],
-    );
+       SELECT x.agreement, x.seq, e.id, x.period_start, x.period_end, x.digest, x.record
+         FROM e, json_to_recordset($7::json) AS x(agreement text, seq bigint, period_start bigint,
+              period_end bigint, digest text, record text)),
+     v AS (
+       INSERT INTO maaskit_ledger_events (entry_id, body)
+       SELECT e.id, x.body FROM e, json_to_recordset($8::json) AS x(body text)
+       RETURNING id)
+     SELECT (SELECT id::text FROM e) AS entry_id,
+            coalesce((SELECT array_agg(id::text ORDER BY id) FROM v), '{}') AS event_ids`,
+    [
+      chain,
+      body.seq,
+      text,
+      head.hash,
+      sha256Hex(text),
+      state,
+      JSON.stringify(recordRows),
+      JSON.stringify(eventRows),
+    ],
+  );
+  // The function scan yields the events in order and each row takes the next id.
+  const ids = parseIds(rows[0]?.event_ids);
+  if (ids.length !== out.events.length) {
+    throw ledgerError("settlement.ledger.corrupt", "Not every event of a command was written", {
+      command: cmd.t,
+    });
   }
-  const events: { id: number; event: LedgerEvent }[] = [];
-  if (out.events.length > 0) {
-    const { rows } = await c.query(
-      `INSERT INTO maaskit_ledger_events (entry_id, body)
-       SELECT $2, x.body FROM json_to_recordset($1::json) AS x(body text)
-       RETURNING id::text AS id`,
-      [JSON.stringify(out.events.map((e) => ({ body: JSON.stringify(e) }))), firstEntry],
-    );
-    // The function scan yields the array in order and each row takes the next id.
-    const ids = rows.map((r) => Number(r.id)).sort((x, y) => x - y);
-    for (const [i, event] of out.events.entries()) events.push({ id: ids[i]!, event });
-  }
-  return { events };
+  return { events: out.events.map((event, i) => ({ id: ids[i]!, event })) };
+}
+
+/** A bigint[] column as numbers: pg gives an array, PGlite may too, or the `{1,2}` text. */
+function parseIds(v: unknown): number[] {
+  const list = Array.isArray(v)
+    ? v
+    : String(v ?? "{}")
+        .replace(/^\{|\}$/g, "")
+        .split(",")
+        .filter((x) => x !== "");
+  return list.map((x) => Number(x)).sort((a, b) => a - b);
 }
 
 /** A fresh rules engine whose records come from `records`. */

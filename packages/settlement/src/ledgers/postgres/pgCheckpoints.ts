@@ -8,8 +8,9 @@ import {
   entryLeafHash,
   type InclusionProof,
 } from "./checkpoint.js";
-import { consistencyPath, inclusionPath, merkleRoot } from "./merkle.js";
+import { consistencyPathOf, inclusionPathOf, merkleRoot, type SubtreeHash } from "./merkle.js";
 import { inTransaction, type PgClientLike, type PgPoolLike } from "./pgQueryable.js";
+import { builtSize, extendTree, fromStoredNodes } from "./pgTree.js";
 
 /** The advisory lock of the sequencer (one per database). */
 const SEQUENCER_LOCK = [0x6d61, -1] as const;
@@ -29,7 +30,10 @@ async function sequence(c: PgClientLike): Promise<number> {
   let size = Number(last.rows[0]?.size ?? 0);
   const now = await c.query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin");
   const to = String(now.rows[0]!.xmin);
-  if (BigInt(to) <= BigInt(from)) return size;
+  if (BigInt(to) <= BigInt(from)) {
+    await extendTree(c, size);
+    return size;
+  }
   const { rows } = await c.query(
     `SELECT e.id::text AS id, e.entry_hash FROM maaskit_ledger_entries e
       WHERE e.xid >= $1::xid8 AND e.xid < $2::xid8 ORDER BY e.id`,
@@ -54,6 +58,7 @@ async function sequence(c: PgClientLike): Promise<number> {
     to,
     size,
   ]);
+  await extendTree(c, size);
   return size;
 }
 
@@ -78,6 +83,20 @@ export async function leafHashes(c: PgClientLike, size: number): Promise<string[
     }
     return String(r.leaf_hash);
   });
+}
+
+/**
+ * A root or proof over the tree of `size` leaves: from the stored nodes (O(log n) rows), or,
+ * on a database upgraded from before the node store and not sequenced since, from every leaf.
+ */
+async function treeAt<T>(
+  c: PgClientLike,
+  size: number,
+  compute: (subtree: SubtreeHash) => T,
+): Promise<T> {
+  if ((await builtSize(c)) >= size) return fromStoredNodes(c, size, compute);
+  const leaves = await leafHashes(c, size);
+  return compute((from, to) => merkleRoot(leaves, from, to));
 }
 
 function checkpointOf(r: Record<string, unknown>): Checkpoint {
@@ -105,7 +124,7 @@ export function createCheckpoint(
     if (stored.rows[0] !== undefined) return checkpointOf(stored.rows[0]);
     const unsigned = {
       treeSize: size,
-      rootHash: merkleRoot(await leafHashes(c, size)),
+      rootHash: await fromStoredNodes(c, size, (sub) => sub(0, size)),
       timestamp: at.toISOString(),
     };
     const checkpoint: Checkpoint = {
@@ -175,7 +194,7 @@ export function entryProof(
       treeSize: size,
       entryBody: String(row.body),
       entryHash: String(row.entry_hash),
-      path: inclusionPath(await leafHashes(c, size), leafIndex),
+      path: await treeAt(c, size, (sub) => inclusionPathOf(size, leafIndex, sub)),
     };
   });
 }
@@ -199,6 +218,7 @@ export function consistencyBetween(
       });
     }
     await requireSequenced(c, size2);
-    return { size1, size2, path: consistencyPath(await leafHashes(c, size2), size1) };
+    const path = await treeAt(c, size2, (sub) => consistencyPathOf(size1, size2, sub));
+    return { size1, size2, path };
   });
 }

@@ -2,8 +2,11 @@ import { createHash } from "node:crypto";
 import { ledgerError } from "../../ledgerErrors.js";
 import { inTransaction, type PgPoolLike } from "./pgQueryable.js";
 
-/** The ledger tables: append-only, each guarded by the triggers migration 1 installs. */
-export const LEDGER_TABLES = [
+/**
+ * The ledger tables, each append-only, guarded by the triggers its migration installs. Those
+ * of migration 1 (whose statements must never change: they are checksummed):
+ */
+const TABLES_V1 = [
   "maaskit_ledger_entries",
   "maaskit_ledger_states",
   "maaskit_ledger_records",
@@ -12,6 +15,9 @@ export const LEDGER_TABLES = [
   "maaskit_ledger_sequenced",
   "maaskit_ledger_checkpoints",
 ] as const;
+
+/** The tables of migration 2: the Merkle tree's complete subtrees and the sizes built. */
+const TABLES_V2 = ["maaskit_ledger_nodes", "maaskit_ledger_tree"] as const;
 
 const guard = (table: string) => [
   `CREATE TRIGGER ${table}_append_only BEFORE UPDATE OR DELETE ON ${table}
@@ -79,7 +85,20 @@ const MIGRATIONS: readonly { version: number; name: string; statements: readonly
          RAISE EXCEPTION 'maaskit: % on the append-only ledger table % is refused', TG_OP, TG_TABLE_NAME
            USING ERRCODE = 'P0001', HINT = 'maaskit.ledger.appendOnly';
        END $$`,
-      ...LEDGER_TABLES.flatMap(guard),
+      ...TABLES_V1.flatMap(guard),
+    ],
+  },
+  {
+    version: 2,
+    name: "Merkle tree nodes: complete subtrees stored as they complete, for O(log n) roots and proofs",
+    statements: [
+      `CREATE TABLE maaskit_ledger_nodes (
+         level integer NOT NULL CHECK (level > 0),
+         idx bigint NOT NULL,
+         hash text NOT NULL,
+         PRIMARY KEY (level, idx))`,
+      `CREATE TABLE maaskit_ledger_tree (tree_size bigint PRIMARY KEY)`,
+      ...TABLES_V2.flatMap(guard),
     ],
   },
 ];

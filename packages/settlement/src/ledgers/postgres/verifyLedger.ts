@@ -2,9 +2,10 @@ import { ledgerError } from "../../ledgerErrors.js";
 import { LedgerCore } from "../../rules/index.js";
 import { encodeState } from "../embedded/stateCodec.js";
 import { entryLeafHash } from "./checkpoint.js";
-import { merkleRoot } from "./merkle.js";
+import { completedNodes, merkleRoot } from "./merkle.js";
 import { CHAIN_GENESIS, decodeRecord, type EntryBody, sha256Hex } from "./pgChain.js";
 import { inTransaction, type PgPoolLike } from "./pgQueryable.js";
+import { builtSize } from "./pgTree.js";
 
 /** What a full verification checked. */
 export interface VerifyReport {
@@ -127,6 +128,28 @@ export function verifyLedger(pool: PgPoolLike): Promise<VerifyReport> {
         throw corrupt(`Merkle leaf ${i} does not match entry ${entry}`, { entry, leaf: i });
       }
       hashes.push(String(l.leaf_hash));
+    }
+    // The stored complete subtrees (what roots and proofs are read from) against the leaves.
+    const built = await builtSize(c);
+    if (built > hashes.length) {
+      throw corrupt(`The Merkle nodes cover ${built} leaves, there are ${hashes.length}`, {
+        treeSize: built,
+      });
+    }
+    const expected = completedNodes(0, hashes.slice(0, built), new Map());
+    const nodeRows = await c.query(
+      "SELECT level, idx::text AS idx, hash FROM maaskit_ledger_nodes ORDER BY level, idx",
+    );
+    for (const n of nodeRows.rows) {
+      const key = `${Number(n.level)}:${Number(n.idx)}`;
+      if (expected.get(key) !== n.hash) {
+        throw corrupt(`Merkle node ${key} does not match the leaves under it`, { node: key });
+      }
+    }
+    if (nodeRows.rows.length !== expected.size) {
+      throw corrupt(`The Merkle tree has ${nodeRows.rows.length} of ${expected.size} nodes`, {
+        treeSize: built,
+      });
     }
     const checkpoints = await c.query(
       "SELECT tree_size::text AS size, root_hash FROM maaskit_ledger_checkpoints ORDER BY tree_size",
