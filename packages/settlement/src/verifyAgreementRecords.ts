@@ -26,7 +26,8 @@ const recordLinesOnly = new Map([["meterRecord", lineKinds.get("meterRecord")!]]
  * them: signature, hash chain and binding to the agreement on its ledger, and each signer
  * one of the agreement's keys *inside its validity range* at the record's `periodEnd` — a
  * rotated-out key signing on is `settlement.record.unknownSigner`, as on the ledger. With
- * `signers` the given keys are accepted instead, without validity ranges.
+ * `signers` the given keys are accepted instead, without validity ranges. Revocations the
+ * ledger recorded are ledger state and not known here: the ledger's own check stays final.
  *
  * @param binding the agreement's record domain on its ledger (`getAgreement().recordDomain`).
  * @example
