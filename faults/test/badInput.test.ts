@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseGatewayConfig } from "@maaskit/gateway";
 import { parseServiceAgreement, type ServiceAgreementJson } from "@maaskit/maintenance";
 import {
   counterDelta,
@@ -35,7 +36,6 @@ import {
   parseTariff,
 } from "@maaskit/settlement";
 import { demoTariff } from "compressor-pay-per-volume/src/demo.js";
-import { parseGatewayConfig } from "@maaskit/gateway";
 import { Wallet } from "ethers";
 import fc from "fast-check";
 import { from, lastValueFrom, toArray } from "rxjs";
