@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseGatewayConfig } from "@maaskit/gateway";
 import { parseServiceAgreement, type ServiceAgreementJson } from "@maaskit/maintenance";
 import {
   counterDelta,
@@ -35,7 +36,6 @@ import {
   parseTariff,
 } from "@maaskit/settlement";
 import { demoTariff } from "compressor-pay-per-volume/src/demo.js";
-import { parseGatewayConfig } from "compressor-pay-per-volume/src/gateway/config.js";
 import { Wallet } from "ethers";
 import fc from "fast-check";
 import { from, lastValueFrom, toArray } from "rxjs";
@@ -324,18 +324,24 @@ describe("bad input", () => {
         { serviceType: "oilAndSeparatorService", every: { runHours: "4000", months: 12 } },
       ],
     };
+    // The published config of `maaskit-gateway` (@maaskit/gateway), with a profile of its own.
     const gateway = {
       machineId: "m1",
       endpoint: "opc.tcp://127.0.0.1:4840",
-      nodes: {
-        volume: { nodeId: "ns=1;s=V", kind: "register", unit: "MTQ", rollover: "100000000" },
-        state: { nodeId: "ns=1;s=S", kind: "state" },
+      profile: {
+        name: "fuzzed compressor",
+        billed: "volume",
+        state: "state",
+        idealRate: { value: "12.5", per: "min" },
+        channels: {
+          volume: { nodeId: "ns=1;s=V", kind: "register", unit: "MTQ", rollover: "100000000" },
+          state: { nodeId: "ns=1;s=S", kind: "state" },
+        },
       },
       window: { size: "15m", timeZone: "Europe/Berlin", allowedLatenessMs: 5000 },
       agreement: "agreement.json",
       signerKeyFile: "gateway.key",
       ledger: { type: "embedded", dir: "data/ledger" },
-      dashboard: { enabled: false, port: 0 },
     };
     const entries = [
       ["tariff", demoTariff, (j: unknown) => parseTariff(j)],

@@ -1,20 +1,21 @@
 import { readFile } from "node:fs/promises";
-import { checkWarranty, type RequiredInterval, type WarrantyReport } from "@maaskit/maintenance";
+import {
+  checkWarranty,
+  type MaintenanceHistoryReading,
+  type RequiredInterval,
+  readMaintenanceHistory,
+  type WarrantyReport,
+} from "@maaskit/maintenance";
 import {
   type CounterCapacity,
   compressorStates,
   counterDelta,
-  type LineVerdict,
-  type LogEntry,
-  type LogVerificationResult,
-  lineKinds,
+  isMaaskitError,
   MaaskitError,
   type MeterEvent,
-  type MeterRecord,
   type MeterRecordBinding,
   type MeterWindow,
   machineState,
-  meterRecordFromJson,
   type OeeCalendar,
   type OeeOutput,
   type OeeResult,
@@ -23,20 +24,22 @@ import {
   type QuarantineEvent,
   quantity,
   type RecordFlags,
+  type RollUpWindowsOptions,
+  rollUpWindows,
   type StateMapping,
   tumblingWindow,
   type UnitCode,
   type VolumeBasis,
-  verifyExport,
-  verifyLogEntries,
+  type WindowRollUp,
   type WindowSize,
 } from "@maaskit/metering";
 import {
   type Agreement,
+  type AgreementRecordsVerification,
   type Invoice,
-  isSignerAllowed,
   type LedgerBackend,
   type Tariff,
+  verifyAgreementRecords,
 } from "@maaskit/settlement";
 import type { Decimal } from "decimal.js";
 import {
@@ -48,9 +51,11 @@ import {
   Subject,
   type Subscription,
 } from "rxjs";
-import { type OeeRollUp, resolveShiftPlan, rollUpShifts, type ShiftPlan } from "./rollUpShifts.js";
 
-export type { OeeRollUp, ShiftPlan } from "./rollUpShifts.js";
+/** OEE of one shift or production day (`rollUpWindows` of `@maaskit/metering`). */
+export type OeeRollUp = WindowRollUp;
+/** Shifts of a plant: zone, shift length and the production day's start (`rollUpWindows`). */
+export type ShiftPlan = RollUpWindowsOptions;
 
 /** Options of {@link createMesPlugin}. */
 export interface CreateMesPluginParameters {
@@ -88,9 +93,12 @@ export interface CreateMesPluginParameters {
      */
     readonly capacity?: CounterCapacity;
   };
-  /** Usage and OEE window (UTC, fixed length dividing a shift). Default `{ minutes: 15 }`. */
+  /** Usage and OEE window (fixed length dividing a shift). Default `{ minutes: 15 }`. */
   readonly window?: WindowSize;
-  /** Shifts the OEE is rolled up to (UTC). Default three 8-hour shifts from 06:00. */
+  /**
+   * Shifts the OEE is rolled up to, in local time (DST-correct). Default three 8-hour shifts
+   * from 06:00 UTC (`{ timeZone: "UTC", shiftHours: 8, dayStartMinutes: 360 }`).
+   */
   readonly shifts?: ShiftPlan;
   /** OEE inputs: the ideal time per metered unit (ms, ISO 22400 PRI) and the planned stops. */
   readonly oee: {
@@ -116,24 +124,11 @@ export interface UsageWindow {
   readonly gaps: number;
 }
 
-/** What `verifyRecords` found. */
-export interface RecordsVerification {
-  /** True when there was at least one record and every line verified. */
-  readonly valid: boolean;
-  /** One verdict per non-blank line, in line order: line, seq and every reason code. */
-  readonly verdicts: readonly LineVerdict[];
-  /** The records of the lines that verified, in line order. */
-  readonly records: readonly MeterRecord[];
-}
+/** What `verifyRecords` found (`verifyAgreementRecords` of `@maaskit/settlement`). */
+export type RecordsVerification = AgreementRecordsVerification;
 
-/** What `maintenanceHistory` found. */
-export interface HistoryVerification {
-  /** True when there was at least one entry and every entry verified. */
-  readonly valid: boolean;
-  /** One verdict per non-blank line (seq and reasons); malformed JSON lines have no seq. */
-  readonly verdicts: readonly (LogVerificationResult & { readonly line: number })[];
-  /** The entries, in file order (trust them only when `valid`). */
-  readonly entries: readonly LogEntry[];
+/** What `maintenanceHistory` found (`readMaintenanceHistory` of `@maaskit/maintenance`). */
+export interface HistoryVerification extends MaintenanceHistoryReading {
   /** The warranty check, when asked for and the history verified. */
   readonly warranty?: WarrantyReport;
 }
@@ -166,9 +161,7 @@ export interface MesPlugin {
 }
 
 /** Error codes of {@link createMesPlugin}. */
-export type MesPluginErrorCode = "mes.plugin.invalidOptions" | "mes.oee.windowStraddlesShift";
-
-const recordLinesOnly = new Map([["meterRecord", lineKinds.get("meterRecord")!]]);
+export type MesPluginErrorCode = "mes.plugin.invalidOptions";
 
 /**
  * Creates the plugin: one metering pipeline over the machine's readings (state → ISO 22400
@@ -197,23 +190,30 @@ export function createMesPlugin(params: CreateMesPluginParameters): MesPlugin {
   const windowSize = params.window ?? { minutes: 15 };
 
   const problems: string[] = [];
-  const plan = resolveShiftPlan(params.shifts);
-  if ("problems" in plan) problems.push(...plan.problems);
+  const shifts: ShiftPlan = params.shifts ?? {};
+  let rollUp: ReturnType<typeof rollUpWindows> | undefined;
+  try {
+    rollUp = rollUpWindows(shifts);
+  } catch (err) {
+    if (!isMaaskitError(err, "metering.rollUp.invalidOptions")) throw err;
+    problems.push(...(err.details.problems as string[]).map((p) => `shifts.${p}`));
+  }
   const windowMs = fixedLength(windowSize);
   if (windowMs === undefined) {
     problems.push(
       "window must be a fixed length in seconds, minutes or hours (e.g. { minutes: 15 })",
     );
   } else if (
-    !("problems" in plan) &&
-    (plan.shiftMs % windowMs !== 0 || plan.offsetMs % windowMs !== 0)
+    rollUp !== undefined &&
+    (((shifts.shiftHours ?? 8) * 3_600_000) % windowMs !== 0 ||
+      ((shifts.dayStartMinutes ?? 360) * 60_000) % windowMs !== 0)
   ) {
     problems.push("window length must divide the shift length and the shift offset");
   }
   if (params.readings$ === undefined || typeof params.readings$.subscribe !== "function") {
     problems.push("readings$ must be an Observable of metering events");
   }
-  if (problems.length > 0 || "problems" in plan) {
+  if (problems.length > 0 || rollUp === undefined) {
     throw new MaaskitError<MesPluginErrorCode>(
       "mes.plugin.invalidOptions",
       `Invalid MES plugin options: ${problems.join("; ")}`,
@@ -236,7 +236,7 @@ export function createMesPlugin(params: CreateMesPluginParameters): MesPlugin {
         ...(params.channels?.rollover === undefined ? {} : { rollover: params.channels.rollover }),
         ...(params.channels?.capacity === undefined ? {} : { capacity: params.channels.capacity }),
       }),
-      tumblingWindow({ size: windowSize }),
+      tumblingWindow({ size: windowSize, timeZone: shifts.timeZone ?? "UTC" }),
       oee({
         idealCycleTimeMs: params.oee.idealCycleTimeMs,
         ...(params.oee.calendar === undefined ? {} : { calendar: params.oee.calendar }),
@@ -254,7 +254,7 @@ export function createMesPlugin(params: CreateMesPluginParameters): MesPlugin {
 
   const windows$ = pipeline.pipe(filter((e): e is MeterWindow<OeeResult> => e.kind === "window"));
   const usage$ = windows$.pipe(map((w) => usageOf(w, volume, unit, basis)));
-  const oee$ = windows$.pipe(rollUpShifts(plan));
+  const oee$ = windows$.pipe(rollUp);
   const quarantine$ = pipeline.pipe(filter((e): e is QuarantineEvent => e.kind === "quarantine"));
 
   let binding: Promise<MeterRecordBinding> | undefined;
@@ -285,74 +285,23 @@ export function createMesPlugin(params: CreateMesPluginParameters): MesPlugin {
     invoices: () => ledger.getInvoices(agreement.agreementId),
 
     async verifyRecords(jsonl) {
-      const explicit = params.recordSigners;
-      const signers = explicit ?? agreement.signers.map((s) => s.address);
-      const verdicts = verifyExport(jsonl, {
-        signers,
-        agreement: await bindingOf(),
-        kinds: recordLinesOnly,
+      return verifyAgreementRecords(jsonl, {
+        agreement,
+        binding: await bindingOf(),
+        ...(params.recordSigners === undefined ? {} : { signers: params.recordSigners }),
       });
-      const lines = jsonl.split(/\r?\n/);
-      const records: MeterRecord[] = [];
-      const out = verdicts.map((v): LineVerdict => {
-        if (!v.valid) return v;
-        const record = meterRecordFromJson(JSON.parse(lines[v.line - 1]!));
-        // A key is only good inside its validity range: a rotated-out key must not sign on.
-        if (
-          explicit === undefined &&
-          !isSignerAllowed(agreement, record.signer, record.periodEnd)
-        ) {
-          const code = "settlement.record.unknownSigner";
-          return {
-            ...v,
-            valid: false,
-            reasons: [code],
-            messages: [
-              `${code}: seq ${record.seq}: ${record.signer} may not sign at ${record.periodEnd.toISOString()}`,
-            ],
-          };
-        }
-        records.push(record);
-        return v;
-      });
-      return { valid: out.length > 0 && out.every((v) => v.valid), verdicts: out, records };
     },
 
     async maintenanceHistory(file, warranty) {
-      const text = await readFile(file, "utf8");
-      const lines: { line: number; json: unknown }[] = [];
-      const verdicts: (LogVerificationResult & { line: number })[] = [];
-      text.split(/\r?\n/).forEach((raw, i) => {
-        if (raw.trim() === "") return;
-        try {
-          lines.push({ line: i + 1, json: JSON.parse(raw) });
-        } catch {
-          verdicts.push({
-            line: i + 1,
-            seq: undefined,
-            valid: false,
-            reasons: [{ code: "metering.log.malformed", message: "not JSON" }],
-          });
-        }
+      const history = readMaintenanceHistory(await readFile(file, "utf8"), {
+        machineId: agreement.machineId,
+        ...(params.historySigners === undefined ? {} : { signers: params.historySigners }),
       });
-      const results = verifyLogEntries(
-        lines.map((l) => l.json),
-        {
-          logId: `maintenance/${agreement.machineId}`,
-          ...(params.historySigners === undefined ? {} : { signers: params.historySigners }),
-        },
-      );
-      for (const [i, r] of results.entries()) verdicts.push({ ...r, line: lines[i]!.line });
-      verdicts.sort((a, b) => a.line - b.line);
-      const entries = lines.map((l) => l.json as LogEntry);
-      const valid = verdicts.length > 0 && verdicts.every((v) => v.valid);
       return {
-        valid,
-        verdicts,
-        entries,
-        ...(valid && warranty !== undefined
+        ...history,
+        ...(history.valid && warranty !== undefined
           ? {
-              warranty: checkWarranty(entries, warranty.required, {
+              warranty: checkWarranty(history.entries, warranty.required, {
                 commissioned: warranty.commissioned,
                 now: warranty.now,
               }),

@@ -300,7 +300,7 @@ describe("mes-plugin", () => {
         agreement: run.agreement,
         ledger: run.ledger,
         window: { days: 1 },
-        shifts: { hours: 5, offsetMinutes: -1 },
+        shifts: { shiftHours: 5, dayStartMinutes: -1, timeZone: "Mars/Olympus" },
         oee: { idealCycleTimeMs: "8000" },
       });
     } catch (err) {
@@ -308,8 +308,9 @@ describe("mes-plugin", () => {
     }
     expect(isMaaskitError(caught, "mes.plugin.invalidOptions")).toBe(true);
     expect((caught as { details: { problems: string[] } }).details.problems).toEqual([
-      "shifts.hours must be a whole number of hours dividing 24, got 5",
-      "shifts.offsetMinutes must be an integer from 0 to 1439, got -1",
+      "shifts.shiftHours must be a whole number of hours dividing 24, got 5",
+      "shifts.dayStartMinutes must be an integer from 0 to 1439, got -1",
+      'shifts.timeZone "Mars/Olympus" is not an IANA time zone',
       "window must be a fixed length in seconds, minutes or hours (e.g. { minutes: 15 })",
       "readings$ must be an Observable of metering events",
     ]);

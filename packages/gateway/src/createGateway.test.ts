@@ -197,6 +197,29 @@ describe("createGateway", () => {
     await journal.close();
   });
 
+  test("behavior: live batching holds records for a fuller batch; stop() sends the held ones at once, without the clock moving", async () => {
+    const { ledger, state } = switchableLedger(realLedger());
+    const { gateway, records } = await start(ledger, {
+      delivery: { maxBatchDelayMs: 3_600_000, random: () => 0 },
+    });
+    const source = feed(gateway, records);
+    // Three hourly windows, none ending the day. The first record goes at once (the client
+    // does not know the agreement's periods yet); the next two are held (one hour of hold).
+    for (const r of volumeSeries(T0, T0 + 3.25 * HOUR, 15 * 60_000, "1000", "2.5")) {
+      source.next(r);
+    }
+    await runUntil(scheduler, () => records.length >= 3, 60_000);
+    await runUntil(scheduler, () => gateway.health().ackedThrough === 0, 60_000);
+    expect(gateway.health().unacknowledged).toBe(2);
+    const calls = state.submitCalls;
+    const clock = scheduler.now();
+    const final = await gateway.stop();
+    expect(scheduler.now()).toBe(clock);
+    expect(final.unacknowledged).toBe(0);
+    // One call for the held records (and the window stop() closed), not one each.
+    expect(state.submitCalls - calls).toBe(1);
+  });
+
   test("behavior: the gateway connects after the agreement start — the unobserved time is recorded as empty records, reported, not billed", async () => {
     const { ledger } = switchableLedger(realLedger());
     const { gateway, records, events, invoices } = await start(ledger);

@@ -127,6 +127,9 @@ export async function createGateway(p: CreateGatewayParameters): Promise<Gateway
       backoff: { initialMs: 500, maxMs: 30_000, ...p.delivery?.backoff },
       scheduler,
       ...(p.delivery?.maxBatch ? { maxBatch: p.delivery.maxBatch } : {}),
+      ...(p.delivery?.maxBatchDelayMs !== undefined
+        ? { maxBatchDelayMs: p.delivery.maxBatchDelayMs }
+        : {}),
       ...(p.delivery?.random ? { random: p.delivery.random } : {}),
     },
   });
@@ -416,6 +419,9 @@ export async function createGateway(p: CreateGatewayParameters): Promise<Gateway
       }, timeoutMs);
       sub = health$.subscribe(() => check());
       if (finished) sub.unsubscribe();
+      // Records held for a fuller batch go now: the hold's timer may be on a clock that
+      // does not move while stopping (virtual time), and nothing more will join them.
+      client.delivery?.flush();
       settler.poke();
       check();
     });

@@ -75,6 +75,11 @@ export interface CreateGatewayParameters {
   readonly delivery?: {
     readonly backoff?: { initialMs?: number; maxMs?: number; factor?: number; jitter?: number };
     readonly maxBatch?: number;
+    /**
+     * Live batching: how long records may wait for a fuller batch (default 2,000 ms; never
+     * past a billing-period end; `stop()` sends held records at once). 0 delivers at once.
+     */
+    readonly maxBatchDelayMs?: number;
     readonly random?: () => number;
   };
   readonly settleRetry?: { readonly initialMs?: number; readonly maxMs?: number };

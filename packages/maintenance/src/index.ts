@@ -13,6 +13,10 @@ export {
   openMaintenanceHistory,
   type ServicePerformedPayload,
 } from "./history/maintenanceHistory.js";
+export {
+  type MaintenanceHistoryReading,
+  readMaintenanceHistory,
+} from "./history/readMaintenanceHistory.js";
 export type { ServicePriority, ServiceRequest } from "./requests/serviceRequest.js";
 export { type ServiceRequestsOptions, serviceRequests } from "./requests/serviceRequests.js";
 export type {

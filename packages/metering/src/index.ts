@@ -83,6 +83,11 @@ export {
 } from "./operators/oee.js";
 export { rollUpOee } from "./operators/rollUpOee.js";
 export {
+  type RollUpWindowsOptions,
+  rollUpWindows,
+  type WindowRollUp,
+} from "./operators/rollUpWindows.js";
+export {
   compressorStates,
   machineryItemStates,
   packmlStates,

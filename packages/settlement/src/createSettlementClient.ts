@@ -41,7 +41,7 @@ export interface CreateSettlementClientParameters {
   readonly journal?: Journal<MeterRecord>;
   /**
    * Backoff, scheduler, jitter source, `maxBatch` (default 100) and live batching
-   * (`maxBatchDelayMs`, default 0: off) of the delivery loop. Without a `flushAfter`, the client
+   * (`maxBatchDelayMs`, default 2,000; 0 turns it off) of the delivery loop. Without a `flushAfter`, the client
    * sends a record that ends its agreement's billing period at once (the agreement is read
    * from the ledger; until it has been read, no record is held).
    */

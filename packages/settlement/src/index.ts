@@ -136,3 +136,7 @@ export {
   tariffToJson,
   validateTariff,
 } from "./tariff.js";
+export {
+  type AgreementRecordsVerification,
+  verifyAgreementRecords,
+} from "./verifyAgreementRecords.js";

@@ -196,8 +196,21 @@ describe("createDeliveryLoop live batching", { timeout: 30_000 }, () => {
     expect(events.filter((e) => e.type === "batchDelivered")).toMatchObject([{ from: 0, to: 1 }]);
   });
 
-  test("default: no holding (maxBatchDelayMs 0) — a record goes at once; maxBatch 1 never holds either", async () => {
-    for (const options of [{}, { maxBatch: 1, maxBatchDelayMs: 5_000 }]) {
+  test("default: records are held 2 s for a fuller batch, then go in one call", async () => {
+    const { calls, sink } = batchSink();
+    const loop = createDeliveryLoop({ journal, sink, scheduler });
+    loop.start();
+    await journal.append(next());
+    await journal.append(next());
+    await advanceTo(1999);
+    expect(calls).toEqual([]);
+    await advanceTo(2000);
+    expect(calls).toEqual([{ seqs: [0, 1], at: 2000 }]);
+    await loop.stop();
+  });
+
+  test("behavior: maxBatchDelayMs 0 delivers at once; maxBatch 1 never holds either", async () => {
+    for (const options of [{ maxBatchDelayMs: 0 }, { maxBatch: 1, maxBatchDelayMs: 5_000 }]) {
       const now = batchSink();
       const l = createDeliveryLoop({ journal, sink: now.sink, scheduler, ...options });
       l.start();
@@ -208,6 +221,57 @@ describe("createDeliveryLoop live batching", { timeout: 30_000 }, () => {
         { seqs: [appended.length - 1], at: scheduler.now() },
       ]);
       await l.stop();
+    }
+  });
+
+  test("behavior: flush() sends the held records without the clock moving; later ones are held again", async () => {
+    const { calls, sink } = batchSink();
+    const loop = createDeliveryLoop({ journal, sink, maxBatchDelayMs: 60_000, scheduler });
+    loop.start();
+    await journal.append(next());
+    await journal.append(next());
+    await advanceTo(10);
+    expect(calls).toEqual([]);
+    // A draining gateway: nothing more will come and its clock may stand still.
+    loop.flush();
+    await until(() => journal.state().ackedThrough === 1);
+    expect(calls).toEqual([{ seqs: [0, 1], at: 0 }]);
+    expect(loop.running).toBe(true);
+    await journal.append(next());
+    // Held again (the virtual clock still reads 0: nothing was due to move it).
+    await advanceTo(59_999);
+    expect(calls).toHaveLength(1);
+    await advanceTo(60_000);
+    expect(calls[1]).toEqual({ seqs: [2], at: 60_000 });
+    await loop.stop();
+  });
+
+  test("attack: flush() or stop() while the loop reads the held records (no hold yet to wake) still sends them at once", async () => {
+    for (const how of ["flush", "stop"] as const) {
+      const { calls, sink } = batchSink();
+      let poke = false;
+      const loop = createDeliveryLoop({
+        journal,
+        sink,
+        maxBatchDelayMs: 3_600_000,
+        scheduler,
+        // Called while the loop reads the held records: the moment it is not yet holding.
+        flushAfter: () => {
+          if (poke) {
+            poke = false;
+            if (how === "flush") loop.flush();
+            else void loop.stop();
+          }
+          return false;
+        },
+      });
+      loop.start();
+      const first = appended.length;
+      poke = true;
+      await journal.append(next());
+      await until(() => calls.length === 1);
+      expect(calls, how).toEqual([{ seqs: [first], at: scheduler.now() }]);
+      await loop.stop();
     }
   });
 

@@ -6,6 +6,7 @@ import {
   type Subscription,
 } from "rxjs";
 import { MaaskitError } from "../errors.js";
+import { deliveryOptions, isRetryable } from "./deliveryOptions.js";
 import type { Journal } from "./openJournal.js";
 
 /**
@@ -89,11 +90,11 @@ export interface CreateDeliveryLoopParameters<R> {
   /**
    * Live batching: how long (ms of the scheduler's clock) the loop may hold records that are
    * ready, waiting for more to fill a batch of `maxBatch`, counted from when it first found
-   * them waiting. Default 0: deliver at once (opt in, e.g. 2,000 for a few seconds, or a day
-   * for a gateway on a chain paying per transaction). Only with batches (`maxBatch` > 1 and a
-   * sink with `submitBatch`). It never holds a record past a billing-period end (a record for
-   * which `flushAfter` is true goes at once, with every record before it), and `stop()`
-   * delivers what is being held before it stops. On a chain each call is a transaction, so
+   * them waiting. Default 2,000 (a few seconds); 0 delivers at once, a day suits a gateway on
+   * a chain paying per transaction. Only with batches (`maxBatch` > 1 and a sink with
+   * `submitBatch`). It never holds a record past a billing-period end (a record for which
+   * `flushAfter` is true goes at once, with every record before it); `flush()` and `stop()`
+   * deliver what is being held at once. On a chain each call is a transaction, so
    * fuller batches cost less gas per record; the price is this much more latency.
    */
   maxBatchDelayMs?: number;
@@ -112,16 +113,18 @@ export interface DeliveryLoop<R> {
   readonly running: boolean;
   start(): void;
   /**
+   * Delivers every record journaled so far without holding it for a fuller batch (a
+   * draining gateway calls it: held records would otherwise wait out `maxBatchDelayMs` on a
+   * clock that may not move). Later records are held again as usual.
+   */
+  flush(): void;
+  /**
    * Stops taking new work; resolves once an in-flight submit (and its ack) has finished —
    * records held for a fuller batch get one submit first — then completes `events$`. A
    * stopped loop can't be restarted.
    */
   stop(): Promise<void>;
 }
-
-const DEFAULT_BACKOFF: DeliveryBackoff = { initialMs: 500, maxMs: 60_000, factor: 2, jitter: 0.2 };
-const DEFAULT_MAX_BATCH = 100;
-const DEFAULT_MAX_BATCH_DELAY_MS = 0;
 
 /**
  * Hands the journal's unacknowledged records to a sink in seq order, at least once, and
@@ -147,24 +150,7 @@ const DEFAULT_MAX_BATCH_DELAY_MS = 0;
  * ```
  */
 export function createDeliveryLoop<R>(params: CreateDeliveryLoopParameters<R>): DeliveryLoop<R> {
-  const backoff = { ...DEFAULT_BACKOFF, ...params.backoff };
-  const problems: string[] = [];
-  if (!(backoff.initialMs >= 0)) problems.push("backoff.initialMs must be >= 0");
-  if (!(backoff.maxMs >= backoff.initialMs)) problems.push("backoff.maxMs must be >= initialMs");
-  if (!(backoff.factor >= 1)) problems.push("backoff.factor must be >= 1");
-  if (!(backoff.jitter >= 0 && backoff.jitter <= 1))
-    problems.push("backoff.jitter must be in [0, 1]");
-  const maxBatch = params.maxBatch ?? DEFAULT_MAX_BATCH;
-  if (!(Number.isSafeInteger(maxBatch) && maxBatch >= 1))
-    problems.push("maxBatch must be an integer >= 1");
-  const maxBatchDelayMs = params.maxBatchDelayMs ?? DEFAULT_MAX_BATCH_DELAY_MS;
-  if (!(maxBatchDelayMs >= 0 && Number.isFinite(maxBatchDelayMs)))
-    problems.push("maxBatchDelayMs must be a finite number >= 0");
-  if (problems.length > 0) {
-    throw new MaaskitError("metering.journal.invalidConfig", problems.join("; "), {
-      details: { problems },
-    });
-  }
+  const { backoff, maxBatch, maxBatchDelayMs } = deliveryOptions(params);
   const { journal, sink } = params;
   const scheduler = params.scheduler ?? asyncScheduler;
   const random = params.random ?? Math.random;
@@ -175,6 +161,10 @@ export function createDeliveryLoop<R>(params: CreateDeliveryLoopParameters<R>): 
   let runPromise: Promise<void> | undefined;
   /** Wakes a backoff sleep or an idle wait early (on stop). */
   let wake: (() => void) | undefined;
+  /** Records are held for a fuller batch (`wake` ends the hold). */
+  let holding = false;
+  /** Records up to this seq go without holding (`flush()`). */
+  let flushThrough = -1;
 
   const seqOf = (record: R) => Number(journal.codec.seq(record));
 
@@ -234,7 +224,7 @@ export function createDeliveryLoop<R>(params: CreateDeliveryLoopParameters<R>): 
         complete: () => done("ended"),
       });
       if (settled) sub.unsubscribe();
-      wake = () => done();
+      else wake = () => done();
     });
   }
 
@@ -268,8 +258,9 @@ export function createDeliveryLoop<R>(params: CreateDeliveryLoopParameters<R>): 
     if (maxBatchDelayMs === 0 || maxBatch === 1 || params.sink.submitBatch === undefined) {
       return "all";
     }
+    const mustGo = () => stopping || journal.state().ackedThrough < flushThrough;
     for (;;) {
-      if (stopping) return "all";
+      if (mustGo()) return "all";
       const { unacked } = journal.state();
       if (unacked === 0) {
         heldSince = undefined;
@@ -279,8 +270,13 @@ export function createDeliveryLoop<R>(params: CreateDeliveryLoopParameters<R>): 
       heldSince ??= scheduler.now();
       if (await heldMustGo()) return "all";
       const left = heldSince + maxBatchDelayMs - scheduler.now();
-      if (left <= 0) return "all";
-      if ((await appendOrTimeout(left)) === "ended") return "all";
+      // Asked again: a stop() or flush() during the read above found no hold to wake.
+      if (left <= 0 || mustGo()) return "all";
+      holding = true;
+      const how = await appendOrTimeout(left).finally(() => {
+        holding = false;
+      });
+      if (how === "ended") return "all";
     }
   }
 
@@ -482,6 +478,10 @@ export function createDeliveryLoop<R>(params: CreateDeliveryLoopParameters<R>): 
       stopping = false;
       runPromise = run();
     },
+    flush() {
+      flushThrough = Math.max(flushThrough, journal.state().nextSeq - 1);
+      if (holding) wake?.();
+    },
     async stop() {
       stopping = true;
       stopped = true;
@@ -490,14 +490,4 @@ export function createDeliveryLoop<R>(params: CreateDeliveryLoopParameters<R>): 
       events.complete();
     },
   };
-}
-
-function isRetryable(error: unknown): boolean {
-  if (error === null || typeof error !== "object") return true;
-  const e = error as { retryable?: unknown; details?: { retryable?: unknown } };
-  if (e.retryable === false) return false;
-  if (e.details !== null && typeof e.details === "object" && e.details.retryable === false) {
-    return false;
-  }
-  return true;
 }
