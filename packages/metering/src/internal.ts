@@ -1,6 +1,7 @@
 // @maaskit/metering/internal — helpers the other maaskit packages share with this one (one
 // implementation each). Not a public API: no semver promise; import it only from @maaskit/*.
 
+export { fsyncDir, renameAside } from "./journal/fsUtil.js";
 export {
   type WindowBoundaries,
   type WindowSize,
