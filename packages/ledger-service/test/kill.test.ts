@@ -7,11 +7,8 @@ import { fileURLToPath } from "node:url";
 import type { MeterRecord } from "@maaskit/metering";
 import { isLedgerError, type LedgerBackend } from "@maaskit/settlement";
 import { httpLedger } from "@maaskit/settlement/http";
+import { type PostgresTarget, postgresTarget } from "@maaskit/test-support/postgres";
 import { afterAll, describe, expect, it } from "vitest";
-import {
-  type PostgresTarget,
-  postgresTarget,
-} from "../../settlement/test/support/postgresTarget.js";
 import {
   fleetDay,
   fleetGateway,
