@@ -8,4 +8,5 @@ export {
   windowBoundaries,
 } from "./operators/windowBoundaries.js";
 export { type DependencyMissingCode, requireOptional } from "./optionalDependency.js";
+export { problemsOf, type SchemaProblem } from "./schemaProblems.js";
 export { type Zone, type ZoneWall, zoneOf } from "./timeZone.js";
