@@ -183,3 +183,18 @@ export function parseServiceAgreement(input: ServiceAgreementJson): ServiceAgree
     { details: { problems } },
   );
 }
+
+/** The JSON Schema of a service agreement's JSON form (`schemas/service-agreement.schema.json`). */
+export function serviceAgreementJsonSchema(): Record<string, unknown> {
+  const { $schema, ...rest } = z.toJSONSchema(serviceAgreementShape, {
+    io: "input",
+    unrepresentable: "any",
+  }) as Record<string, unknown>;
+  return {
+    $schema,
+    title: "maaskit service agreement",
+    description:
+      "The JSON form parseServiceAgreement accepts: parties, currency, fixed prices per service type, response and completion hours, warranty intervals.",
+    ...rest,
+  };
+}
