@@ -111,16 +111,7 @@ export class JournalCore<R> {
         err,
       );
     }
-    if (
-      genesisOption !== undefined &&
-      (genesisOption.seq !== s.genesis.seq || genesisOption.hash !== s.genesis.hash)
-    ) {
-      throw journalError(
-        "metering.journal.invalidConfig",
-        "genesis differs from the one this journal was created with",
-        { given: genesisOption, stored: s.genesis },
-      );
-    }
+    checkGenesis(genesisOption, s.genesis);
     this.genesis = s.genesis;
     this.nextSeq = s.nextSeq;
     this.head = s.head;
@@ -269,6 +260,20 @@ export class JournalCore<R> {
 
   assertOpen(): void {
     if (this.closed) throw journalError("metering.journal.closed", "Journal is closed");
+  }
+}
+
+/** A genesis given at open must be the one the journal was created with. */
+export function checkGenesis(
+  given: { seq: number; hash: string } | undefined,
+  stored: { seq: number; hash: string },
+): void {
+  if (given !== undefined && (given.seq !== stored.seq || given.hash !== stored.hash)) {
+    throw journalError(
+      "metering.journal.invalidConfig",
+      "genesis differs from the one this journal was created with",
+      { given, stored },
+    );
   }
 }
 

@@ -6,7 +6,7 @@ import { canonicalJson, type JsonValue } from "./canonicalJson.js";
 import { journalError } from "./errors.js";
 import { renameAside, writeFileAtomic } from "./fsUtil.js";
 import { IntervalSet } from "./intervals.js";
-import { type JournalCore, LEGACY_FILE, toSeq } from "./journalCore.js";
+import { checkGenesis, type JournalCore, LEGACY_FILE, toSeq } from "./journalCore.js";
 import { readLegacyJournal } from "./readLegacyJournal.js";
 
 /** Loads `file` (a file-based journal) into `core`'s empty store, then renames it aside. */
@@ -17,16 +17,7 @@ export function migrateLegacyJournal<R>(
 ): void {
   const legacy = readLegacyJournal(file);
   const cp = legacy.checkpoint;
-  if (
-    genesisOption !== undefined &&
-    (genesisOption.seq !== cp.genesis.seq || genesisOption.hash !== cp.genesis.hash)
-  ) {
-    throw journalError(
-      "metering.journal.invalidConfig",
-      "genesis differs from the one this journal was created with",
-      { given: genesisOption, stored: cp.genesis },
-    );
-  }
+  checkGenesis(genesisOption, cp.genesis);
   if (legacy.tornTail !== undefined) {
     const quarantineFile = path.join(core.dir, `${LEGACY_FILE}.recovered`);
     writeFileAtomic(quarantineFile, legacy.tornTail.bytes);
