@@ -1,15 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import {
-  closeSync,
-  cpSync,
-  ftruncateSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openJournal } from "@maaskit/metering";
@@ -18,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bundleChild } from "../lib/bundleChild.js";
 import { prng, sleep } from "../lib/gatewayProcess.js";
 import { powerLossAgreement } from "../lib/powerLoss.js";
+import { loseUnsyncedWal } from "../lib/walCut.js";
 
 // A power loss keeps what was fsynced and loses (or tears) what was not. A child writes to
 // the embedded ledger and to a journal as fast as it can; at random instants it is frozen
@@ -47,41 +38,6 @@ interface Acks {
   depositWal: number;
   journalSeq: number;
   journalWal: number;
-}
-
-/** Cuts the WAL of a copied store beyond `syncedBytes` and tears a range of what is left after it. */
-function loseUnsynced(
-  file: string,
-  syncedBytes: number,
-  rnd: () => number,
-): { cut: number; torn: number } {
-  const wal = `${file}-wal`;
-  let size = 0;
-  try {
-    size = statSync(wal).size;
-  } catch {
-    return { cut: 0, torn: 0 };
-  }
-  const from = Math.min(syncedBytes, size);
-  const cut = from + Math.floor(rnd() * (size - from + 1));
-  const fd = openSync(wal, "r+");
-  try {
-    // Of the unsynced region that did reach the disk, any part may be missing or half
-    // written while later parts are intact (the disk reorders unsynced writes): tear a
-    // random range inside it, not only its end.
-    const a = from + Math.floor(rnd() * (cut - from + 1));
-    const b = a + Math.floor(rnd() * (cut - a + 1));
-    const torn = b - a;
-    if (torn > 0) {
-      const bytes = Buffer.alloc(torn);
-      if (rnd() < 0.5) for (let i = 0; i < torn; i++) bytes[i] = Math.floor(rnd() * 256);
-      writeSync(fd, bytes, 0, torn, a);
-    }
-    ftruncateSync(fd, cut);
-    return { cut: size - cut, torn };
-  } finally {
-    closeSync(fd);
-  }
 }
 
 describe("power loss", () => {
@@ -130,8 +86,8 @@ describe("power loss", () => {
         const context = `seed ${seed}, cut ${c}`;
         // The WAL only grows (it is reused from its start after a checkpoint, never shrunk),
         // so everything past its size at the last acknowledgement is unsynced.
-        const l = loseUnsynced(join(copy, "ledger", "ledger.db"), acks.depositWal, rnd);
-        const j = loseUnsynced(join(copy, "journal", "journal.db"), acks.journalWal, rnd);
+        const l = loseUnsyncedWal(join(copy, "ledger", "ledger.db"), acks.depositWal, rnd);
+        const j = loseUnsyncedWal(join(copy, "journal", "journal.db"), acks.journalWal, rnd);
         stats.walBytesLost += l.cut + j.cut;
         stats.tornBytes += l.torn + j.torn;
 

@@ -1,7 +1,7 @@
 import { describeLedgerBackend } from "@maaskit/settlement/conformance";
 import { httpLedger } from "@maaskit/settlement/http";
 import { postgresLedger } from "@maaskit/settlement/postgres";
-import { postgresTarget } from "../../settlement/test/support/postgresTarget.js";
+import { postgresTarget } from "@maaskit/test-support/postgres";
 import { OPERATOR_TOKEN, startService } from "./serverHarness.js";
 
 // The whole conformance suite through HTTP into PostgreSQL: httpLedger → maaskit ledger

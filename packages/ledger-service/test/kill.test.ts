@@ -5,11 +5,8 @@ import { join } from "node:path";
 import type { MeterRecord } from "@maaskit/metering";
 import { isLedgerError } from "@maaskit/settlement";
 import { httpLedger } from "@maaskit/settlement/http";
+import { type PostgresTarget, postgresTarget } from "@maaskit/test-support/postgres";
 import { afterAll, describe, expect, it } from "vitest";
-import {
-  type PostgresTarget,
-  postgresTarget,
-} from "../../settlement/test/support/postgresTarget.js";
 import {
   fleetDay,
   fleetGateway,

@@ -1,9 +1,6 @@
 import { postgresLedger } from "@maaskit/settlement/postgres";
+import { type PostgresTarget, postgresTarget } from "@maaskit/test-support/postgres";
 import { afterAll, beforeAll, describe, it } from "vitest";
-import {
-  type PostgresTarget,
-  postgresTarget,
-} from "../../settlement/test/support/postgresTarget.js";
 import { runFleetLoad } from "./loadScenario.js";
 
 // The load test through the service into PostgreSQL (a fresh database at DATABASE_URL,

@@ -1,9 +1,21 @@
-import { decimalToString, MaaskitError } from "@maaskit/metering";
+import { decimalToString } from "@maaskit/metering";
 import type { Decimal } from "decimal.js";
 import { getAddress, isAddress } from "ethers/address";
-import { type Currency, readCurrency } from "./currency.js";
-import { join, type Problem, ProblemList } from "./problems.js";
-import { readTariff, type Tariff, type TariffJson, tariffToJson } from "./tariff.js";
+import { z } from "zod";
+import { type Currency, currencySchema } from "./currency.js";
+import type { Problem } from "./problems.js";
+import {
+  addressField,
+  decimalField,
+  instantField,
+  integerField,
+  objectField,
+  oneOfField,
+  parseWith,
+  textField,
+  validateWith,
+} from "./schemaFields.js";
+import { type Tariff, type TariffJson, tariffSchema, tariffToJson } from "./tariff.js";
 
 /**
  * A key allowed to sign the agreement's records during `[validFrom, validUntil)`.
@@ -106,15 +118,187 @@ export interface AgreementJson {
 
 export type AgreementErrorCode = "settlement.agreement.invalid";
 
+const timeZoneField = textField().refine(
+  (tz) => {
+    try {
+      new Intl.DateTimeFormat("en-US", { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { error: 'must be an IANA time zone such as "Europe/Berlin" or "UTC"' },
+);
+
+/** `kind` must be one of `kinds`; a value that is not an object is reported as such. */
+function kindError(kinds: readonly string[]) {
+  return (issue: { code: string }) =>
+    issue.code === "invalid_type"
+      ? "must be an object"
+      : `must be one of ${kinds.map((k) => JSON.stringify(k)).join(", ")}`;
+}
+
+const billingPeriodSchema = z.discriminatedUnion(
+  "kind",
+  [
+    objectField({ kind: z.literal("calendarMonth"), timeZone: timeZoneField }),
+    objectField({
+      kind: z.literal("days"),
+      days: integerField(1, 3660),
+      timeZone: timeZoneField,
+      anchor: instantField().optional(),
+    }),
+  ],
+  { error: kindError(["calendarMonth", "days"]) },
+);
+
+const paymentTermsSchema = z.discriminatedUnion(
+  "kind",
+  [
+    objectField({ kind: z.literal("prepaid"), overdraft: oneOfField(["suspend", "accrueDebt"]) }),
+    objectField({ kind: z.literal("invoiced"), netDays: integerField(0, 365) }),
+  ],
+  { error: kindError(["prepaid", "invoiced"]) },
+);
+
+/** A party: any id, but a 0x-prefixed one is meant to be an address, so it is checked. */
+const partyField = textField().refine((v) => !v.startsWith("0x") || isAddress(v), {
+  error: "starts with 0x but is not a valid 20-byte address",
+});
+
+const signerSchema = objectField({
+  address: addressField().transform((a) => getAddress(a)),
+  validFrom: instantField(),
+  validUntil: instantField().optional(),
+}).superRefine((s, ctx) => {
+  if (s.validUntil !== undefined && !(s.validUntil > s.validFrom)) {
+    ctx.addIssue({ code: "custom", path: ["validUntil"], message: "must be after validFrom" });
+  }
+});
+
+const signersError = "must be a non-empty array of signer keys";
+/** One key must not have two overlapping ranges: which range applies would be ambiguous. */
+const signersSchema = z
+  .array(signerSchema, { error: signersError })
+  .min(1, { error: signersError })
+  .superRefine(
+    (signers, ctx) => {
+      if (!Array.isArray(signers)) return;
+      const valid = signers.map((s) =>
+        typeof s?.address === "string" && s.validFrom instanceof Date ? s : undefined,
+      );
+      valid.forEach((s, i) => {
+        if (s === undefined) return;
+        for (let j = 0; j < i; j++) {
+          const t = valid[j];
+          if (t === undefined || t.address !== s.address) continue;
+          const sEnd = s.validUntil instanceof Date ? s.validUntil.getTime() : Infinity;
+          const tEnd = t.validUntil instanceof Date ? t.validUntil.getTime() : Infinity;
+          if (s.validFrom.getTime() < tEnd && t.validFrom.getTime() < sEnd) {
+            ctx.addIssue({
+              code: "custom",
+              path: [i],
+              message: `overlaps the validity range of signers[${j}] (same key)`,
+            });
+            return;
+          }
+        }
+      });
+    },
+    { when: () => true },
+  );
+
+/** The members of an agreement's JSON form, one schema each. */
+export const agreementShape = objectField({
+  agreementId: z
+    .string({ error: "must be 0x followed by 64 lower-case hex digits (a bytes32)" })
+    .regex(/^0x[0-9a-f]{64}$/, {
+      error: "must be 0x followed by 64 lower-case hex digits (a bytes32)",
+    }),
+  name: textField(),
+  parties: objectField({ provider: partyField, customer: partyField }),
+  machineId: textField(),
+  signers: signersSchema,
+  tariff: tariffSchema,
+  currency: currencySchema,
+  billingPeriod: billingPeriodSchema,
+  paymentTerms: paymentTermsSchema,
+  capacity: objectField({
+    value: decimalField({ positive: true }),
+    per: oneOfField(["s", "min", "h"]),
+  }).optional(),
+  start: instantField(),
+  end: instantField().optional(),
+  status: oneOfField(["active", "suspended", "terminated"]),
+});
+
+/** An agreement's JSON form (what `parseAgreement` accepts), as the schema infers it. */
+export type AgreementInput = z.input<typeof agreementShape>;
+
+/** The agreement schema: its JSON form in, an `Agreement` out. Cross-member rules included. */
+export const agreementSchema = agreementShape
+  .superRefine(
+    (a, ctx) => {
+      // Checked on what parsed, so it is reported even when other terms are wrong.
+      const rounding = (a.tariff as { rounding?: { decimals?: unknown } } | undefined)?.rounding;
+      const currency = (a.currency as { decimals?: unknown } | undefined)?.decimals;
+      if (
+        Number.isInteger(currency) &&
+        Number.isInteger(rounding?.decimals) &&
+        (rounding?.decimals as number) > (currency as number)
+      ) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["tariff", "rounding", "decimals"],
+          message: `must not exceed the currency's decimals (${currency})`,
+        });
+      }
+      if (a.start instanceof Date && a.end instanceof Date && !(a.end > a.start)) {
+        ctx.addIssue({ code: "custom", path: ["end"], message: "must be after start" });
+      }
+    },
+    { when: () => true },
+  )
+  .transform(
+    (a): Agreement => ({
+      agreementId: a.agreementId,
+      name: a.name,
+      parties: { provider: a.parties.provider, customer: a.parties.customer },
+      machineId: a.machineId,
+      signers: a.signers.map((s) =>
+        s.validUntil === undefined
+          ? { address: s.address, validFrom: s.validFrom }
+          : { address: s.address, validFrom: s.validFrom, validUntil: s.validUntil },
+      ),
+      tariff: a.tariff,
+      currency: a.currency,
+      billingPeriod:
+        a.billingPeriod.kind === "calendarMonth"
+          ? { kind: "calendarMonth", timeZone: a.billingPeriod.timeZone }
+          : {
+              kind: "days",
+              days: a.billingPeriod.days,
+              timeZone: a.billingPeriod.timeZone,
+              ...(a.billingPeriod.anchor === undefined ? {} : { anchor: a.billingPeriod.anchor }),
+            },
+      paymentTerms:
+        a.paymentTerms.kind === "prepaid"
+          ? { kind: "prepaid", overdraft: a.paymentTerms.overdraft }
+          : { kind: "invoiced", netDays: a.paymentTerms.netDays },
+      ...(a.capacity === undefined ? {} : { capacity: a.capacity }),
+      start: a.start,
+      ...(a.end === undefined ? {} : { end: a.end }),
+      status: a.status,
+    }),
+  );
+
 /**
  * Validates an agreement's JSON (its tariff included) and returns ALL problems found.
  *
  * @example validateAgreement(json) // [] when valid
  */
 export function validateAgreement(json: unknown): readonly Problem[] {
-  const p = new ProblemList();
-  readAgreement(json, p);
-  return p.items;
+  return validateWith(agreementSchema, json);
 }
 
 /**
@@ -124,16 +308,12 @@ export function validateAgreement(json: unknown): readonly Problem[] {
  * @example const agreement = parseAgreement(json);
  */
 export function parseAgreement(json: unknown): Agreement {
-  const p = new ProblemList();
-  const agreement = readAgreement(json, p);
-  if (!p.empty || agreement === undefined) {
-    throw new MaaskitError<AgreementErrorCode>(
-      "settlement.agreement.invalid",
-      `Agreement is invalid (${p.items.length} problem${p.items.length === 1 ? "" : "s"})`,
-      { details: { problems: p.items } },
-    );
-  }
-  return agreement;
+  return parseWith(
+    agreementSchema,
+    json,
+    "settlement.agreement.invalid" satisfies AgreementErrorCode,
+    "Agreement",
+  );
 }
 
 /**
@@ -181,207 +361,4 @@ export function agreementToJson(a: Agreement): AgreementJson {
     ...(a.end === undefined ? {} : { end: a.end.toISOString() }),
     status: a.status,
   };
-}
-
-function readAgreement(json: unknown, p: ProblemList): Agreement | undefined {
-  const o = p.object(json, "");
-  if (o === undefined) return undefined;
-  p.unknownKeys(o, "", [
-    "agreementId",
-    "name",
-    "parties",
-    "machineId",
-    "signers",
-    "tariff",
-    "currency",
-    "billingPeriod",
-    "paymentTerms",
-    "capacity",
-    "start",
-    "end",
-    "status",
-  ]);
-  let agreementId: string | undefined;
-  if (typeof o.agreementId !== "string" || !/^0x[0-9a-f]{64}$/.test(o.agreementId)) {
-    p.add("agreementId", "must be 0x followed by 64 lower-case hex digits (a bytes32)");
-  } else agreementId = o.agreementId;
-  const name = p.string(o.name, "name");
-  const parties = readParties(o.parties, p);
-  const machineId = p.string(o.machineId, "machineId");
-  const signers = readSigners(o.signers, p);
-  const tariff = readTariff(o.tariff, "tariff", p);
-  const currency = readCurrency(o.currency, "currency", p);
-  // Cross-check on the raw JSON, so it is reported even when other tariff terms are wrong.
-  const rawRounding = (o.tariff as { rounding?: { decimals?: unknown } } | undefined)?.rounding;
-  const rawCurrency = (o.currency as { decimals?: unknown } | undefined)?.decimals;
-  if (
-    typeof rawCurrency === "number" &&
-    Number.isInteger(rawCurrency) &&
-    typeof rawRounding?.decimals === "number" &&
-    Number.isInteger(rawRounding.decimals) &&
-    rawRounding.decimals > rawCurrency
-  ) {
-    p.add("tariff.rounding.decimals", `must not exceed the currency's decimals (${rawCurrency})`);
-  }
-  const billingPeriod = readBillingPeriod(o.billingPeriod, p);
-  const paymentTerms = readPaymentTerms(o.paymentTerms, p);
-  const capacity = o.capacity === undefined ? undefined : readCapacity(o.capacity, p);
-  const start = p.instant(o.start, "start");
-  const end = o.end === undefined ? undefined : p.instant(o.end, "end");
-  if (start !== undefined && end !== undefined && !(end.getTime() > start.getTime())) {
-    p.add("end", "must be after start");
-  }
-  const status = p.oneOf(o.status, "status", ["active", "suspended", "terminated"] as const);
-  if (
-    !p.empty ||
-    agreementId === undefined ||
-    name === undefined ||
-    parties === undefined ||
-    machineId === undefined ||
-    signers === undefined ||
-    tariff === undefined ||
-    currency === undefined ||
-    billingPeriod === undefined ||
-    paymentTerms === undefined ||
-    start === undefined ||
-    status === undefined
-  ) {
-    return undefined;
-  }
-  return {
-    agreementId,
-    name,
-    parties,
-    machineId,
-    signers,
-    tariff,
-    currency,
-    billingPeriod,
-    paymentTerms,
-    ...(capacity === undefined ? {} : { capacity }),
-    start,
-    ...(end === undefined ? {} : { end }),
-    status,
-  };
-}
-
-function readCapacity(value: unknown, p: ProblemList): AgreementCapacity | undefined {
-  const o = p.object(value, "capacity");
-  if (o === undefined) return undefined;
-  p.unknownKeys(o, "capacity", ["value", "per"]);
-  const v = p.decimal(o.value, "capacity.value", { positive: true });
-  const per = p.oneOf(o.per, "capacity.per", ["s", "min", "h"] as const);
-  return v === undefined || per === undefined ? undefined : { value: v, per };
-}
-
-function readParties(value: unknown, p: ProblemList): Agreement["parties"] | undefined {
-  const o = p.object(value, "parties");
-  if (o === undefined) return undefined;
-  p.unknownKeys(o, "parties", ["provider", "customer"]);
-  const party = (key: "provider" | "customer") => {
-    const path = `parties.${key}`;
-    const v = p.string(o[key], path);
-    // A 0x-prefixed party is meant to be an address: check it, rather than accept a typo.
-    if (v?.startsWith("0x") && !isAddress(v)) {
-      p.add(path, "starts with 0x but is not a valid 20-byte address");
-      return undefined;
-    }
-    return v;
-  };
-  const provider = party("provider");
-  const customer = party("customer");
-  return provider === undefined || customer === undefined ? undefined : { provider, customer };
-}
-
-function readSigners(value: unknown, p: ProblemList): AgreementSigner[] | undefined {
-  if (!Array.isArray(value) || value.length === 0) {
-    p.add("signers", "must be a non-empty array of signer keys");
-    return undefined;
-  }
-  const before = p.items.length;
-  const signers: (AgreementSigner | undefined)[] = value.map((raw: unknown, i: number) => {
-    const path = `signers[${i}]`;
-    const o = p.object(raw, path);
-    if (o === undefined) return undefined;
-    p.unknownKeys(o, path, ["address", "validFrom", "validUntil"]);
-    let address: string | undefined;
-    if (typeof o.address !== "string" || !isAddress(o.address)) {
-      p.add(join(path, "address"), "must be a 20-byte hex address");
-    } else address = getAddress(o.address);
-    const validFrom = p.instant(o.validFrom, join(path, "validFrom"));
-    const validUntil =
-      o.validUntil === undefined ? undefined : p.instant(o.validUntil, join(path, "validUntil"));
-    if (validFrom !== undefined && validUntil !== undefined && !(validUntil > validFrom)) {
-      p.add(join(path, "validUntil"), "must be after validFrom");
-      return undefined;
-    }
-    if (address === undefined || validFrom === undefined) return undefined;
-    if (o.validUntil !== undefined && validUntil === undefined) return undefined;
-    return validUntil === undefined ? { address, validFrom } : { address, validFrom, validUntil };
-  });
-  // One key must not have two overlapping ranges: which range applies would be ambiguous.
-  signers.forEach((s, i) => {
-    if (s === undefined) return;
-    for (let j = 0; j < i; j++) {
-      const t = signers[j];
-      if (t === undefined || t.address !== s.address) continue;
-      const sEnd = s.validUntil?.getTime() ?? Number.POSITIVE_INFINITY;
-      const tEnd = t.validUntil?.getTime() ?? Number.POSITIVE_INFINITY;
-      if (s.validFrom.getTime() < tEnd && t.validFrom.getTime() < sEnd) {
-        p.add(`signers[${i}]`, `overlaps the validity range of signers[${j}] (same key)`);
-        return;
-      }
-    }
-  });
-  if (p.items.length > before || signers.some((s) => s === undefined)) return undefined;
-  return signers as AgreementSigner[];
-}
-
-function readBillingPeriod(value: unknown, p: ProblemList): BillingPeriod | undefined {
-  const o = p.object(value, "billingPeriod");
-  if (o === undefined) return undefined;
-  const kind = p.oneOf(o.kind, "billingPeriod.kind", ["calendarMonth", "days"] as const);
-  const timeZone = readTimeZone(o.timeZone, p);
-  if (kind === "calendarMonth") {
-    p.unknownKeys(o, "billingPeriod", ["kind", "timeZone"]);
-    return timeZone === undefined ? undefined : { kind, timeZone };
-  }
-  if (kind === undefined) return undefined;
-  p.unknownKeys(o, "billingPeriod", ["kind", "days", "timeZone", "anchor"]);
-  const days = p.integer(o.days, "billingPeriod.days", 1, 3660);
-  const anchor = o.anchor === undefined ? undefined : p.instant(o.anchor, "billingPeriod.anchor");
-  if (timeZone === undefined || days === undefined) return undefined;
-  if (o.anchor !== undefined && anchor === undefined) return undefined;
-  return anchor === undefined ? { kind, days, timeZone } : { kind, days, timeZone, anchor };
-}
-
-function readTimeZone(value: unknown, p: ProblemList): string | undefined {
-  const path = "billingPeriod.timeZone";
-  const tz = p.string(value, path);
-  if (tz === undefined) return undefined;
-  try {
-    new Intl.DateTimeFormat("en-US", { timeZone: tz });
-    return tz;
-  } catch {
-    p.add(path, 'must be an IANA time zone such as "Europe/Berlin" or "UTC"');
-    return undefined;
-  }
-}
-
-function readPaymentTerms(value: unknown, p: ProblemList): PaymentTerms | undefined {
-  const o = p.object(value, "paymentTerms");
-  if (o === undefined) return undefined;
-  const kind = p.oneOf(o.kind, "paymentTerms.kind", ["prepaid", "invoiced"] as const);
-  if (kind === "prepaid") {
-    p.unknownKeys(o, "paymentTerms", ["kind", "overdraft"]);
-    const overdraft = p.oneOf(o.overdraft, "paymentTerms.overdraft", [
-      "suspend",
-      "accrueDebt",
-    ] as const);
-    return overdraft === undefined ? undefined : { kind, overdraft };
-  }
-  if (kind === undefined) return undefined;
-  p.unknownKeys(o, "paymentTerms", ["kind", "netDays"]);
-  const netDays = p.integer(o.netDays, "paymentTerms.netDays", 0, 365);
-  return netDays === undefined ? undefined : { kind, netDays };
 }

@@ -1,5 +1,4 @@
-import { isAddress } from "ethers/address";
-import { join, type ProblemList } from "./problems.js";
+import { addressField, integerField, objectField, textField } from "./schemaFields.js";
 
 /**
  * The money an agreement is settled in: a fiat currency (`{ symbol: "EUR", decimals: 2 }`)
@@ -21,25 +20,14 @@ export interface Currency {
 /** Largest `Currency.decimals` maaskit accepts. */
 export const MAX_CURRENCY_DECIMALS = 36;
 
-/** Validates a currency's JSON into `problems`; returns the currency when it is valid. */
-export function readCurrency(
-  value: unknown,
-  path: string,
-  problems: ProblemList,
-): Currency | undefined {
-  const obj = problems.object(value, path);
-  if (obj === undefined) return undefined;
-  problems.unknownKeys(obj, path, ["symbol", "decimals", "address"]);
-  const before = problems.items.length;
-  const symbol = problems.string(obj.symbol, join(path, "symbol"));
-  const decimals = problems.integer(obj.decimals, join(path, "decimals"), 0, MAX_CURRENCY_DECIMALS);
-  if (obj.address !== undefined && (typeof obj.address !== "string" || !isAddress(obj.address))) {
-    problems.add(join(path, "address"), "must be a 20-byte hex address");
-  }
-  if (problems.items.length > before || symbol === undefined || decimals === undefined) {
-    return undefined;
-  }
-  return obj.address === undefined
-    ? { symbol, decimals }
-    : { symbol, decimals, address: obj.address as string };
-}
+/** A currency's JSON form in, a `Currency` out (an address kept as written). */
+export const currencySchema = objectField({
+  symbol: textField(),
+  decimals: integerField(0, MAX_CURRENCY_DECIMALS),
+  address: addressField().optional(),
+}).transform(
+  (c): Currency =>
+    c.address === undefined
+      ? { symbol: c.symbol, decimals: c.decimals }
+      : { symbol: c.symbol, decimals: c.decimals, address: c.address },
+);

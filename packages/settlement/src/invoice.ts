@@ -1,15 +1,23 @@
 import {
   decimalToString,
-  MaaskitError,
   type Quantity,
   type QuantityJson,
   quantity,
   type UnitCode,
-  type VolumeBasis,
+  volumeBases,
 } from "@maaskit/metering";
 import type { Decimal } from "decimal.js";
-import { type Currency, readCurrency } from "./currency.js";
-import { join, ProblemList } from "./problems.js";
+import { z } from "zod";
+import { type Currency, currencySchema } from "./currency.js";
+import {
+  decimalField,
+  instantField,
+  integerField,
+  objectField,
+  oneOfField,
+  parseWith,
+  textField,
+} from "./schemaFields.js";
 import type { RoundingMode } from "./tariff.js";
 
 /** What an invoice line is for; lines appear in this order. */
@@ -172,6 +180,105 @@ export function invoiceToJson(invoice: Invoice): InvoiceJson {
   return out;
 }
 
+// Invoice figures are sums over a period and amounts at up to 36 decimals: wider bounds
+// than the tariff's inputs.
+const wide = { maxFractionDigits: 64, maxIntegerDigits: 64 };
+const wideDecimal = () => decimalField(wide);
+const amountField = () => decimalField({ ...wide, signed: true });
+
+const quantitySchema = z
+  .object(
+    {
+      value: wideDecimal(),
+      unit: textField(),
+      basis: oneOfField(volumeBases).optional(),
+    },
+    { error: "must be an object" },
+  )
+  .transform((q): Quantity => quantity(q.value, q.unit as UnitCode, q.basis));
+
+const lineSchema = objectField({
+  kind: oneOfField(["included", "usage", "baseFee", "minimumTopUp", "slaCredit"]),
+  tier: integerField(0, 1e6).optional(),
+  quantity: quantitySchema.optional(),
+  unitPrice: wideDecimal().optional(),
+  rate: wideDecimal().optional(),
+  amount: amountField(),
+}).transform(
+  (l): InvoiceLine => ({
+    kind: l.kind,
+    ...(l.tier === undefined ? {} : { tier: l.tier }),
+    ...(l.quantity === undefined ? {} : { quantity: l.quantity }),
+    ...(l.unitPrice === undefined ? {} : { unitPrice: l.unitPrice }),
+    ...(l.rate === undefined ? {} : { rate: l.rate }),
+    amount: l.amount,
+  }),
+);
+
+const seqError = "must be a decimal integer string";
+const seqField = () =>
+  z
+    .string({ error: seqError })
+    .regex(/^\d+$/, { error: seqError })
+    .transform((v) => BigInt(v));
+
+const recordsSchema = objectField({
+  count: integerField(1, Number.MAX_SAFE_INTEGER),
+  firstSeq: seqField(),
+  lastSeq: seqField(),
+  headHash: textField().optional(),
+  headPrevHash: textField().optional(),
+}).transform(
+  (r): InvoiceRecords => ({
+    count: r.count,
+    firstSeq: r.firstSeq,
+    lastSeq: r.lastSeq,
+    ...(r.headHash === undefined ? {} : { headHash: r.headHash }),
+    ...(r.headPrevHash === undefined ? {} : { headPrevHash: r.headPrevHash }),
+  }),
+);
+
+const availabilitySchema = objectField({
+  plannedBusyTime: wideDecimal(),
+  actualProductionTime: wideDecimal(),
+  ratio: wideDecimal().nullable(),
+  shortfallSteps: wideDecimal(),
+  creditRate: wideDecimal(),
+});
+
+/** The members of an invoice's JSON form (what `invoiceToJson` writes), one schema each. */
+export const invoiceShape = objectField({
+  version: z.literal(1, { error: "must be 1" }),
+  agreementId: textField().optional(),
+  period: z.object({ start: instantField(), end: instantField() }, { error: "must be an object" }),
+  currency: currencySchema,
+  rounding: z.object(
+    { mode: oneOfField(["halfEven", "halfUp"]), decimals: integerField(0, 36) },
+    { error: "must be an object" },
+  ),
+  usage: quantitySchema,
+  lines: z.array(lineSchema, { error: "must be an array" }),
+  total: amountField(),
+  records: recordsSchema.nullable(),
+  availability: availabilitySchema.optional(),
+});
+
+/** The invoice schema: its JSON form in, an `Invoice` out. */
+export const invoiceSchema = invoiceShape.transform(
+  (o): Invoice => ({
+    version: 1,
+    ...(o.agreementId === undefined ? {} : { agreementId: o.agreementId }),
+    period: { start: o.period.start, end: o.period.end },
+    currency: o.currency,
+    rounding: { mode: o.rounding.mode, decimals: o.rounding.decimals },
+    usage: o.usage,
+    lines: o.lines,
+    total: o.total,
+    records: o.records,
+    ...(o.availability === undefined ? {} : { availability: o.availability }),
+  }),
+);
+
 /**
  * Parses an invoice from its JSON form, or throws one `settlement.invoice.invalid` whose
  * `details.problems` lists every problem as `{ path, message }`.
@@ -179,191 +286,12 @@ export function invoiceToJson(invoice: Invoice): InvoiceJson {
  * @example invoiceFromJson(JSON.parse(text))
  */
 export function invoiceFromJson(json: unknown): Invoice {
-  const p = new ProblemList();
-  const invoice = readInvoice(json, p);
-  if (!p.empty || invoice === undefined) {
-    throw new MaaskitError<InvoiceErrorCode>(
-      "settlement.invoice.invalid",
-      `Invoice is invalid (${p.items.length} problem${p.items.length === 1 ? "" : "s"})`,
-      { details: { problems: p.items } },
-    );
-  }
-  return invoice;
-}
-
-// Invoice figures are sums over a period and amounts at up to 36 decimals: wider bounds
-// than the tariff's inputs.
-const wide = { maxFractionDigits: 64, maxIntegerDigits: 64 };
-
-function readInvoice(json: unknown, p: ProblemList): Invoice | undefined {
-  const o = p.object(json, "");
-  if (o === undefined) return undefined;
-  p.unknownKeys(o, "", [
-    "version",
-    "agreementId",
-    "period",
-    "currency",
-    "rounding",
-    "usage",
-    "lines",
-    "total",
-    "records",
-    "availability",
-  ]);
-  if (o.version !== 1) p.add("version", "must be 1");
-  const agreementId =
-    o.agreementId === undefined ? undefined : p.string(o.agreementId, "agreementId");
-  const periodObj = p.object(o.period, "period");
-  const start = periodObj && p.instant(periodObj.start, "period.start");
-  const end = periodObj && p.instant(periodObj.end, "period.end");
-  const currency = readCurrency(o.currency, "currency", p);
-  const roundingObj = p.object(o.rounding, "rounding");
-  const mode =
-    roundingObj && p.oneOf(roundingObj.mode, "rounding.mode", ["halfEven", "halfUp"] as const);
-  const decimals = roundingObj && p.integer(roundingObj.decimals, "rounding.decimals", 0, 36);
-  const usage = readQuantity(o.usage, "usage", p);
-  const lines: InvoiceLine[] = [];
-  if (!Array.isArray(o.lines)) p.add("lines", "must be an array");
-  else {
-    o.lines.forEach((raw: unknown, i: number) => {
-      const line = readLine(raw, `lines[${i}]`, p);
-      if (line !== undefined) lines.push(line);
-    });
-  }
-  const total = p.decimal(o.total, "total", { ...wide, signed: true });
-  const records = readRecords(o.records, p);
-  const availability =
-    o.availability === undefined ? undefined : readAvailability(o.availability, p);
-  if (
-    !p.empty ||
-    start === undefined ||
-    end === undefined ||
-    currency === undefined ||
-    mode === undefined ||
-    decimals === undefined ||
-    usage === undefined ||
-    total === undefined ||
-    records === undefined
-  ) {
-    return undefined;
-  }
-  const invoice: Invoice = {
-    version: 1,
-    ...(agreementId === undefined ? {} : { agreementId }),
-    period: { start, end },
-    currency,
-    rounding: { mode, decimals },
-    usage,
-    lines,
-    total,
-    records,
-    ...(availability === undefined ? {} : { availability }),
-  };
-  return invoice;
-}
-
-function readQuantity(value: unknown, path: string, p: ProblemList): Quantity | undefined {
-  const o = p.object(value, path);
-  if (o === undefined) return undefined;
-  const v = p.decimal(o.value, join(path, "value"), wide);
-  const unit = p.string(o.unit, join(path, "unit"));
-  const basis =
-    o.basis === undefined
-      ? undefined
-      : p.oneOf(o.basis, join(path, "basis"), [
-          "ISO1217-FAD",
-          "DIN1343-normal",
-          "ISO2533-standard",
-          "actual",
-        ] as const);
-  if (v === undefined || unit === undefined) return undefined;
-  return quantity(v, unit as UnitCode, basis as VolumeBasis | undefined);
-}
-
-function readLine(value: unknown, path: string, p: ProblemList): InvoiceLine | undefined {
-  const o = p.object(value, path);
-  if (o === undefined) return undefined;
-  p.unknownKeys(o, path, ["kind", "tier", "quantity", "unitPrice", "rate", "amount"]);
-  const kind = p.oneOf(o.kind, join(path, "kind"), [
-    "included",
-    "usage",
-    "baseFee",
-    "minimumTopUp",
-    "slaCredit",
-  ] as const);
-  const amount = p.decimal(o.amount, join(path, "amount"), { ...wide, signed: true });
-  const tier = o.tier === undefined ? undefined : p.integer(o.tier, join(path, "tier"), 0, 1e6);
-  const q =
-    o.quantity === undefined ? undefined : readQuantity(o.quantity, join(path, "quantity"), p);
-  const unitPrice =
-    o.unitPrice === undefined ? undefined : p.decimal(o.unitPrice, join(path, "unitPrice"), wide);
-  const rate = o.rate === undefined ? undefined : p.decimal(o.rate, join(path, "rate"), wide);
-  if (kind === undefined || amount === undefined) return undefined;
-  return {
-    kind,
-    ...(tier === undefined ? {} : { tier }),
-    ...(q === undefined ? {} : { quantity: q }),
-    ...(unitPrice === undefined ? {} : { unitPrice }),
-    ...(rate === undefined ? {} : { rate }),
-    amount,
-  };
-}
-
-function readRecords(value: unknown, p: ProblemList): InvoiceRecords | null | undefined {
-  if (value === null) return null;
-  const o = p.object(value, "records");
-  if (o === undefined) return undefined;
-  p.unknownKeys(o, "records", ["count", "firstSeq", "lastSeq", "headHash", "headPrevHash"]);
-  const count = p.integer(o.count, "records.count", 1, Number.MAX_SAFE_INTEGER);
-  const seq = (key: string): bigint | undefined => {
-    const v = o[key];
-    if (typeof v !== "string" || !/^\d+$/.test(v)) {
-      p.add(`records.${key}`, "must be a decimal integer string");
-      return undefined;
-    }
-    return BigInt(v);
-  };
-  const firstSeq = seq("firstSeq");
-  const lastSeq = seq("lastSeq");
-  const headHash = o.headHash === undefined ? undefined : p.string(o.headHash, "records.headHash");
-  const headPrevHash =
-    o.headPrevHash === undefined ? undefined : p.string(o.headPrevHash, "records.headPrevHash");
-  if (count === undefined || firstSeq === undefined || lastSeq === undefined) return undefined;
-  return {
-    count,
-    firstSeq,
-    lastSeq,
-    ...(headHash === undefined ? {} : { headHash }),
-    ...(headPrevHash === undefined ? {} : { headPrevHash }),
-  };
-}
-
-function readAvailability(value: unknown, p: ProblemList): InvoiceAvailability | undefined {
-  const o = p.object(value, "availability");
-  if (o === undefined) return undefined;
-  p.unknownKeys(o, "availability", [
-    "plannedBusyTime",
-    "actualProductionTime",
-    "ratio",
-    "shortfallSteps",
-    "creditRate",
-  ]);
-  const num = (key: string) => p.decimal(o[key], `availability.${key}`, wide);
-  const plannedBusyTime = num("plannedBusyTime");
-  const actualProductionTime = num("actualProductionTime");
-  const ratio = o.ratio === null ? null : num("ratio");
-  const shortfallSteps = num("shortfallSteps");
-  const creditRate = num("creditRate");
-  if (
-    plannedBusyTime === undefined ||
-    actualProductionTime === undefined ||
-    ratio === undefined ||
-    shortfallSteps === undefined ||
-    creditRate === undefined
-  ) {
-    return undefined;
-  }
-  return { plannedBusyTime, actualProductionTime, ratio, shortfallSteps, creditRate };
+  return parseWith(
+    invoiceSchema,
+    json,
+    "settlement.invoice.invalid" satisfies InvoiceErrorCode,
+    "Invoice",
+  );
 }
 
 function quantityJson(q: Quantity): QuantityJson {

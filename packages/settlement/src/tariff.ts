@@ -1,13 +1,22 @@
 import {
   dec,
   decimalToString,
-  MaaskitError,
   type UnitCode,
   type VolumeBasis,
+  volumeBases,
 } from "@maaskit/metering";
 import type { Decimal } from "decimal.js";
+import { z } from "zod";
 import { MAX_CURRENCY_DECIMALS } from "./currency.js";
-import { join, type Problem, ProblemList } from "./problems.js";
+import type { Problem } from "./problems.js";
+import {
+  decimalField,
+  integerField,
+  objectField,
+  oneOfField,
+  parseWith,
+  validateWith,
+} from "./schemaFields.js";
 
 /**
  * How a rounded amount is chosen when the exact amount lies between two minor units.
@@ -104,12 +113,137 @@ export interface TariffJson {
 
 export type TariffErrorCode = "settlement.tariff.invalid";
 
-const volumeBases: readonly VolumeBasis[] = [
-  "ISO1217-FAD",
-  "DIN1343-normal",
-  "ISO2533-standard",
-  "actual",
-];
+const one = dec(1);
+
+const tierSchema = objectField({
+  upTo: decimalField({ positive: true }).nullable().optional(),
+  unitPrice: decimalField(),
+});
+
+const tiersError = "must be a non-empty array of tiers";
+/** Tiers in ascending `upTo`, every one bounded but the last (checked on what parsed). */
+const tiersSchema = z
+  .array(tierSchema, { error: tiersError })
+  .min(1, { error: tiersError })
+  .superRefine(
+    (tiers, ctx) => {
+      if (!Array.isArray(tiers)) return;
+      let previous: Decimal | undefined;
+      tiers.forEach((tier: unknown, i) => {
+        const raw = tier as { upTo?: unknown } | null;
+        if (typeof raw !== "object" || raw === null) return;
+        const last = i === tiers.length - 1;
+        const upTo = raw.upTo;
+        if (upTo === undefined || upTo === null) {
+          if (!last)
+            ctx.addIssue({
+              code: "custom",
+              path: [i, "upTo"],
+              message: "is required on every tier but the last",
+            });
+          return;
+        }
+        const parsed = typeof upTo === "object" ? (upTo as Decimal) : undefined;
+        if (parsed !== undefined && previous !== undefined && !parsed.gt(previous)) {
+          ctx.addIssue({
+            code: "custom",
+            path: [i, "upTo"],
+            message: `must be greater than the previous tier's upTo (${previous.toFixed()})`,
+          });
+        }
+        if (last)
+          ctx.addIssue({
+            code: "custom",
+            path: [i, "upTo"],
+            message: "must be absent: the last tier is unbounded",
+          });
+        if (parsed !== undefined) previous = parsed;
+      });
+    },
+    { when: () => true },
+  );
+
+const pricingModels = ["perUnit", "graduated", "volume"] as const;
+const pricingSchema = z.discriminatedUnion(
+  "model",
+  [
+    objectField({ model: z.literal("perUnit"), unitPrice: decimalField() }),
+    objectField({ model: z.enum(["graduated", "volume"]), tiers: tiersSchema }),
+  ],
+  {
+    error: (issue) =>
+      (issue.code as string) === "invalid_type"
+        ? "must be an object"
+        : `must be one of ${pricingModels.map((m) => JSON.stringify(m)).join(", ")}`,
+  },
+);
+
+const slaSchema = objectField({
+  threshold: decimalField({ positive: true, max: one }),
+  step: decimalField({ positive: true, max: one }),
+  creditPerStep: decimalField({ max: one }),
+  cap: decimalField({ max: one }),
+  stepping: oneOfField(["full", "started"]),
+  whenUndefined: oneOfField(["noCredit", "maxCredit"]),
+});
+
+const roundingSchema = objectField({
+  mode: oneOfField(["halfEven", "halfUp"]).optional(),
+  decimals: integerField(0, MAX_CURRENCY_DECIMALS).optional(),
+});
+
+/**
+ * The members of a tariff's JSON form, one schema each. Exported as an object schema so a
+ * feature can extend the tariff with more members (`tariffShape.extend({ … })`).
+ */
+export const tariffShape = objectField({
+  version: z.literal(1, { error: "must be 1" }).optional(),
+  metered: objectField({
+    // UNECE Rec. 20 common codes are 2–3 upper-case letters or digits.
+    unit: z
+      .string({ error: 'must be a UNECE Rec. 20 unit code such as "MTQ"' })
+      .regex(/^[A-Z0-9]{2,3}$/, { error: 'must be a UNECE Rec. 20 unit code such as "MTQ"' }),
+    basis: oneOfField(volumeBases).optional(),
+  }),
+  pricing: pricingSchema,
+  includedVolume: decimalField().optional(),
+  baseFee: decimalField().optional(),
+  minimumCommitment: decimalField().optional(),
+  sla: slaSchema.optional(),
+  rounding: roundingSchema.optional(),
+});
+
+/** A tariff's JSON form (what `parseTariff` accepts), as the schema infers it. */
+export type TariffInput = z.input<typeof tariffShape>;
+
+/** The tariff schema: its JSON form in, a `Tariff` out (defaults filled in, canonical order). */
+export const tariffSchema = tariffShape.transform((t): Tariff => {
+  const basis = t.metered.basis;
+  const pricing: TariffPricing =
+    t.pricing.model === "perUnit"
+      ? { model: "perUnit", unitPrice: t.pricing.unitPrice }
+      : {
+          model: t.pricing.model,
+          tiers: t.pricing.tiers.map((tier) => ({
+            upTo: tier.upTo ?? null,
+            unitPrice: tier.unitPrice,
+          })),
+        };
+  const decimals = t.rounding?.decimals;
+  const tariff: Tariff = {
+    version: 1,
+    metered: basis === undefined ? { unit: t.metered.unit } : { unit: t.metered.unit, basis },
+    pricing,
+    includedVolume: t.includedVolume ?? dec(0),
+    baseFee: t.baseFee ?? dec(0),
+    minimumCommitment: t.minimumCommitment ?? dec(0),
+    rounding: {
+      mode: t.rounding?.mode ?? "halfEven",
+      ...(decimals === undefined ? {} : { decimals }),
+    },
+  };
+  return t.sla === undefined ? tariff : { ...tariff, sla: t.sla };
+});
 
 /**
  * Validates a tariff's JSON and returns ALL problems found (empty when valid).
@@ -119,9 +253,7 @@ const volumeBases: readonly VolumeBasis[] = [
  * // [{ path: "pricing", message: "must be an object" }]
  */
 export function validateTariff(json: unknown): readonly Problem[] {
-  const problems = new ProblemList();
-  readTariff(json, "", problems);
-  return problems.items;
+  return validateWith(tariffSchema, json);
 }
 
 /**
@@ -138,16 +270,12 @@ export function validateTariff(json: unknown): readonly Problem[] {
  * });
  */
 export function parseTariff(json: unknown): Tariff {
-  const problems = new ProblemList();
-  const tariff = readTariff(json, "", problems);
-  if (!problems.empty || tariff === undefined) {
-    throw new MaaskitError<TariffErrorCode>(
-      "settlement.tariff.invalid",
-      `Tariff is invalid (${problems.items.length} problem${problems.items.length === 1 ? "" : "s"})`,
-      { details: { problems: problems.items } },
-    );
-  }
-  return tariff;
+  return parseWith(
+    tariffSchema,
+    json,
+    "settlement.tariff.invalid" satisfies TariffErrorCode,
+    "Tariff",
+  );
 }
 
 /**
@@ -199,196 +327,4 @@ export function tariffToJson(tariff: Tariff): TariffJson {
     return { ...rest, sla, rounding };
   }
   return out;
-}
-
-/** Reads a tariff's JSON at `path`, recording problems; internal to the package. */
-export function readTariff(json: unknown, path: string, problems: ProblemList): Tariff | undefined {
-  const obj = problems.object(json, path);
-  if (obj === undefined) return undefined;
-  const before = problems.items.length;
-  problems.unknownKeys(obj, path, [
-    "version",
-    "metered",
-    "pricing",
-    "includedVolume",
-    "baseFee",
-    "minimumCommitment",
-    "sla",
-    "rounding",
-  ]);
-  if (obj.version !== undefined && obj.version !== 1) {
-    problems.add(join(path, "version"), "must be 1");
-  }
-
-  const metered = readMetered(obj.metered, join(path, "metered"), problems);
-  const pricing = readPricing(obj.pricing, join(path, "pricing"), problems);
-  const money = (key: string) =>
-    obj[key] === undefined ? dec(0) : problems.decimal(obj[key], join(path, key));
-  const includedVolume = money("includedVolume");
-  const baseFee = money("baseFee");
-  const minimumCommitment = money("minimumCommitment");
-  const sla = obj.sla === undefined ? null : readSla(obj.sla, join(path, "sla"), problems);
-  const rounding = readRounding(obj.rounding, join(path, "rounding"), problems);
-
-  if (
-    problems.items.length > before ||
-    metered === undefined ||
-    pricing === undefined ||
-    includedVolume === undefined ||
-    baseFee === undefined ||
-    minimumCommitment === undefined ||
-    sla === undefined ||
-    rounding === undefined
-  ) {
-    return undefined;
-  }
-  const tariff: Tariff = {
-    version: 1,
-    metered,
-    pricing,
-    includedVolume,
-    baseFee,
-    minimumCommitment,
-    rounding,
-  };
-  return sla === null ? tariff : { ...tariff, sla };
-}
-
-function readMetered(
-  value: unknown,
-  path: string,
-  problems: ProblemList,
-): Tariff["metered"] | undefined {
-  const obj = problems.object(value, path);
-  if (obj === undefined) return undefined;
-  problems.unknownKeys(obj, path, ["unit", "basis"]);
-  let unit: string | undefined;
-  // UNECE Rec. 20 common codes are 2–3 upper-case letters or digits.
-  if (typeof obj.unit !== "string" || !/^[A-Z0-9]{2,3}$/.test(obj.unit)) {
-    problems.add(join(path, "unit"), 'must be a UNECE Rec. 20 unit code such as "MTQ"');
-  } else unit = obj.unit;
-  const basis =
-    obj.basis === undefined
-      ? undefined
-      : problems.oneOf(obj.basis, join(path, "basis"), volumeBases);
-  if (unit === undefined || (obj.basis !== undefined && basis === undefined)) return undefined;
-  return basis === undefined ? { unit } : { unit, basis };
-}
-
-function readPricing(
-  value: unknown,
-  path: string,
-  problems: ProblemList,
-): TariffPricing | undefined {
-  const obj = problems.object(value, path);
-  if (obj === undefined) return undefined;
-  const model = problems.oneOf(obj.model, join(path, "model"), [
-    "perUnit",
-    "graduated",
-    "volume",
-  ] as const);
-  if (model === undefined) return undefined;
-  if (model === "perUnit") {
-    problems.unknownKeys(obj, path, ["model", "unitPrice"]);
-    const unitPrice = problems.decimal(obj.unitPrice, join(path, "unitPrice"));
-    return unitPrice === undefined ? undefined : { model, unitPrice };
-  }
-  problems.unknownKeys(obj, path, ["model", "tiers"]);
-  const tiersPath = join(path, "tiers");
-  if (!Array.isArray(obj.tiers) || obj.tiers.length === 0) {
-    problems.add(tiersPath, "must be a non-empty array of tiers");
-    return undefined;
-  }
-  const before = problems.items.length;
-  const tiers: TariffTier[] = [];
-  let previous: Decimal | undefined;
-  obj.tiers.forEach((raw: unknown, i: number) => {
-    const tierPath = `${tiersPath}[${i}]`;
-    const last = i === (obj.tiers as unknown[]).length - 1;
-    const tier = problems.object(raw, tierPath);
-    if (tier === undefined) return;
-    problems.unknownKeys(tier, tierPath, ["upTo", "unitPrice"]);
-    const unitPrice = problems.decimal(tier.unitPrice, join(tierPath, "unitPrice"));
-    let upTo: Decimal | null | undefined = null;
-    if (tier.upTo !== undefined && tier.upTo !== null) {
-      upTo = problems.decimal(tier.upTo, join(tierPath, "upTo"), { positive: true });
-      if (upTo !== undefined && previous !== undefined && !upTo.gt(previous)) {
-        problems.add(
-          join(tierPath, "upTo"),
-          `must be greater than the previous tier's upTo (${previous.toFixed()})`,
-        );
-      }
-      if (last) problems.add(join(tierPath, "upTo"), "must be absent: the last tier is unbounded");
-      if (upTo !== undefined) previous = upTo;
-    } else if (!last) {
-      problems.add(join(tierPath, "upTo"), "is required on every tier but the last");
-    }
-    if (unitPrice !== undefined && upTo !== undefined) tiers.push({ upTo, unitPrice });
-  });
-  if (problems.items.length > before) return undefined;
-  return { model, tiers };
-}
-
-function readSla(value: unknown, path: string, problems: ProblemList): AvailabilitySla | undefined {
-  const obj = problems.object(value, path);
-  if (obj === undefined) return undefined;
-  problems.unknownKeys(obj, path, [
-    "threshold",
-    "step",
-    "creditPerStep",
-    "cap",
-    "stepping",
-    "whenUndefined",
-  ]);
-  const one = dec(1);
-  const threshold = problems.decimal(obj.threshold, join(path, "threshold"), {
-    positive: true,
-    max: one,
-  });
-  const step = problems.decimal(obj.step, join(path, "step"), { positive: true, max: one });
-  const creditPerStep = problems.decimal(obj.creditPerStep, join(path, "creditPerStep"), {
-    max: one,
-  });
-  const cap = problems.decimal(obj.cap, join(path, "cap"), { max: one });
-  const stepping = problems.oneOf(obj.stepping, join(path, "stepping"), [
-    "full",
-    "started",
-  ] as const);
-  const whenUndefined = problems.oneOf(obj.whenUndefined, join(path, "whenUndefined"), [
-    "noCredit",
-    "maxCredit",
-  ] as const);
-  if (
-    threshold === undefined ||
-    step === undefined ||
-    creditPerStep === undefined ||
-    cap === undefined ||
-    stepping === undefined ||
-    whenUndefined === undefined
-  ) {
-    return undefined;
-  }
-  return { threshold, step, creditPerStep, cap, stepping, whenUndefined };
-}
-
-function readRounding(
-  value: unknown,
-  path: string,
-  problems: ProblemList,
-): Tariff["rounding"] | undefined {
-  if (value === undefined) return { mode: "halfEven" };
-  const obj = problems.object(value, path);
-  if (obj === undefined) return undefined;
-  problems.unknownKeys(obj, path, ["mode", "decimals"]);
-  const mode =
-    obj.mode === undefined
-      ? "halfEven"
-      : problems.oneOf(obj.mode, join(path, "mode"), ["halfEven", "halfUp"] as const);
-  const decimals =
-    obj.decimals === undefined
-      ? undefined
-      : problems.integer(obj.decimals, join(path, "decimals"), 0, MAX_CURRENCY_DECIMALS);
-  if (mode === undefined || (obj.decimals !== undefined && decimals === undefined))
-    return undefined;
-  return decimals === undefined ? { mode } : { mode, decimals };
 }

@@ -1,3 +1,4 @@
+import { type PostgresTarget, postgresTarget } from "@maaskit/test-support/postgres";
 import { Decimal } from "decimal.js";
 import { Wallet } from "ethers/wallet";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -23,7 +24,6 @@ import {
 } from "../src/postgres.js";
 import { startAnvil } from "./anvil.js";
 import { asSuperuser, codeOf, sql } from "./support/pgSql.js";
-import { type PostgresTarget, postgresTarget } from "./support/postgresTarget.js";
 
 // The real server at DATABASE_URL (each run in its own database, dropped after); without
 // DATABASE_URL, in-process PGlite — the target prints which one it used.

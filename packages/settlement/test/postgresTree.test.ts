@@ -1,3 +1,4 @@
+import { type PostgresTarget, postgresTarget } from "@maaskit/test-support/postgres";
 import { Wallet } from "ethers/wallet";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -15,7 +16,6 @@ import {
   verifyProof,
 } from "../src/postgres.js";
 import { asSuperuser, codeOf, sql } from "./support/pgSql.js";
-import { type PostgresTarget, postgresTarget } from "./support/postgresTarget.js";
 
 // The Merkle tree's stored complete subtrees (migration 2): roots and proofs read O(log n)
 // of them; a database from before them catches up on its next checkpoint; a rewritten node

@@ -11,6 +11,7 @@ import {
 } from "node:fs";
 import { dirname } from "node:path";
 import { type LogEntry, MaaskitError, signLogEntry, verifyLogEntries } from "@maaskit/metering";
+import { fsyncDir } from "@maaskit/metering/internal";
 import { openStore, type Store } from "@maaskit/metering/storage";
 import type { AbstractSigner } from "ethers";
 
@@ -180,15 +181,6 @@ export async function openMaintenanceHistory(options: {
 }
 
 const KIND = "maintenance.history/1";
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** A legacy history is JSON Lines (`{` first); a SQLite database starts "SQLite format 3". */
 function isJsonLines(file: string): boolean {

@@ -1,4 +1,4 @@
-import type { Reading } from "@maaskit/metering";
+import { MaaskitError, type Reading } from "@maaskit/metering";
 
 /**
  * ISO 13374 processing blocks a maintenance signal passes through: state detection
@@ -44,4 +44,41 @@ export interface ServicePerformedEvent {
   readonly at: Date;
   /** Register values at service, so interval triggers restart from them. */
   readonly registers?: Readonly<Record<string, string>>;
+}
+
+/** What identifies the condition a trigger watches (from the trigger's options). */
+interface ConditionOf {
+  readonly machineId: string;
+  readonly conditionId: string;
+  readonly serviceType: string;
+}
+
+/** An advisory about `condition` at `stage` (members in the order every trigger emits them). */
+export function advisoryOf(
+  condition: ConditionOf,
+  stage: Iso13374Stage,
+  rest: Omit<MaintenanceAdvisory, "kind" | "machineId" | "conditionId" | "serviceType" | "stage">,
+): MaintenanceAdvisory {
+  return {
+    kind: "advisory",
+    machineId: condition.machineId,
+    conditionId: condition.conditionId,
+    serviceType: condition.serviceType,
+    stage,
+    ...rest,
+  };
+}
+
+/** Throws `maintenance.trigger.invalidOptions` naming every problem of a trigger's options. */
+export function assertTriggerOptions(
+  trigger: string,
+  problems: readonly string[],
+  conditionId: string,
+): void {
+  if (problems.length === 0) return;
+  throw new MaaskitError(
+    "maintenance.trigger.invalidOptions",
+    `${trigger} options: ${problems.join("; ")}`,
+    { details: { problems, conditionId } },
+  );
 }

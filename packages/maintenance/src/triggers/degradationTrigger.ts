@@ -1,7 +1,7 @@
 import { dec, MaaskitError, type MeterWindow } from "@maaskit/metering";
 import type { Decimal } from "decimal.js";
 import { Observable, type OperatorFunction } from "rxjs";
-import type { MaintenanceAdvisory } from "./advisory.js";
+import { advisoryOf, assertTriggerOptions, type MaintenanceAdvisory } from "./advisory.js";
 
 export interface DegradationTriggerOptions<W> {
   readonly machineId: string;
@@ -42,13 +42,7 @@ export function degradationTrigger<W extends MeterWindow<unknown>>(
   } catch {
     problems.push("slopeAtMost must be a decimal number");
   }
-  if (problems.length > 0) {
-    throw new MaaskitError(
-      "maintenance.trigger.invalidOptions",
-      `degradationTrigger options: ${problems.join("; ")}`,
-      { details: { problems, conditionId: options.conditionId } },
-    );
-  }
+  assertTriggerOptions("degradationTrigger", problems, options.conditionId);
   const name = options.metricName ?? "metric";
   return (source) =>
     new Observable<MaintenanceAdvisory>((subscriber) => {
@@ -78,19 +72,16 @@ export function degradationTrigger<W extends MeterWindow<unknown>>(
           if (falling === active) return;
           active = falling;
           if (falling) since = w.start;
-          subscriber.next({
-            kind: "advisory",
-            machineId: options.machineId,
-            conditionId: options.conditionId,
-            serviceType: options.serviceType,
-            stage: "healthAssessment",
-            severity: falling ? "alarm" : "cleared",
-            since: since ?? w.start,
-            at: w.end,
-            errorCode: "degradation.trend",
-            message: `${name} trend ${s.toSignificantDigits(4).toFixed()} per window over ${options.windows} windows`,
-            readings: [],
-          });
+          subscriber.next(
+            advisoryOf(options, "healthAssessment", {
+              severity: falling ? "alarm" : "cleared",
+              since: since ?? w.start,
+              at: w.end,
+              errorCode: "degradation.trend",
+              message: `${name} trend ${s.toSignificantDigits(4).toFixed()} per window over ${options.windows} windows`,
+              readings: [],
+            }),
+          );
         },
         error: (e) => subscriber.error(e),
         complete: () => subscriber.complete(),

@@ -1,7 +1,12 @@
-import { dec, MaaskitError, type Reading } from "@maaskit/metering";
+import { dec, type Reading } from "@maaskit/metering";
 import type { Decimal } from "decimal.js";
 import { Observable, type OperatorFunction } from "rxjs";
-import type { MaintenanceAdvisory, ServicePerformedEvent } from "./advisory.js";
+import {
+  advisoryOf,
+  assertTriggerOptions,
+  type MaintenanceAdvisory,
+  type ServicePerformedEvent,
+} from "./advisory.js";
 
 export interface DepletionTriggerOptions {
   readonly machineId: string;
@@ -44,13 +49,7 @@ export function depletionTrigger(
   const capacity = num(options.capacity, "capacity");
   const preAlertAt = num(options.preAlertAt ?? "0.8", "preAlertAt");
   if (preAlertAt.gt(1)) problems.push("preAlertAt must be a fraction <= 1");
-  if (problems.length > 0) {
-    throw new MaaskitError(
-      "maintenance.trigger.invalidOptions",
-      `depletionTrigger options: ${problems.join("; ")}`,
-      { details: { problems, conditionId: options.conditionId } },
-    );
-  }
+  assertTriggerOptions("depletionTrigger", problems, options.conditionId);
   return (source) =>
     new Observable<MaintenanceAdvisory>((subscriber) => {
       let start: Decimal | undefined =
@@ -83,19 +82,16 @@ export function depletionTrigger(
           }
           raised = level;
           since ??= r.sourceTime;
-          subscriber.next({
-            kind: "advisory",
-            machineId: options.machineId,
-            conditionId: options.conditionId,
-            serviceType: options.serviceType,
-            stage: "healthAssessment",
-            severity: level,
-            since,
-            at: r.sourceTime,
-            errorCode: "consumable.depleted",
-            message: `${options.serviceType}: ${used.times(100).toDecimalPlaces(1).toFixed()} % of capacity used`,
-            readings: [r],
-          });
+          subscriber.next(
+            advisoryOf(options, "healthAssessment", {
+              severity: level,
+              since,
+              at: r.sourceTime,
+              errorCode: "consumable.depleted",
+              message: `${options.serviceType}: ${used.times(100).toDecimalPlaces(1).toFixed()} % of capacity used`,
+              readings: [r],
+            }),
+          );
         },
         error: (e) => subscriber.error(e),
         complete: () => subscriber.complete(),

@@ -1,7 +1,12 @@
-import { dec, MaaskitError, type Reading } from "@maaskit/metering";
+import { dec, type Reading } from "@maaskit/metering";
 import type { Decimal } from "decimal.js";
 import { Observable, type OperatorFunction } from "rxjs";
-import type { MaintenanceAdvisory, ServicePerformedEvent } from "./advisory.js";
+import {
+  advisoryOf,
+  assertTriggerOptions,
+  type MaintenanceAdvisory,
+  type ServicePerformedEvent,
+} from "./advisory.js";
 
 /** A service interval: whichever limit is reached first makes the service due. */
 export interface IntervalTriggerOptions {
@@ -62,13 +67,7 @@ export function intervalTrigger(
   }
   const preAlertAt = optionalPositive(options.preAlertAt ?? "0.9", "preAlertAt", problems);
   if (preAlertAt?.gt(1)) problems.push("preAlertAt must be a fraction <= 1");
-  if (problems.length > 0) {
-    throw new MaaskitError(
-      "maintenance.trigger.invalidOptions",
-      `intervalTrigger options: ${problems.join("; ")}`,
-      { details: { problems, conditionId: options.conditionId } },
-    );
-  }
+  assertTriggerOptions("intervalTrigger", problems, options.conditionId);
 
   return (source) =>
     new Observable<MaintenanceAdvisory>((subscriber) => {
@@ -110,19 +109,16 @@ export function intervalTrigger(
         const readings = [current.runHours, current.loadedHours].filter(
           (r): r is Reading => r !== undefined,
         );
-        subscriber.next({
-          kind: "advisory",
-          machineId: options.machineId,
-          conditionId: options.conditionId,
-          serviceType: options.serviceType,
-          stage: "healthAssessment",
-          severity: level,
-          since,
-          at,
-          errorCode: `interval.${dim}`,
-          message: `${options.serviceType}: ${p.times(100).toDecimalPlaces(1).toFixed()} % of the ${dim} interval reached`,
-          readings,
-        });
+        subscriber.next(
+          advisoryOf(options, "healthAssessment", {
+            severity: level,
+            since,
+            at,
+            errorCode: `interval.${dim}`,
+            message: `${options.serviceType}: ${p.times(100).toDecimalPlaces(1).toFixed()} % of the ${dim} interval reached`,
+            readings,
+          }),
+        );
       };
 
       return source.subscribe({

@@ -1,7 +1,12 @@
-import { dec, MaaskitError, type Reading } from "@maaskit/metering";
+import { dec, type Reading } from "@maaskit/metering";
 import type { Decimal } from "decimal.js";
 import { Observable, type OperatorFunction } from "rxjs";
-import type { AdvisorySeverity, MaintenanceAdvisory } from "./advisory.js";
+import {
+  type AdvisorySeverity,
+  advisoryOf,
+  assertTriggerOptions,
+  type MaintenanceAdvisory,
+} from "./advisory.js";
 
 /** A limit with hysteresis and a minimum duration on one numeric channel. */
 export interface ThresholdTriggerOptions {
@@ -55,13 +60,7 @@ export function thresholdTrigger(
   if (!Number.isInteger(minDurationMs) || minDurationMs < 0) {
     problems.push("minDurationMs must be a non-negative integer");
   }
-  if (problems.length > 0) {
-    throw new MaaskitError(
-      "maintenance.trigger.invalidOptions",
-      `thresholdTrigger options: ${problems.join("; ")}`,
-      { details: { problems, conditionId: options.conditionId } },
-    );
-  }
+  assertTriggerOptions("thresholdTrigger", problems, options.conditionId);
   const beyond = (v: Decimal) => (above ? v.gt(above) : v.lt(below!));
   const back = (v: Decimal) => (above ? v.lt(clearAt!) : v.gt(clearAt!));
 
@@ -71,19 +70,16 @@ export function thresholdTrigger(
       let since: Date | undefined;
       const trail: Reading[] = [];
       const emit = (severity: AdvisorySeverity, r: Reading, message: string) =>
-        subscriber.next({
-          kind: "advisory",
-          machineId: options.machineId,
-          conditionId: options.conditionId,
-          serviceType: options.serviceType,
-          stage: "stateDetection",
-          severity,
-          since: since ?? r.sourceTime,
-          at: r.sourceTime,
-          errorCode: above ? "threshold.above" : "threshold.below",
-          message,
-          readings: [...trail],
-        });
+        subscriber.next(
+          advisoryOf(options, "stateDetection", {
+            severity,
+            since: since ?? r.sourceTime,
+            at: r.sourceTime,
+            errorCode: above ? "threshold.above" : "threshold.below",
+            message,
+            readings: [...trail],
+          }),
+        );
       return source.subscribe({
         next(event) {
           if (event.kind !== "reading") return;

@@ -43,3 +43,15 @@ export function writeFileAtomic(file: string, data: Buffer | string, mode?: numb
   fs.renameSync(tmp, file);
   fsyncDir(dir);
 }
+
+/**
+ * Renames a superseded file aside (`<file>.migrated`, then `.migrated-1`, …; never deleted
+ * nor overwritten) and makes the rename durable. Returns the new name. @internal
+ */
+export function renameAside(file: string): string {
+  let target = `${file}.migrated`;
+  for (let n = 1; fs.existsSync(target); n++) target = `${file}.migrated-${n}`;
+  fs.renameSync(file, target);
+  fsyncDir(path.dirname(file));
+  return target;
+}

@@ -1,5 +1,6 @@
 import { decimalToString, toDecimal, ZERO_ADDRESS } from "@maaskit/metering";
 import { getAddress, isAddress } from "ethers/address";
+import { z } from "zod";
 import type { WorkOrderTerms } from "../ledger.js";
 import { ledgerError } from "../ledgerErrors.js";
 import { checksum, HEX32, iso } from "./state.js";
@@ -42,61 +43,73 @@ export function workOrderTermsToJson(t: WorkOrderTerms): WorkOrderTermsJson {
   };
 }
 
-/** Parses logged work-order terms, reporting every problem at once. */
-export function workOrderTermsFromJson(j: WorkOrderTermsJson): WorkOrderTerms {
-  const problems: string[] = [];
-  const addr = (v: string, f: string) => {
-    if (typeof v !== "string" || !isAddress(v)) problems.push(f);
-    return typeof v === "string" && isAddress(v) ? getAddress(v) : v;
-  };
-  if (typeof j.workOrderId !== "string" || !HEX32.test(j.workOrderId)) problems.push("workOrderId");
-  if (typeof j.conditionHash !== "string" || !HEX32.test(j.conditionHash))
-    problems.push("conditionHash");
-  const customer = addr(j.customer, "customer");
-  const provider = addr(j.provider, "provider");
-  const arbiter = addr(j.arbiter, "arbiter");
-  const funder = addr(j.funder, "funder");
-  const machineSigner = addr(j.machineSigner, "machineSigner");
-  let amount = toDecimal(0);
-  try {
-    amount = toDecimal(j.amount, "amount");
-  } catch {
-    problems.push("amount");
-  }
-  const acceptBy = new Date(j.acceptBy);
-  const completeBy = new Date(j.completeBy);
-  if (Number.isNaN(acceptBy.getTime())) problems.push("acceptBy");
-  if (Number.isNaN(completeBy.getTime())) problems.push("completeBy");
-  if (
-    typeof j.currency !== "object" ||
-    j.currency === null ||
-    typeof j.currency.symbol !== "string" ||
-    !Number.isInteger(j.currency.decimals)
-  ) {
-    problems.push("currency");
-  }
-  if (problems.length > 0) {
-    throw ledgerError(
-      "settlement.workOrder.invalid",
-      `Invalid work-order terms: ${problems.join(", ")}`,
-      {
-        workOrderId: j.workOrderId ?? null,
-        problems,
-      },
-    );
-  }
-  const zero = ZERO_ADDRESS.toLowerCase();
-  return {
-    workOrderId: j.workOrderId,
-    customer,
-    provider,
-    arbiter,
-    ...(funder.toLowerCase() === zero ? {} : { funder }),
-    ...(machineSigner.toLowerCase() === zero ? {} : { machineSigner }),
+const address = z
+  .string()
+  .refine((v) => isAddress(v))
+  .transform((v) => getAddress(v));
+const hex32 = z.string().regex(HEX32);
+const instant = z
+  .string()
+  .refine((v) => !Number.isNaN(new Date(v).getTime()))
+  .transform((v) => new Date(v));
+const amount = z
+  .string()
+  .refine((v) => {
+    try {
+      toDecimal(v, "amount");
+      return true;
+    } catch {
+      return false;
+    }
+  })
+  .transform((v) => toDecimal(v, "amount"));
+
+/**
+ * Work-order terms as a command logs them (`WorkOrderTermsJson`) in, `WorkOrderTerms` out:
+ * addresses checksummed, the zero address for an absent funder or machine signer dropped.
+ */
+export const workOrderTermsSchema = z
+  .object({
+    workOrderId: hex32,
+    customer: address,
+    provider: address,
+    arbiter: address,
+    funder: address,
+    machineSigner: address,
     amount,
-    currency: j.currency,
-    acceptBy,
-    completeBy,
-    conditionHash: j.conditionHash,
-  };
+    currency: z.object({ symbol: z.string(), decimals: z.int(), address: z.string().optional() }),
+    acceptBy: instant,
+    completeBy: instant,
+    conditionHash: hex32,
+  })
+  .transform((j): WorkOrderTerms => {
+    const zero = ZERO_ADDRESS.toLowerCase();
+    return {
+      workOrderId: j.workOrderId,
+      customer: j.customer,
+      provider: j.provider,
+      arbiter: j.arbiter,
+      ...(j.funder.toLowerCase() === zero ? {} : { funder: j.funder }),
+      ...(j.machineSigner.toLowerCase() === zero ? {} : { machineSigner: j.machineSigner }),
+      amount: j.amount,
+      currency: j.currency,
+      acceptBy: j.acceptBy,
+      completeBy: j.completeBy,
+      conditionHash: j.conditionHash,
+    };
+  });
+
+/**
+ * Parses logged work-order terms, or throws `settlement.workOrder.invalid` naming every
+ * member that is wrong (`details.problems`).
+ */
+export function workOrderTermsFromJson(j: WorkOrderTermsJson): WorkOrderTerms {
+  const parsed = workOrderTermsSchema.safeParse(j);
+  if (parsed.success) return parsed.data;
+  const problems = [...new Set(parsed.error.issues.map((issue) => String(issue.path[0] ?? "")))];
+  throw ledgerError(
+    "settlement.workOrder.invalid",
+    `Invalid work-order terms: ${problems.join(", ")}`,
+    { workOrderId: (j as { workOrderId?: unknown })?.workOrderId ?? null, problems },
+  );
 }

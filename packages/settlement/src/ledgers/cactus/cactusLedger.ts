@@ -17,6 +17,7 @@ import {
   type JsonValue,
   MAASKIT_LEDGER_PROTOCOL,
 } from "../protocol/ledgerProtocol.js";
+import { protocolPortMethods } from "../protocol/protocolPort.js";
 import { type AnyLedgerConnector, isLedgerConnectorPlugin } from "./isLedgerConnectorPlugin.js";
 
 /** Which connector of the registry to settle through. */
@@ -233,34 +234,7 @@ export function cactusLedger(params: CactusLedgerParameters): CactusLedger {
       }
     },
 
-    openAgreement: (agreement, options) =>
-      write("openAgreement", {
-        agreement,
-        ...(options?.by === undefined ? {} : { by: options.by }),
-      }),
-    acceptAgreement: (p) => write("acceptAgreement", p),
-    revokeSigner: (p) => write("revokeSigner", p),
-    submitRecords: (p) => write("submitRecords", p),
-    settlePeriod: (p) => write("settlePeriod", p),
-    settleStatement: (st) => write("settleStatement", st),
-    deposit: (p) => write("deposit", p),
-    withdraw: (p) => write("withdraw", p),
-    getAgreement: (id) => transact("getAgreement", id),
-    getBalance: (id) => transact("getBalance", id),
-    getInvoices: (id) => transact("getInvoices", id),
-    getRecordsHead: (id) => transact("getRecordsHead", id),
-    getEvents: async () => (await transact("getEvents", { from: 0 })).events,
-
-    openWorkOrder: (terms) => write("openWorkOrder", terms),
-    fundWorkOrder: (p) => write("fundWorkOrder", p),
-    acceptWorkOrder: (p) => write("acceptWorkOrder", p),
-    completeWorkOrder: (p) => write("completeWorkOrder", p),
-    confirmWorkOrder: (p) => write("confirmWorkOrder", p),
-    cancelWorkOrder: (p) => write("cancelWorkOrder", p),
-    disputeWorkOrder: (p) => write("disputeWorkOrder", p),
-    resolveDispute: (p) => write("resolveDispute", p),
-    expireWorkOrder: (p) => write("expireWorkOrder", p),
-    getWorkOrder: (id) => transact("getWorkOrder", id),
+    ...protocolPortMethods(write, transact),
 
     async close() {
       if (closed) return;

@@ -2,7 +2,7 @@
 // and events are written to and restored from the SQLite store, the full re-check
 // (`verify()`), the migration of a file-based log, and the mapping of storage errors.
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import {
   encodeMeterRecord,
@@ -10,6 +10,7 @@ import {
   meterRecordFromJson,
   meterRecordToJson,
 } from "@maaskit/metering";
+import { renameAside } from "@maaskit/metering/internal";
 import type { Store } from "@maaskit/metering/storage";
 import { type LedgerError, ledgerError } from "../../ledgerErrors.js";
 import type { LedgerEvent } from "../../ledgerEvents.js";
@@ -363,19 +364,6 @@ export function migrateLegacy(s: Store, c: LedgerCore, dir: string): EmbeddedLed
   const renamed = renameAside(file);
   recovery.migratedFrom = { file: renamed, entries: legacy.entries.length };
   return recovery;
-}
-
-function renameAside(file: string): string {
-  let target = `${file}.migrated`;
-  for (let n = 1; existsSync(target); n++) target = `${file}.migrated-${n}`;
-  renameSync(file, target);
-  const dfd = openSync(join(file, ".."), "r");
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
-  return target;
 }
 
 /** Maps a storage error to the ledger's codes (keeping it as the cause). */

@@ -14,6 +14,7 @@ import {
   encodeLedgerParams,
   ledgerErrorFromJson,
 } from "../protocol/ledgerProtocol.js";
+import { protocolPortMethods } from "../protocol/protocolPort.js";
 
 /** Options of `httpLedger`. */
 export interface HttpLedgerParameters {
@@ -202,33 +203,7 @@ export function httpLedger(params: HttpLedgerParameters): HttpLedger {
   return {
     kind: "http",
     events$,
-    openAgreement: (agreement, options) =>
-      write("openAgreement", {
-        agreement,
-        ...(options?.by === undefined ? {} : { by: options.by }),
-      }),
-    acceptAgreement: (p) => write("acceptAgreement", p),
-    revokeSigner: (p) => write("revokeSigner", p),
-    submitRecords: (p) => write("submitRecords", p),
-    settlePeriod: (p) => write("settlePeriod", p),
-    settleStatement: (st) => write("settleStatement", st),
-    deposit: (p) => write("deposit", p),
-    withdraw: (p) => write("withdraw", p),
-    getAgreement: (id) => call("getAgreement", id),
-    getBalance: (id) => call("getBalance", id),
-    getInvoices: (id) => call("getInvoices", id),
-    getRecordsHead: (id) => call("getRecordsHead", id),
-    getEvents: async () => (await call("getEvents", { from: 0 })).events,
-    openWorkOrder: (terms) => write("openWorkOrder", terms),
-    fundWorkOrder: (p) => write("fundWorkOrder", p),
-    acceptWorkOrder: (p) => write("acceptWorkOrder", p),
-    completeWorkOrder: (p) => write("completeWorkOrder", p),
-    confirmWorkOrder: (p) => write("confirmWorkOrder", p),
-    cancelWorkOrder: (p) => write("cancelWorkOrder", p),
-    disputeWorkOrder: (p) => write("disputeWorkOrder", p),
-    resolveDispute: (p) => write("resolveDispute", p),
-    expireWorkOrder: (p) => write("expireWorkOrder", p),
-    getWorkOrder: (id) => call("getWorkOrder", id),
+    ...protocolPortMethods(write, call),
     async close() {
       if (closed) return;
       await syncing.catch(() => {});

@@ -1,4 +1,4 @@
-import { postgresTarget } from "../../../test/support/postgresTarget.js";
+import { postgresTarget } from "@maaskit/test-support/postgres";
 import { describeLedgerBackend } from "../../conformance/describeLedgerBackend.js";
 import { postgresLedger } from "./postgresLedger.js";
 

@@ -1,7 +1,20 @@
 import { randomBytes } from "node:crypto";
 import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
-import type { PgClientLike, PgPoolLike } from "../../src/postgres.js";
+
+// A PostgreSQL database for one test run, shared by the packages' tests (the postgres ledger's
+// conformance runs in @maaskit/settlement, the ledger service's over HTTP and its kill test).
+
+/** The part of a pg client the tests hand to the postgres ledger (`pg.PoolClient` fits). */
+export interface PgClientLike {
+  query(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
+  release(err?: Error | boolean): void;
+}
+
+/** A connection pool as `postgresLedger` takes it (`pg.Pool` fits). */
+export interface PgPoolLike {
+  connect(): Promise<PgClientLike>;
+}
 
 /**
  * A `PgPoolLike` over one in-process PGlite database. PGlite is a single session, so the
