@@ -103,14 +103,15 @@ const SIGN_WORKER = path.join(
 /**
  * The records of {@link signedRecords}, identical byte for byte, yielded in batches of
  * `batch` in chain order; the signatures are made on `threads` worker threads (default: one
- * per core) while this thread builds the next batches.
+ * per core) while this thread builds the next batches. With `from`, the records before seq
+ * `from` are built and hashed (the chain needs them) but neither signed nor yielded.
  */
 export async function* signedRecordsParallel(
   n: number,
   binding: MeterRecordBinding,
   wallet: Wallet,
   start = Date.UTC(2025, 0, 1),
-  { batch = 1_000, threads = os.availableParallelism() } = {},
+  { batch = 1_000, threads = os.availableParallelism(), from = 0 } = {},
 ): AsyncGenerator<MeterRecord[]> {
   const key = getBytes(wallet.privateKey);
   const workers = Array.from(
@@ -133,7 +134,9 @@ export async function* signedRecordsParallel(
   const send = (records: Unsigned[], digests: Uint8Array) => {
     const myId = id++;
     const signatures = new Promise<Uint8Array>((resolve) => waiting.set(myId, resolve));
-    workers[myId % workers.length]!.postMessage({ id: myId, digests }, [digests.buffer as ArrayBuffer]);
+    workers[myId % workers.length]!.postMessage({ id: myId, digests }, [
+      digests.buffer as ArrayBuffer,
+    ]);
     inFlight.push({ records, signatures: Promise.race([signatures, failed]) });
   };
   const take = async (): Promise<MeterRecord[]> => {
@@ -149,6 +152,7 @@ export async function* signedRecordsParallel(
     let records: Unsigned[] = [];
     let digests = new Uint8Array(batch * 32);
     for (const { unsigned, digest } of unsignedRecords(n, binding, start)) {
+      if (unsigned.seq < from) continue;
       digests.set(getBytes(digest), records.length * 32);
       records.push(unsigned);
       if (records.length === batch) {
