@@ -18,6 +18,7 @@ import {
   decodeUtf8,
   invoiceAnchorFromJson,
   lineKinds,
+  mayHoldStatements,
   verifyExportStream,
 } from "./verifyExport.js";
 
@@ -162,10 +163,7 @@ export async function runCli(
     const input = await load(file);
     if (input === undefined) return EXIT.usage;
     source = [input];
-    retainRecords =
-      typeof input === "string"
-        ? input.includes("periodStatement")
-        : Buffer.from(input.buffer, input.byteOffset, input.byteLength).includes(STATEMENT_WORD);
+    retainRecords = mayHoldStatements(input);
   } else {
     try {
       retainRecords = await fileContains(file, STATEMENT_WORD);

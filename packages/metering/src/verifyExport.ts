@@ -98,7 +98,7 @@ export function verifyExport(
 const STATEMENT_BYTES = Buffer.from("periodStatement");
 
 /** Whether period-statement lines may be in the input (then its records are kept for them). */
-function mayHoldStatements(input: string | Uint8Array): boolean {
+export function mayHoldStatements(input: string | Uint8Array): boolean {
   return typeof input === "string"
     ? input.includes("periodStatement")
     : Buffer.from(input.buffer, input.byteOffset, input.byteLength).includes(STATEMENT_BYTES);
