@@ -14,6 +14,7 @@ export {
   type VerifyContext,
   type VerifyExportOptions,
 } from "./exportReport.js";
+export type { ExportSummary, SignerSummary } from "./exportStream.js";
 export type { JsonValue } from "./journal/canonicalJson.js";
 export {
   type CreateDeliveryLoopParameters,
@@ -270,8 +271,10 @@ export { rateUnits, type UnitCode, type VolumeBasis, volumeBases } from "./units
 export {
   invoiceAnchorFromJson,
   lineKinds,
+  type VerifyExportStreamOptions,
   verifyExport,
   verifyExportReport,
+  verifyExportStream,
 } from "./verifyExport.js";
 export { verifyStatementLines } from "./verifyStatementLines.js";
 export type { MeterWindow, WindowUsage } from "./window.js";

@@ -1,13 +1,15 @@
+import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { runExportCli } from "./aas/exportAasCli.js";
 import { MaaskitError } from "./errors.js";
 import {
   EXIT,
-  type ExportReport,
   type InvoiceAnchor,
   type LineKindVerifier,
+  type LineVerdict,
 } from "./exportReport.js";
+import type { ExportSummary } from "./exportStream.js";
 import { type MeterRecordBinding, ZERO_ADDRESS } from "./records/meterRecord.js";
 import type { MeterRecordCapacity } from "./records/meterRecordVerifier.js";
 import type { PeriodStatement } from "./records/periodStatement.js";
@@ -17,7 +19,8 @@ import {
   decodeUtf8,
   invoiceAnchorFromJson,
   lineKinds,
-  verifyExportReport,
+  mayHoldStatements,
+  verifyExportStream,
 } from "./verifyExport.js";
 
 /** Where the CLI writes and reads; replaceable in tests. */
@@ -160,8 +163,23 @@ export async function runCli(
       return EXIT.usage;
     }
   }
-  const input = await load(file);
-  if (input === undefined) return EXIT.usage;
+  // The file is streamed (bounded memory) unless the caller reads files itself (tests).
+  let source: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>;
+  let retainRecords: boolean;
+  if (io.readFile !== undefined) {
+    const input = await load(file);
+    if (input === undefined) return EXIT.usage;
+    source = [input];
+    retainRecords = mayHoldStatements(input);
+  } else {
+    try {
+      retainRecords = await fileContains(file, STATEMENT_WORD);
+    } catch (err) {
+      io.stderr(`Cannot read ${file}: ${err instanceof Error ? err.message : String(err)}\n`);
+      return EXIT.usage;
+    }
+    source = createReadStream(file, { highWaterMark: 1 << 20 });
+  }
   const agreement: MeterRecordBinding | undefined =
     v.agreement === undefined
       ? undefined
@@ -170,56 +188,84 @@ export async function runCli(
           chainId: Number(v["chain-id"] ?? 0),
           verifyingContract: v.contract ?? ZERO_ADDRESS,
         };
-  const report = verifyExportReport(input, {
-    signers: v.signer ?? [],
-    ...(agreement === undefined ? {} : { agreement }),
-    kinds: options.kinds ?? lineKinds,
-    allowMultiple: v["allow-multiple"] === true,
-    ...(v.after === undefined ? {} : { after: v.after }),
-    ...(v.head === undefined ? {} : { head: v.head }),
-    ...(statement === undefined ? {} : { statement }),
-    ...(invoice === undefined ? {} : { invoice }),
-    ...(capacity === undefined ? {} : { capacity }),
-  });
-  const { verdicts } = report;
-  const invalid = verdicts.filter((x) => !x.valid).length;
-  const notes = reportNotes(report);
-  if (v.json === true) {
-    io.stdout(
-      `${JSON.stringify({
-        file,
-        valid: report.valid,
-        exitCode: report.exitCode,
-        signerChecked: report.signerChecked,
-        signers: report.signers,
-        summary: { lines: verdicts.length, valid: verdicts.length - invalid, invalid },
-        chains: report.chains,
-        anchors: report.anchors,
-        notes,
-        results: v.quiet === true ? verdicts.filter((x) => !x.valid) : verdicts,
-      })}\n`,
-    );
-  } else {
-    // One io.stdout call per output line: callers filter line by line.
-    const say = io.stdout;
-    for (const x of verdicts) {
-      const head = `line ${x.line}  ${x.label}`;
-      if (x.valid) {
-        if (v.quiet !== true) say(`${head}  valid\n`);
-      } else for (const m of x.messages) say(`${head}  INVALID  ${m}\n`);
+  const json = v.json === true;
+  const quiet = v.quiet === true;
+  // One io.stdout call per output line (callers filter line by line); in --json the results
+  // are written as they come, the summary after them.
+  const say = io.stdout;
+  let results = 0;
+  if (json) say(`{"file":${JSON.stringify(file)},"results":[`);
+  const onVerdict = (x: LineVerdict) => {
+    if (json) {
+      if (!quiet || !x.valid) say(`${results++ === 0 ? "" : ","}${JSON.stringify(x)}`);
+      return;
     }
+    const head = `line ${x.line}  ${x.label}`;
+    if (x.valid) {
+      if (!quiet) say(`${head}  valid\n`);
+    } else for (const m of x.messages) say(`${head}  INVALID  ${m}\n`);
+  };
+  let report: ExportSummary;
+  try {
+    report = await verifyExportStream(source, {
+      signers: v.signer ?? [],
+      ...(agreement === undefined ? {} : { agreement }),
+      kinds: options.kinds ?? lineKinds,
+      allowMultiple: v["allow-multiple"] === true,
+      ...(v.after === undefined ? {} : { after: v.after }),
+      ...(v.head === undefined ? {} : { head: v.head }),
+      ...(statement === undefined ? {} : { statement }),
+      ...(invoice === undefined ? {} : { invoice }),
+      ...(capacity === undefined ? {} : { capacity }),
+      retainRecords,
+      onVerdict,
+      maxProblems: 0,
+    });
+  } catch (err) {
+    if (json) say("]}\n");
+    io.stderr(`Cannot read ${file}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT.usage;
+  }
+  const notes = reportNotes(report);
+  if (json) {
+    const tail = {
+      valid: report.valid,
+      exitCode: report.exitCode,
+      signerChecked: report.signerChecked,
+      signers: report.signers,
+      summary: { lines: report.lines, valid: report.validLines, invalid: report.invalidLines },
+      bySigner: report.bySigner,
+      chains: report.chains,
+      anchors: report.anchors,
+      notes,
+    };
+    say(`],${JSON.stringify(tail).slice(1)}\n`);
+  } else {
     for (const a of report.anchors) {
       if (a.valid) say(`anchor --${a.anchor}  met\n`);
       else for (const m of a.messages) say(`anchor --${a.anchor}  NOT MET  ${m}\n`);
     }
     say(
-      verdicts.length === 0
+      report.lines === 0
         ? `${file}: no records\n`
-        : `${file}: ${verdicts.length} lines, ${verdicts.length - invalid} valid, ${invalid} invalid\n`,
+        : `${file}: ${report.lines} lines, ${report.validLines} valid, ${report.invalidLines} invalid\n`,
     );
     for (const n of notes) say(`${n}\n`);
   }
   return report.exitCode;
+}
+
+const STATEMENT_WORD = Buffer.from("periodStatement");
+
+/** Whether the file holds `word` (a byte scan in chunks, overlapping by the word's length). */
+async function fileContains(path: string, word: Buffer): Promise<boolean> {
+  let tail = Buffer.alloc(0);
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+    const b = Buffer.concat([tail, chunk as Buffer]);
+    if (b.includes(word)) return true;
+    tail = b.subarray(Math.max(0, b.length - word.length + 1));
+  }
+  return false;
 }
 
 function describe(err: unknown): string {
@@ -231,7 +277,7 @@ function describe(err: unknown): string {
 }
 
 /** What the people reading the output must know beyond the verdicts. */
-function reportNotes(report: ExportReport): string[] {
+function reportNotes(report: ExportSummary): string[] {
   const notes: string[] = [];
   for (const c of report.chains) {
     notes.push(
@@ -252,6 +298,9 @@ function reportNotes(report: ExportReport): string[] {
     notes.push(
       `signed by ${report.signers.join(", ")}${report.signerChecked ? " (expected)" : ""}`,
     );
+    for (const s of report.bySigner) {
+      notes.push(`  ${s.signer}: ${s.valid} valid, ${s.invalid} invalid lines`);
+    }
   }
   if (!report.signerChecked && report.valid) {
     notes.push(

@@ -1,22 +1,16 @@
 import { verifyGrantLines, verifyRevocationLines } from "./entitlements/verifyGrantLines.js";
 import { MaaskitError } from "./errors.js";
-import {
-  EXIT,
-  type ExportLine,
-  type ExportReport,
-  type InvoiceAnchor,
-  invalidLine,
-  type LineKindVerifier,
-  type LineVerdict,
-  RECORD_KIND,
-  type VerifyContext,
-  type VerifyExportOptions,
-  withReason,
+import type {
+  ExportReport,
+  InvoiceAnchor,
+  LineKindVerifier,
+  LineVerdict,
+  VerifyExportOptions,
 } from "./exportReport.js";
+import { type ExportSummary, ExportVerifier } from "./exportStream.js";
 import { verifyLogLines } from "./log/verifyLogLines.js";
 import { toDecimal } from "./quantity.js";
-import { RecordRun, verifyRecordLines } from "./recordRun.js";
-import { parseStrictJson } from "./strictJson.js";
+import { verifyRecordLines } from "./recordRun.js";
 import { verifyStatementLines } from "./verifyStatementLines.js";
 
 /**
@@ -104,18 +98,14 @@ export function verifyExport(
   return [...verifyExportReport(input, options).verdicts];
 }
 
-/** Reasons after which a line's `signer` field proves nothing. */
-const UNSIGNED = new Set([
-  "metering.record.badSignature",
-  "metering.record.malformed",
-  "metering.log.badSignature",
-  "metering.log.malformed",
-  "metering.entitlement.badSignature",
-  "metering.entitlement.malformed",
-  "metering.entitlement.notRepresentable",
-]);
+const STATEMENT_BYTES = Buffer.from("periodStatement");
 
-const STATEMENT_BYTES = new TextEncoder().encode("periodStatement");
+/** Whether period-statement lines may be in the input (then its records are kept for them). */
+export function mayHoldStatements(input: string | Uint8Array): boolean {
+  return typeof input === "string"
+    ? input.includes("periodStatement")
+    : Buffer.from(input.buffer, input.byteOffset, input.byteLength).includes(STATEMENT_BYTES);
+}
 
 /**
  * Verifies an export file (JSON Lines; bytes are decoded as strict UTF-8 per line) in one
@@ -124,7 +114,8 @@ const STATEMENT_BYTES = new TextEncoder().encode("periodStatement");
  * A line is invalid when it is not strict JSON (invalid UTF-8, duplicate member, number not
  * written canonically), of an unknown kind, or fails its kind's checks. Without
  * `allowMultiple`, a record or statement of a second agreement, and a line signed by a
- * second key when no signers are expected, is invalid.
+ * second key when no signers are expected, is invalid. Returns one verdict per line: for
+ * files too big to hold, use {@link verifyExportStream}.
  *
  * @example const { exitCode, verdicts } = verifyExportReport(bytes, { signers: ["0x…"] })
  */
@@ -132,173 +123,58 @@ export function verifyExportReport(
   input: string | Uint8Array,
   options: VerifyExportOptions = {},
 ): ExportReport {
-  const kinds = options.kinds ?? lineKinds;
-  const signers = options.signers ?? [];
-  const streamRecords = kinds.get(RECORD_KIND) === verifyRecordLines;
-  const retain =
-    options.statement !== undefined ||
-    (typeof input === "string"
-      ? input.includes("periodStatement")
-      : containsBytes(input, STATEMENT_BYTES));
-  const run = new RecordRun({
-    signers,
-    ...(options.agreement === undefined ? {} : { agreement: options.agreement }),
-    retain,
-    allowMultiple: options.allowMultiple === true,
-    ...(options.after === undefined ? {} : { after: options.after }),
-    ...(options.statement === undefined ? {} : { statement: options.statement }),
-    ...(options.invoice === undefined ? {} : { invoice: options.invoice }),
-    ...(options.capacity === undefined ? {} : { capacity: options.capacity }),
-  });
-  const byLine: (LineVerdict | undefined)[] = [];
-  const groups = new Map<string, ExportLine[]>();
-  const batched: ExportLine[] = [];
-  forEachLine(
-    input,
-    (lineNo, text) => {
-      let json: unknown;
-      try {
-        json = parseStrictJson(text);
-      } catch (err) {
-        const e = err instanceof MaaskitError ? err : undefined;
-        byLine[lineNo] = invalidLine(
-          lineNo,
-          "?",
-          e === undefined || e.code === "metering.json.invalid" ? "metering.cli.badLine" : e.code,
-          e?.shortMessage ?? String(err),
-        );
-        return;
-      }
-      if (json === null || typeof json !== "object" || Array.isArray(json)) {
-        byLine[lineNo] = invalidLine(lineNo, "?", "metering.cli.badLine", "not a JSON object");
-        return;
-      }
-      const o = json as Record<string, unknown>;
-      const kind = o.kind === undefined ? RECORD_KIND : typeof o.kind === "string" ? o.kind : "?";
-      if (kind === RECORD_KIND && streamRecords) {
-        byLine[lineNo] = run.check(lineNo, o);
-        return;
-      }
-      if (!kinds.has(kind)) {
-        byLine[lineNo] = invalidLine(
-          lineNo,
-          kind,
-          "metering.cli.unknownKind",
-          `unknown kind ${kind}`,
-        );
-        return;
-      }
-      const line = { line: lineNo, json: o };
-      batched.push(line);
-      let group = groups.get(kind);
-      if (group === undefined) {
-        group = [];
-        groups.set(kind, group);
-      }
-      group.push(line);
-    },
-    (lineNo) => {
-      byLine[lineNo] = invalidLine(
-        lineNo,
-        "?",
-        "metering.cli.notUtf8",
-        "the line is not valid UTF-8",
-      );
-    },
-  );
-  const ctx: VerifyContext & { run: RecordRun } = {
-    signers,
-    ...(options.agreement === undefined ? {} : { agreement: options.agreement }),
-    all: batched,
-    run,
-  };
-  for (const [kind, lines] of groups) {
-    for (const v of kinds.get(kind)!(lines, ctx)) byLine[v.line] = v;
-  }
   const verdicts: LineVerdict[] = [];
-  for (const v of byLine) if (v !== undefined) verdicts.push(v);
-  // One signer per file unless told otherwise: a second key's lines are invalid.
-  const seenSigners: string[] = [];
-  const out = verdicts.map((v) => {
-    if (v.signer === undefined || v.reasons.some((r) => UNSIGNED.has(r))) return v;
-    const first = seenSigners[0];
-    if (!seenSigners.some((s) => s.toLowerCase() === v.signer!.toLowerCase()))
-      seenSigners.push(v.signer);
-    if (
-      signers.length === 0 &&
-      options.allowMultiple !== true &&
-      first !== undefined &&
-      first.toLowerCase() !== v.signer.toLowerCase()
-    ) {
-      return withReason(
-        v,
-        "metering.cli.multipleSigners",
-        `signed by ${v.signer}, the file's first signed line by ${first}: pass --signer for each expected key, or --allow-multiple`,
-      );
-    }
-    return v;
+  const verifier = new ExportVerifier({
+    ...options,
+    kinds: options.kinds ?? lineKinds,
+    retainRecords: mayHoldStatements(input),
+    onVerdict: (v) => verdicts.push(v),
+    maxProblems: 0,
   });
-  const anchors = run.finish(options.head);
-  const valid = out.length > 0 && out.every((v) => v.valid) && anchors.every((a) => a.valid);
-  const signerChecked = signers.length > 0;
+  verifier.push(input);
+  const s = verifier.end();
   return {
-    verdicts: out,
-    anchors,
-    chains: run.summaries(options.head),
-    signers: seenSigners,
-    signerChecked,
-    valid,
-    exitCode: !valid ? EXIT.invalid : signerChecked ? EXIT.valid : EXIT.unpinned,
+    verdicts,
+    anchors: s.anchors,
+    chains: s.chains,
+    signers: s.signers,
+    signerChecked: s.signerChecked,
+    valid: s.valid,
+    exitCode: s.exitCode,
   };
 }
 
-function containsBytes(haystack: Uint8Array, needle: Uint8Array): boolean {
-  const first = needle[0]!;
-  outer: for (let i = haystack.indexOf(first); i !== -1; i = haystack.indexOf(first, i + 1)) {
-    for (let j = 1; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
-    return true;
-  }
-  return false;
+/** Options of {@link verifyExportStream}. */
+export interface VerifyExportStreamOptions extends VerifyExportOptions {
+  /**
+   * Keep the records for period-statement lines of the file (default: false — memory stays
+   * bounded and a statement line in the file is invalid as its records are not at hand;
+   * `maaskit verify` sets it when the file contains the word `periodStatement`).
+   */
+  readonly retainRecords?: boolean;
+  /** Called with every line's verdict, in line order (e.g. to print it). */
+  readonly onVerdict?: (verdict: LineVerdict) => void;
+  /** How many invalid verdicts the summary keeps (default 100). */
+  readonly maxProblems?: number;
 }
 
-/** Calls `each` for every non-blank line (1-based numbers); bytes are decoded per line, strictly. */
-function forEachLine(
-  input: string | Uint8Array,
-  each: (line: number, text: string) => void,
-  notUtf8: (line: number) => void,
-): void {
-  if (typeof input === "string") {
-    let line = 0;
-    let start = 0;
-    while (start <= input.length) {
-      let end = input.indexOf("\n", start);
-      if (end === -1) end = input.length;
-      line++;
-      const text = input.slice(
-        start,
-        end > start && input.charCodeAt(end - 1) === 13 ? end - 1 : end,
-      );
-      if (text.trim() !== "") each(line, text);
-      start = end + 1;
-    }
-    return;
-  }
-  let line = 0;
-  let start = 0;
-  while (start <= input.length) {
-    let end = input.indexOf(10, start);
-    if (end === -1) end = input.length;
-    line++;
-    const stop = end > start && input[end - 1] === 13 ? end - 1 : end;
-    let text: string;
-    try {
-      text = utf8.decode(input.subarray(start, stop));
-    } catch {
-      notUtf8(line);
-      start = end + 1;
-      continue;
-    }
-    if (text.trim() !== "") each(line, text);
-    start = end + 1;
-  }
+/**
+ * Verifies an export file streamed in chunks (e.g. `fs.createReadStream(path)`) in one
+ * pass with bounded memory: what it returns is counts, the first invalid verdicts and one
+ * summary per agreement and signer, not a verdict per line (pass `onVerdict` to see each).
+ * The same checks, verdicts and exit status as {@link verifyExportReport}.
+ *
+ * @example const { exitCode, invalidLines } = await verifyExportStream(createReadStream(file), { signers: ["0x…"] })
+ */
+export async function verifyExportStream(
+  source: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>,
+  options: VerifyExportStreamOptions = {},
+): Promise<ExportSummary> {
+  const verifier = new ExportVerifier({
+    ...options,
+    kinds: options.kinds ?? lineKinds,
+    retainRecords: options.retainRecords === true,
+  });
+  for await (const chunk of source) verifier.push(chunk);
+  return verifier.end();
 }

@@ -13,6 +13,7 @@ import {
 import type { MeterRecordChainState } from "./meterRecordChain.js";
 import type { MeterRecordErrorCode } from "./meterRecordErrors.js";
 import { isChecksummedAddress } from "./meterRecordTypedData.js";
+import { SeqRanges } from "./seqRanges.js";
 import { SignatureChecker } from "./signatureCheck.js";
 import { sameBinding } from "./signMeterRecord.js";
 
@@ -100,7 +101,8 @@ export function createMeterRecordVerifier(
   const checker = new SignatureChecker();
   const capacity = readCapacity(params.capacity);
   let binding: MeterRecordBinding | undefined = params.agreement;
-  const seen = new Set<number>();
+  // Ranges, not a set: a gapless chain of any length is one range (bounded memory).
+  const seen = new SeqRanges();
   let state: State | undefined =
     params.expectedStart === undefined
       ? undefined
