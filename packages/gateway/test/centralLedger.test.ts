@@ -5,7 +5,7 @@
 // central ledger equals the simulator's ground truth exactly.
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,7 +14,7 @@ import { httpLedger } from "@maaskit/settlement/http";
 import { postgresLedger } from "@maaskit/settlement/postgres";
 import { type PostgresTarget, postgresTarget } from "@maaskit/test-support/postgres";
 import { Decimal } from "decimal.js";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, newUserScenario, runToEnd } from "./support/scenario.js";
 
 const pkg = fileURLToPath(new URL("..", import.meta.url));
@@ -29,6 +29,10 @@ const ledgerBin = join(packages, "ledger-service", "bin", "maaskit-ledger.js");
 const maaskitBin = join(packages, "metering", "bin", "maaskit.js");
 
 const cleanup: (() => Promise<void> | void)[] = [];
+beforeAll(() => {
+  for (const f of [ledgerBin, maaskitBin].map((b) => join(b, "..", "..", "dist", "cli.js")))
+    if (!existsSync(f)) throw new Error(`${f} is missing: run \`pnpm build\` first`);
+});
 afterAll(async () => {
   for (const c of cleanup.reverse()) await c();
 });
