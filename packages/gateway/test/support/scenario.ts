@@ -103,7 +103,13 @@ export function freePort(): Promise<number> {
 export async function newUserScenario(
   cmd: Command,
   dir: string,
-  o: { lateMs: number; accelerate: number; until?: string },
+  o: {
+    lateMs: number;
+    accelerate: number;
+    until?: string;
+    /** Edits the config `init` wrote (e.g. its `ledger`) before the run starts. */
+    configure?: (config: Record<string, unknown>) => void | Promise<void>;
+  },
 ) {
   const port = await freePort();
   const init = await runToEnd(cmd, [
@@ -123,6 +129,7 @@ export async function newUserScenario(
   // Accelerated machine time: retry the connection at least every 2 s of real time.
   const json = JSON.parse(readFileSync(config, "utf8")) as Record<string, unknown>;
   json.opcua = { reconnect: { initialDelayMs: 250, maxDelayMs: 2000 } };
+  await o.configure?.(json);
   writeFileSync(config, JSON.stringify(json, null, 2));
   const run = start(cmd, ["run", "--config", config, "--until", o.until ?? "30h"]);
   await new Promise((r) => setTimeout(r, o.lateMs));
@@ -149,6 +156,8 @@ export async function newUserScenario(
     const code = await run.exited;
     expect(code, run.stderr().slice(-3000)).toBe(0);
     const summary = run.lines.find((l) => l.event === "run.summary") as {
+      records: number;
+      journaled: number;
       billedVolume: string;
       firstReading: { at: string; register: string };
       lastReading: { at: string; register: string };
