@@ -38,7 +38,7 @@ export async function status(args: string[], io: GatewayCliIo): Promise<number> 
   try {
     const { ledger } = await ledgerFromConfig(config, { now: () => new Date() });
     const invoices = await ledger.getInvoices(agreement.agreementId).catch((e) => {
-      if (isMaaskitError(e, "settlement.agreement.unknown")) return [];
+      if (isMaaskitError(e, "settlement.agreement.notFound")) return [];
       throw e;
     });
     const l = invoices.at(-1);
