@@ -2,30 +2,17 @@ import { writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  type MeterRecord,
-  meterRecordCodec,
-  meterRecordDigest,
-  openJournal,
-  signMeterRecord,
-} from "@maaskit/metering";
-import { type HDNodeWallet, parseEther } from "ethers";
+import { type MeterRecord, meterRecordCodec, openJournal } from "@maaskit/metering";
 import { VirtualTimeScheduler } from "rxjs";
 import { expect, test } from "vitest";
-import {
-  conformanceWallets,
-  keyFor,
-  scenarioAgreement,
-  scenarioClock,
-  unsignedScenarioRecord,
-} from "../src/conformance/ledgerScenario.js";
 import { createSettlementClient } from "../src/createSettlementClient.js";
-import { evmLedger } from "../src/evm.js";
 import type { LedgerBackend } from "../src/ledger.js";
-import { testTokenAbi, testTokenBytecode } from "../src/ledgers/evm/generated/TestToken.js";
 import { openAgreementWithConsent } from "../src/openAgreementWithConsent.js";
-import { startAnvil } from "./anvil.js";
-import { deploy } from "./evmTestUtils.js";
+import {
+  gasSpentSince,
+  signedQuarterHourRecords,
+  startDeliveryLedger,
+} from "./deliveryGasFixture.js";
 
 // Exact gas from receipts for a LIVE gateway: records reach the journal one at a time, one
 // every 15 minutes (virtual time), while createSettlementClient's delivery loop runs with
@@ -48,56 +35,16 @@ test(
   `behavior: a live gateway (one record per 15 min) with maxBatchDelayMs 24 h (held to the billing day's end) spends ≤ ${TARGET_LIVE.toLocaleString("en-US")} gas per record`,
   { timeout: 300_000 },
   async () => {
-    const anvil = await startAnvil({ args: ["--timestamp", String(Date.UTC(2024, 11, 1) / 1000)] });
+    const { anvil, ledger, target, agreementFor } = await startDeliveryLedger();
     const dirs: string[] = [];
     try {
-      const deployer = anvil.wallets[0] as HDNodeWallet;
-      const w = conformanceWallets();
-      const parties = [w.provider, w.customer, w.arbiter].map((x) => x.connect(anvil.provider));
-      for (const p of parties) {
-        await anvil.provider.send("anvil_setBalance", [
-          p.address,
-          `0x${parseEther("100").toString(16)}`,
-        ]);
-      }
-      const token = await deploy(deployer, testTokenAbi, testTokenBytecode, "Euro Test", "EURT", 6);
-      const ledger = await evmLedger({
-        provider: anvil.provider,
-        signer: deployer,
-        parties,
-        deploy: true,
-        clock: scenarioClock("2025-01-03T00:00:00Z"),
-      });
-      const target = ledger.addresses.meterAgreements.toLowerCase();
-
       const deliverLive = async (label: string, maxBatchDelayMs: number, n: number) => {
-        const agreement = scenarioAgreement(label, {
-          invoiced: true,
-          token: await token.getAddress(),
-        });
+        const agreement = agreementFor(label);
         const { recordDomain } = await openAgreementWithConsent(ledger, agreement);
-        const records: MeterRecord[] = [];
-        let prevHash = `0x${"0".repeat(64)}`;
-        for (let seq = 0; seq < n; seq++) {
-          const spec = {
-            fromHour: seq / 4,
-            toHour: (seq + 1) / 4,
-            m3: `${seq % 7}.${seq}`,
-            pbtMin: 15,
-            aptMin: 15,
-          };
-          // Plain records (no OEE extras), as the gas report's and the issue's 65,078 figure.
-          const { extras: _extras, ...plain } = unsignedScenarioRecord(
-            agreement,
-            recordDomain,
-            spec,
-            seq,
-            prevHash,
-          );
-          const record = await signMeterRecord(plain, { signer: w[keyFor(spec)] });
-          records.push(record);
-          prevHash = meterRecordDigest(record);
-        }
+        // Plain records (no OEE extras), as the gas report's and the issue's 65,078 figure.
+        const records = await signedQuarterHourRecords(agreement, recordDomain, n, {
+          plain: true,
+        });
         const dir = await mkdtemp(join(tmpdir(), "maaskit-delivery-live-"));
         dirs.push(dir);
         const journal = await openJournal<MeterRecord>({ dir, codec: meterRecordCodec });
@@ -155,20 +102,9 @@ test(
         expect(failures).toEqual([]);
         expect(journal.state()).toMatchObject({ ackedThrough: n - 1, unacked: 0 });
         await journal.close();
-        const toBlock = await anvil.provider.getBlockNumber();
-        let gas = 0n;
-        let txs = 0;
-        for (let b = fromBlock; b <= toBlock; b++) {
-          const block = await anvil.provider.getBlock(b);
-          for (const hash of block?.transactions ?? []) {
-            const receipt = await anvil.provider.getTransactionReceipt(hash);
-            if (receipt?.to?.toLowerCase() !== target) continue;
-            gas += receipt.gasUsed;
-            txs += 1;
-          }
-        }
+        const { gas, txs } = await gasSpentSince(anvil, target, fromBlock);
         expect((await ledger.getRecordsHead(agreement.agreementId)).nextSeq).toBe(n);
-        return { gas: Number(gas), txs, perRecord: Math.round(Number(gas) / n) };
+        return { gas, txs, perRecord: Math.round(gas / n) };
       };
 
       const asArrived = await deliverLive("gas/live-now", 0, ARRIVED_RECORDS);

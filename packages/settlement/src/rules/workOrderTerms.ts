@@ -3,22 +3,8 @@ import { getAddress, isAddress } from "ethers/address";
 import { z } from "zod";
 import type { WorkOrderTerms } from "../ledger.js";
 import { ledgerError } from "../ledgerErrors.js";
+import { workOrderTermsWire } from "../ledgers/protocol/wireValues.js";
 import { checksum, HEX32, iso } from "./state.js";
-/** JSON form of work-order terms inside a command. */
-export interface WorkOrderTermsJson {
-  workOrderId: string;
-  customer: string;
-  provider: string;
-  arbiter: string;
-  funder: string;
-  machineSigner: string;
-  amount: string;
-  currency: { symbol: string; decimals: number; address?: string };
-  acceptBy: string;
-  completeBy: string;
-  conditionHash: string;
-}
-
 /** JSON form of work-order terms (addresses EIP-55, zero address for absent parties). */
 export function workOrderTermsToJson(t: WorkOrderTerms): WorkOrderTermsJson {
   return {
@@ -48,38 +34,22 @@ const address = z
   .refine((v) => isAddress(v))
   .transform((v) => getAddress(v));
 const hex32 = z.string().regex(HEX32);
-const instant = z
-  .string()
-  .refine((v) => !Number.isNaN(new Date(v).getTime()))
-  .transform((v) => new Date(v));
-const amount = z
-  .string()
-  .refine((v) => {
-    try {
-      toDecimal(v, "amount");
-      return true;
-    } catch {
-      return false;
-    }
-  })
-  .transform((v) => toDecimal(v, "amount"));
 
 /**
  * Work-order terms as a command logs them (`WorkOrderTermsJson`) in, `WorkOrderTerms` out:
  * addresses checksummed, the zero address for an absent funder or machine signer dropped.
+ * It is the ledger protocol's `workOrderTermsWire` (same members, amount, currency and
+ * instants) with the members a ledger must check strictly narrowed: addresses valid, ids
+ * and hashes 32-byte lowercase hex, funder and machine signer present (zero when absent).
  */
-export const workOrderTermsSchema = z
-  .object({
+export const workOrderTermsSchema = workOrderTermsWire
+  .extend({
     workOrderId: hex32,
     customer: address,
     provider: address,
     arbiter: address,
     funder: address,
     machineSigner: address,
-    amount,
-    currency: z.object({ symbol: z.string(), decimals: z.int(), address: z.string().optional() }),
-    acceptBy: instant,
-    completeBy: instant,
     conditionHash: hex32,
   })
   .transform((j): WorkOrderTerms => {
@@ -98,6 +68,12 @@ export const workOrderTermsSchema = z
       conditionHash: j.conditionHash,
     };
   });
+
+/**
+ * JSON form of work-order terms inside a command (addresses EIP-55, the zero address for an
+ * absent funder or machine signer), as the schema infers it.
+ */
+export type WorkOrderTermsJson = z.input<typeof workOrderTermsSchema>;
 
 /**
  * Parses logged work-order terms, or throws `settlement.workOrder.invalid` naming every
