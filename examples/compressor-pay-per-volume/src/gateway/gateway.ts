@@ -301,8 +301,10 @@ export async function startGateway(p: StartGatewayParameters): Promise<Gateway> 
       log({ event: "gateway.stopping" });
       sub.unsubscribe();
       await maintenance?.stop();
-      const invoices = [...gw.settler.invoices()];
+      // After stop: stopping flushes the records the live batch still held, and settling them
+      // can close one more period (its invoice file is written by the period.settled event).
       await gw.stop();
+      const invoices = [...gw.settler.invoices()];
       const summary = await exportAll(invoices);
       finished(summary);
       return summary;
