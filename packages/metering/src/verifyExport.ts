@@ -98,13 +98,30 @@ export function verifyExport(
   return [...verifyExportReport(input, options).verdicts];
 }
 
-const STATEMENT_BYTES = Buffer.from("periodStatement");
+// Bytes, not Buffer: this module is bundled into the browser verifier (examples/verifier-web).
+const STATEMENT_BYTES = new TextEncoder().encode("periodStatement");
+
+/** Whether `needle` occurs in `haystack` (native indexOf for the first byte, then a compare). */
+function includesBytes(haystack: Uint8Array, needle: Uint8Array): boolean {
+  const first = needle[0];
+  const last = haystack.length - needle.length;
+  for (
+    let i = haystack.indexOf(first!);
+    i !== -1 && i <= last;
+    i = haystack.indexOf(first!, i + 1)
+  ) {
+    let j = 1;
+    while (j < needle.length && haystack[i + j] === needle[j]) j++;
+    if (j === needle.length) return true;
+  }
+  return false;
+}
 
 /** Whether period-statement lines may be in the input (then its records are kept for them). */
 export function mayHoldStatements(input: string | Uint8Array): boolean {
   return typeof input === "string"
     ? input.includes("periodStatement")
-    : Buffer.from(input.buffer, input.byteOffset, input.byteLength).includes(STATEMENT_BYTES);
+    : includesBytes(input, STATEMENT_BYTES);
 }
 
 /**
