@@ -23,7 +23,7 @@ const RECORDS = 24;
 const dirs: string[] = [];
 let current: ChildProcess | undefined;
 afterAll(async () => {
-  if (current !== undefined && current.exitCode === null) await kill(current);
+  if (current !== undefined) await kill(current);
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
@@ -102,6 +102,8 @@ async function killScenario(ledgerArgs: (dir: string) => readonly string[]): Pro
       expect(await retrying.getInvoices(g.agreement.agreementId)).toHaveLength(1);
     }
     await ledger.close();
+    // this scenario's last server: the next scenario reassigns `current`, so stop it here
+    await kill(current);
   }
 }
 

@@ -61,7 +61,9 @@ export function serve(
   });
 }
 
+/** SIGKILLs the child and resolves once it is gone (at once if it already exited or was killed). */
 export function kill(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     child.once("exit", () => resolve());
     child.kill("SIGKILL");
