@@ -18,6 +18,9 @@ import { id, Wallet } from "ethers";
 import { parseGatewayConfig } from "./gateway/config.js";
 import { type GatewayLogEvent, type GatewaySummary, startGateway } from "./gateway/gateway.js";
 
+/** The maintenance plan's filter trigger: differential pressure above this (bar) for 30 min. */
+export const FILTER_TRIGGER_BAR = "0.05";
+
 /**
  * For air sold as a service, "available" means ready to deliver air at pressure: running
  * loaded or unloaded, or stopped on standby by the controller. Only faults and maintenance
@@ -250,7 +253,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     maintenance: {
       agreement: serviceAgreement,
       plan: {
-        filter: { channel: "filterDp", above: "0.05", clearAt: "0.03", minDurationMs: 30 * 60_000 },
+        filter: {
+          channel: "filterDp",
+          above: FILTER_TRIGGER_BAR,
+          clearAt: "0.03",
+          minDurationMs: 30 * 60_000,
+        },
         service: { channel: "runHours", runHours: o.serviceRunHours ?? "300", months: 12 },
       },
       machineId: "compressor-1",

@@ -2,7 +2,7 @@ import { resolve } from "node:path";
 import { runCli } from "@maaskit/metering";
 import { startDashboard } from "./dashboard/server.js";
 import { createDashboardFeed, lineLabel } from "./dashboardFeed.js";
-import { runDemo } from "./demo.js";
+import { FILTER_TRIGGER_BAR, runDemo } from "./demo.js";
 
 /**
  * `pnpm start`: one simulated month of compressed air sold per m³ — simulator (OPC UA),
@@ -13,7 +13,9 @@ async function main() {
   const keepOpen = process.argv.includes("--keep-open");
   const outDir = resolve(process.cwd(), "out");
   const dashboard = await startDashboard(0);
-  const feed = createDashboardFeed(dashboard, "compressor-1", "embedded");
+  const feed = createDashboardFeed(dashboard, "compressor-1", "embedded", {
+    filterThreshold: FILTER_TRIGGER_BAR,
+  });
   process.stdout.write(
     `\nmaaskit demo — compressed air sold per m³\ndashboard: ${dashboard.url}\n\n`,
   );
