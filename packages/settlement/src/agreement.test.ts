@@ -47,6 +47,16 @@ function problemsOf(json: unknown): string[] {
 }
 
 describe("parseAgreement", () => {
+  it.each([
+    undefined,
+    null,
+    5,
+    "x",
+    [],
+  ])("error: %s is not an agreement — a typed error, never a TypeError", (json) => {
+    expect(problemsOf(json).length).toBeGreaterThan(0);
+  });
+
   it("default: parses an agreement with its tariff", () => {
     const a = parseAgreement(agreementJson);
     expect(a.agreementId).toBe(ID);

@@ -239,7 +239,9 @@ export type AgreementInput = z.input<typeof agreementShape>;
 export const agreementSchema = agreementShape
   .superRefine(
     (a, ctx) => {
-      // Checked on what parsed, so it is reported even when other terms are wrong.
+      // Checked on what parsed, so it is reported even when other terms are wrong — which
+      // includes input that is no object at all (then there is nothing to cross-check).
+      if (typeof a !== "object" || a === null) return;
       const rounding = (a.tariff as { rounding?: { decimals?: unknown } } | undefined)?.rounding;
       const currency = (a.currency as { decimals?: unknown } | undefined)?.decimals;
       if (
