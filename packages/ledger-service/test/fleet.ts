@@ -149,3 +149,44 @@ export function seeded(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** How far a fleet delivery got: records delivered, and deliveries retried after a failure. */
+export interface DeliveryProgress {
+  delivered: number;
+  retries: number;
+}
+
+/**
+ * Every gateway delivers its records two at a time, then settles day 0, each call retried until
+ * it lands (a settle whose answer was lost is found settled on the retry: that is success).
+ * `progress` moves as it goes, for a test that injects faults at thresholds.
+ */
+export async function deliverAndSettle(
+  ledger: LedgerBackend,
+  gateways: readonly FleetGateway[],
+  records: readonly (readonly MeterRecord[])[],
+  progress: DeliveryProgress,
+): Promise<void> {
+  await Promise.all(
+    gateways.map(async (g, i) => {
+      const mine = records[i] ?? [];
+      for (let from = 0; from < mine.length; from += 2) {
+        await untilDelivered((attempt) => {
+          if (attempt > 0) progress.retries++;
+          return ledger.submitRecords({
+            agreementId: g.agreement.agreementId,
+            records: mine.slice(from, from + 2),
+          });
+        });
+        progress.delivered += 2;
+      }
+      await untilDelivered(async (attempt) => {
+        try {
+          await ledger.settlePeriod({ agreementId: g.agreement.agreementId, period: fleetDay(0) });
+        } catch (err) {
+          if (!(attempt > 0 && isLedgerError(err, "settlement.period.alreadySettled"))) throw err;
+        }
+      });
+    }),
+  );
+}

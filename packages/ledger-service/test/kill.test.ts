@@ -3,16 +3,15 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { MeterRecord } from "@maaskit/metering";
-import { isLedgerError } from "@maaskit/settlement";
 import { httpLedger } from "@maaskit/settlement/http";
 import { type PostgresTarget, postgresTarget } from "@maaskit/test-support/postgres";
 import { afterAll, describe, expect, it } from "vitest";
 import {
-  fleetDay,
+  type DeliveryProgress,
+  deliverAndSettle,
   fleetGateway,
   fleetRecords,
   openFleetAgreement,
-  untilDelivered,
 } from "./fleet.js";
 import { freePort, kill, retryingLedger, serve } from "./serveChild.js";
 import { OPERATOR_TOKEN } from "./serverHarness.js";
@@ -53,41 +52,17 @@ async function killScenario(ledgerArgs: (dir: string) => readonly string[]): Pro
     for (const g of gateways)
       records.push(await fleetRecords(g, await openFleetAgreement(retrying, g), RECORDS));
 
-    let delivered = 0;
+    const progress: DeliveryProgress = { delivered: 0, retries: 0 };
     let kills = 0;
     const killer = (async () => {
       for (const threshold of [GATEWAYS * 4, GATEWAYS * 12]) {
-        while (delivered < threshold) await new Promise((r) => setTimeout(r, 5));
+        while (progress.delivered < threshold) await new Promise((r) => setTimeout(r, 5));
         await kill(current as ChildProcess);
         kills++;
         current = await serve(ledgerArgs(dir), tokens, port);
       }
     })();
-    await Promise.all(
-      gateways.map(async (g, i) => {
-        const mine = records[i] as MeterRecord[];
-        for (let from = 0; from < mine.length; from += 2) {
-          await untilDelivered(() =>
-            ledger.submitRecords({
-              agreementId: g.agreement.agreementId,
-              records: mine.slice(from, from + 2),
-            }),
-          );
-          delivered += 2;
-        }
-        // a settle whose answer was lost is found settled on the retry: that is success
-        await untilDelivered(async (attempt) => {
-          try {
-            await ledger.settlePeriod({
-              agreementId: g.agreement.agreementId,
-              period: fleetDay(0),
-            });
-          } catch (err) {
-            if (!(attempt > 0 && isLedgerError(err, "settlement.period.alreadySettled"))) throw err;
-          }
-        });
-      }),
-    );
+    await deliverAndSettle(ledger, gateways, records, progress);
     await killer;
     expect(kills).toBe(2);
 

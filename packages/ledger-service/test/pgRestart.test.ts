@@ -3,7 +3,6 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { MeterRecord } from "@maaskit/metering";
-import { isLedgerError } from "@maaskit/settlement";
 import { httpLedger } from "@maaskit/settlement/http";
 import {
   type Checkpoint,
@@ -17,11 +16,11 @@ import { keccak256, toUtf8Bytes, Wallet } from "ethers";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  fleetDay,
+  type DeliveryProgress,
+  deliverAndSettle,
   fleetGateway,
   fleetRecords,
   openFleetAgreement,
-  untilDelivered,
 } from "./fleet.js";
 import { type PgCluster, startPgCluster } from "./pgCluster.js";
 import { freePort, kill, retryingLedger, serve } from "./serveChild.js";
@@ -91,8 +90,7 @@ describe("PostgreSQL restarted (crash, -m immediate) and the service SIGKILLed m
     const before = await checkpointOf(db.url);
     expect(before.treeSize).toBe(GATEWAYS * 3);
 
-    let delivered = 0;
-    let retries = 0;
+    const progress: DeliveryProgress = { delivered: 0, retries: 0 };
     const faults: string[] = [];
     const chaos = (async () => {
       const plan: [number, "postgres" | "service"][] = [
@@ -101,7 +99,7 @@ describe("PostgreSQL restarted (crash, -m immediate) and the service SIGKILLed m
         [GATEWAYS * 16, "postgres"],
       ];
       for (const [threshold, what] of plan) {
-        while (delivered < threshold) await new Promise((r) => setTimeout(r, 5));
+        while (progress.delivered < threshold) await new Promise((r) => setTimeout(r, 5));
         if (what === "postgres") {
           await db.crash();
           await new Promise((r) => setTimeout(r, 300));
@@ -113,37 +111,14 @@ describe("PostgreSQL restarted (crash, -m immediate) and the service SIGKILLed m
         faults.push(what);
       }
     })();
-    await Promise.all(
-      gateways.map(async (g, i) => {
-        const mine = records[i] as MeterRecord[];
-        for (let from = 0; from < mine.length; from += 2) {
-          await untilDelivered((attempt) => {
-            if (attempt > 0) retries++;
-            return ledger.submitRecords({
-              agreementId: g.agreement.agreementId,
-              records: mine.slice(from, from + 2),
-            });
-          });
-          delivered += 2;
-        }
-        // a settle whose answer was lost is found settled on the retry: that is success
-        await untilDelivered(async (attempt) => {
-          try {
-            await ledger.settlePeriod({
-              agreementId: g.agreement.agreementId,
-              period: fleetDay(0),
-            });
-          } catch (err) {
-            if (!(attempt > 0 && isLedgerError(err, "settlement.period.alreadySettled"))) throw err;
-          }
-        });
-      }),
-    );
+    await deliverAndSettle(ledger, gateways, records, progress);
     await chaos;
     expect(faults).toEqual(["postgres", "service", "postgres"]);
     // the faults were felt: deliveries failed as unavailable and were retried
-    expect(retries).toBeGreaterThan(0);
-    console.info(`[pg restart] ${retries} deliveries retried through ${faults.join(", ")}`);
+    expect(progress.retries).toBeGreaterThan(0);
+    console.info(
+      `[pg restart] ${progress.retries} deliveries retried through ${faults.join(", ")}`,
+    );
 
     const events = await retrying.getEvents();
     const accepted = events.filter((e) => e.type === "RecordAccepted");
