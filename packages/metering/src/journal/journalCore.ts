@@ -11,21 +11,15 @@ import { type JournalError, journalError } from "./errors.js";
 import { fsyncDir, renameAside } from "./fsUtil.js";
 import { IntervalSet } from "./intervals.js";
 import type { JournalCodec } from "./journalCodec.js";
-import type { JournalFsyncMode, JournalRecovery, JournalState } from "./journalTypes.js";
-import { ZERO_HASH } from "./journalTypes.js";
+import {
+  type JournalFsyncMode,
+  type JournalRecovery,
+  type JournalState,
+  type SavedState,
+  ZERO_HASH,
+} from "./journalTypes.js";
 import { migrateLegacyJournal } from "./migrateLegacyJournal.js";
 import { listArchiveFiles } from "./readArchive.js";
-
-/** What the journal saves with every change (the `state` metadata row). */
-export interface SavedState {
-  v: 1;
-  genesis: { seq: number; hash: string };
-  nextSeq: number;
-  head: string;
-  registers: Record<string, string>;
-  acked: Array<[number, number]>;
-  archive: { through: number; head: string; dir: string } | null;
-}
 
 type Statement = BetterSqlite3.Statement<unknown[]>;
 
@@ -95,6 +89,16 @@ export class JournalCore<R> {
     };
   }
 
+  /** Takes the chain position, registers, acks and archive from a saved state. */
+  restoreState(s: SavedState): void {
+    this.genesis = s.genesis;
+    this.nextSeq = s.nextSeq;
+    this.head = s.head;
+    this.registers = new Map(Object.entries(s.registers));
+    this.acked = new IntervalSet(s.acked);
+    this.archive = s.archive;
+  }
+
   saveState(): void {
     this.store.setMeta("state", canonicalJson(this.savedState() as unknown as JsonValue));
   }
@@ -112,12 +116,7 @@ export class JournalCore<R> {
       );
     }
     checkGenesis(genesisOption, s.genesis);
-    this.genesis = s.genesis;
-    this.nextSeq = s.nextSeq;
-    this.head = s.head;
-    this.registers = new Map(Object.entries(s.registers));
-    this.acked = new IntervalSet(s.acked);
-    this.archive = s.archive;
+    this.restoreState(s);
     // The saved head must be the last record's hash: the store's chain checked the entries,
     // this ties the saved state to them.
     const lastSeq = this.nextSeq - 1;

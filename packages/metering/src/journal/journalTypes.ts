@@ -5,6 +5,17 @@ import type { ChainEntry, JournalCodec } from "./journalCodec.js";
 export type JournalFsyncMode = "always" | "batch" | "never";
 
 /** The 32-byte zero hash: the `prevHash` of the first record of a fresh chain. */
+/** What the journal saves with every change (the `state` metadata row). @internal */
+export interface SavedState {
+  v: 1;
+  genesis: { seq: number; hash: string };
+  nextSeq: number;
+  head: string;
+  registers: Record<string, string>;
+  acked: Array<[number, number]>;
+  archive: { through: number; head: string; dir: string } | null;
+}
+
 export const ZERO_HASH = `0x${"0".repeat(64)}`;
 
 export interface OpenJournalParameters<R = ChainEntry> {

@@ -5,7 +5,6 @@ import * as path from "node:path";
 import { canonicalJson, type JsonValue } from "./canonicalJson.js";
 import { journalError } from "./errors.js";
 import { renameAside, writeFileAtomic } from "./fsUtil.js";
-import { IntervalSet } from "./intervals.js";
 import { checkGenesis, type JournalCore, LEGACY_FILE, toSeq } from "./journalCore.js";
 import { readLegacyJournal } from "./readLegacyJournal.js";
 
@@ -28,12 +27,7 @@ export function migrateLegacyJournal<R>(
       quarantineFile,
     };
   }
-  core.genesis = cp.genesis;
-  core.nextSeq = cp.nextSeq;
-  core.head = cp.head;
-  core.registers = new Map(Object.entries(cp.registers));
-  core.acked = new IntervalSet(cp.acked);
-  core.archive = cp.archive;
+  core.restoreState(cp);
   let records = 0;
   core.store.transaction(() => {
     legacy.entries.forEach((entry, i) => {

@@ -1,18 +1,10 @@
 import * as fs from "node:fs";
 import { journalError } from "./errors.js";
 import { decodeFrame, findValidFrameAfter } from "./frame.js";
+import type { SavedState } from "./journalTypes.js";
 
 /** The chain state the first entry of a file-based journal carries. @internal */
-export interface LegacyCheckpoint {
-  k: "checkpoint";
-  v: 1;
-  genesis: { seq: number; hash: string };
-  nextSeq: number;
-  head: string;
-  registers: Record<string, string>;
-  acked: Array<[number, number]>;
-  archive: { through: number; head: string; dir: string } | null;
-}
+export type LegacyCheckpoint = { k: "checkpoint" } & SavedState;
 
 /** What `readLegacyJournal` found. @internal */
 export interface LegacyJournal {
