@@ -2,6 +2,7 @@ import type { Decimal } from "decimal.js";
 import { MaaskitError } from "../errors.js";
 import { type Quantity, toDecimal } from "../quantity.js";
 import type { UnitCode } from "../units.js";
+import { checkFindings } from "./checkFindings.js";
 import { encodeMeterRecord } from "./encodeMeterRecord.js";
 import {
   GENESIS_HASH,
@@ -121,18 +122,7 @@ export function createMeterRecordVerifier(
   function check(record: MeterRecord): MeterRecordCheck {
     const at = index++;
     const seq = typeof record?.seq === "number" ? record.seq : undefined;
-    const reasons: MeterRecordErrorCode[] = [];
-    const errors: MaaskitError<MeterRecordErrorCode>[] = [];
-    const fail = (
-      code: MeterRecordErrorCode,
-      message: string,
-      details: Record<string, unknown> = {},
-    ) => {
-      if (!reasons.includes(code)) reasons.push(code);
-      errors.push(
-        new MaaskitError(code, `seq ${seq ?? "?"}: ${message}`, { details: { seq, ...details } }),
-      );
-    };
+    const { reasons, errors, fail } = checkFindings(`seq ${seq ?? "?"}`, { seq });
 
     let digest: string;
     try {

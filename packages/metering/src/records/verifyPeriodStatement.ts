@@ -1,6 +1,7 @@
 import { getAddress } from "ethers/address";
 import { MaaskitError } from "../errors.js";
 import { buildPeriodStatement } from "./buildPeriodStatement.js";
+import { checkFindings } from "./checkFindings.js";
 import { encodePeriodStatement } from "./encodePeriodStatement.js";
 import type { MeterRecord } from "./meterRecord.js";
 import type { MeterRecordErrorCode } from "./meterRecordErrors.js";
@@ -42,22 +43,9 @@ export function verifyPeriodStatement(
   statement: PeriodStatement,
   params: VerifyPeriodStatementParameters = {},
 ): VerifyPeriodStatementReturnType {
-  const reasons: MeterRecordErrorCode[] = [];
-  const errors: MaaskitError<MeterRecordErrorCode>[] = [];
-  const fail = (
-    code: MeterRecordErrorCode,
-    message: string,
-    details: Record<string, unknown> = {},
-  ) => {
-    if (!reasons.includes(code)) reasons.push(code);
-    errors.push(
-      new MaaskitError(
-        code,
-        `statement ${statement?.firstSeq}..${statement?.lastSeq}: ${message}`,
-        { details },
-      ),
-    );
-  };
+  const { reasons, errors, fail } = checkFindings(
+    `statement ${statement?.firstSeq}..${statement?.lastSeq}`,
+  );
   let encoded: ReturnType<typeof encodePeriodStatement>;
   try {
     encoded = encodePeriodStatement(statement);
