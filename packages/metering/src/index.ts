@@ -158,6 +158,7 @@ export {
   loadSigner,
 } from "./records/loadSigner.js";
 export {
+  type BindingJson,
   CLOCK_STATUSES,
   type ClockStatus,
   type ExtraQuantity,

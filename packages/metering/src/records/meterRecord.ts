@@ -154,15 +154,29 @@ export interface MeterExtrasJson {
   oee?: OeeElementsJson;
 }
 
-/** JSON form of a signed meter record (one line of an export file), decimals as strings. */
-export interface MeterRecordJson {
-  kind: "meterRecord";
+/** The JSON members that bind a record or a statement to its agreement, machine and channel. */
+export interface BindingJson {
   version: number;
   agreementId: string;
   chainId: number;
   verifyingContract: string;
   machineId: string;
   channel: string;
+}
+
+/** The {@link BindingJson} members, in canonical order (they follow `kind`). */
+export const BINDING_JSON_KEYS = [
+  "version",
+  "agreementId",
+  "chainId",
+  "verifyingContract",
+  "machineId",
+  "channel",
+] as const;
+
+/** JSON form of a signed meter record (one line of an export file), decimals as strings. */
+export interface MeterRecordJson extends BindingJson {
+  kind: "meterRecord";
   seq: number;
   periodStart: string;
   periodEnd: string;
@@ -291,12 +305,7 @@ export const CANONICAL_DECIMAL = /^(0|[1-9][0-9]*)(\.[0-9]*[1-9])?$/;
 /** The members of a record's JSON form (`kind` optional); any other member is malformed. */
 export const METER_RECORD_JSON_KEYS = [
   "kind",
-  "version",
-  "agreementId",
-  "chainId",
-  "verifyingContract",
-  "machineId",
-  "channel",
+  ...BINDING_JSON_KEYS,
   "seq",
   "periodStart",
   "periodEnd",
@@ -327,19 +336,11 @@ export function meterRecordFromJson(json: unknown): MeterRecord {
   if (o === undefined) throw p.error();
   p.unknownKeys(o, "record", METER_RECORD_JSON_KEYS);
   if (o.kind !== undefined && o.kind !== "meterRecord") p.add("kind", "must be meterRecord");
-  const version = p.int(o.version, "version");
-  if (version !== undefined && version !== METER_RECORD_VERSION) {
-    p.add("version", `unsupported version ${version}`);
-  }
+  const binding = p.binding(o);
   const register = o.register === undefined ? undefined : p.register(o.register, "register");
   const extras = o.extras === undefined ? undefined : p.extras(o.extras, "extras");
   const record = {
-    version: METER_RECORD_VERSION,
-    agreementId: p.string(o.agreementId, "agreementId"),
-    chainId: p.int(o.chainId, "chainId"),
-    verifyingContract: p.string(o.verifyingContract, "verifyingContract"),
-    machineId: p.string(o.machineId, "machineId"),
-    channel: p.string(o.channel, "channel"),
+    ...binding,
     seq: p.int(o.seq, "seq"),
     periodStart: p.date(o.periodStart, "periodStart"),
     periodEnd: p.date(o.periodEnd, "periodEnd"),

@@ -1,6 +1,7 @@
 import type { TypedDataField } from "ethers";
 import type { Quantity, quantityToJson } from "../quantity.js";
 import type {
+  BindingJson,
   METER_RECORD_VERSION,
   MeterExtras,
   MeterExtrasJson,
@@ -85,14 +86,8 @@ export interface PeriodStatement extends UnsignedPeriodStatement {
 }
 
 /** JSON form of a period statement (one line of an export file). */
-export interface PeriodStatementJson {
+export interface PeriodStatementJson extends BindingJson {
   kind: "periodStatement";
-  version: number;
-  agreementId: string;
-  chainId: number;
-  verifyingContract: string;
-  machineId: string;
-  channel: string;
   periodStart: string;
   periodEnd: string;
   firstSeq: number;

@@ -1,10 +1,10 @@
 import type { MaaskitError } from "../errors.js";
 import { quantityToJson } from "../quantity.js";
 import {
+  BINDING_JSON_KEYS,
   extrasFromJson,
   extrasToJson,
   flagsToJson,
-  METER_RECORD_VERSION,
   type MeterExtras,
 } from "./meterRecord.js";
 import type { PeriodStatement, PeriodStatementJson } from "./periodStatement.js";
@@ -43,12 +43,7 @@ export function periodStatementToJson(st: PeriodStatement): PeriodStatementJson 
 /** The members of a statement's JSON form, in canonical order; any other member is malformed. */
 export const PERIOD_STATEMENT_JSON_KEYS = [
   "kind",
-  "version",
-  "agreementId",
-  "chainId",
-  "verifyingContract",
-  "machineId",
-  "channel",
+  ...BINDING_JSON_KEYS,
   "periodStart",
   "periodEnd",
   "firstSeq",
@@ -79,9 +74,7 @@ export function periodStatementFromJson(json: unknown): PeriodStatement {
   if (o === undefined) throw p.error();
   p.unknownKeys(o, "statement", PERIOD_STATEMENT_JSON_KEYS);
   if (o.kind !== "periodStatement") p.add("kind", "must be periodStatement");
-  const version = p.int(o.version, "version");
-  if (version !== undefined && version !== METER_RECORD_VERSION)
-    p.add("version", `unsupported version ${version}`);
+  const binding = p.binding(o);
   const register = o.register === undefined ? undefined : p.register(o.register, "register");
   let extras: MeterExtras | undefined;
   if (o.extras !== undefined) {
@@ -97,12 +90,7 @@ export function periodStatementFromJson(json: unknown): PeriodStatement {
     }
   }
   const st = {
-    version: METER_RECORD_VERSION,
-    agreementId: p.string(o.agreementId, "agreementId"),
-    chainId: p.int(o.chainId, "chainId"),
-    verifyingContract: p.string(o.verifyingContract, "verifyingContract"),
-    machineId: p.string(o.machineId, "machineId"),
-    channel: p.string(o.channel, "channel"),
+    ...binding,
     periodStart: p.date(o.periodStart, "periodStart"),
     periodEnd: p.date(o.periodEnd, "periodEnd"),
     firstSeq: p.int(o.firstSeq, "firstSeq"),

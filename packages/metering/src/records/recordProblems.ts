@@ -7,6 +7,7 @@ import {
   type ClockStatus,
   type ExtraQuantity,
   ISO_MS,
+  METER_RECORD_VERSION,
   type MeterExtras,
   type OeeElements,
   RECORD_FLAG_NAMES,
@@ -37,6 +38,22 @@ export class Problems {
     for (const k of Object.keys(o)) {
       if (!allowed.includes(k)) this.add(`${field}.${k}`, "is not a member of the format");
     }
+  }
+
+  /** The binding members (version checked against {@link METER_RECORD_VERSION}), in order. */
+  binding(o: Record<string, unknown>) {
+    const version = this.int(o.version, "version");
+    if (version !== undefined && version !== METER_RECORD_VERSION) {
+      this.add("version", `unsupported version ${version}`);
+    }
+    return {
+      version: METER_RECORD_VERSION,
+      agreementId: this.string(o.agreementId, "agreementId"),
+      chainId: this.int(o.chainId, "chainId"),
+      verifyingContract: this.string(o.verifyingContract, "verifyingContract"),
+      machineId: this.string(o.machineId, "machineId"),
+      channel: this.string(o.channel, "channel"),
+    };
   }
 
   object(v: unknown, field: string): Record<string, unknown> | undefined {
