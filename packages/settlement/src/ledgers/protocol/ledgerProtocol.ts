@@ -1,3 +1,4 @@
+import type { JsonValue } from "@maaskit/metering";
 import { z } from "zod";
 import type { LedgerBackend } from "../../ledger.js";
 import {
@@ -17,13 +18,7 @@ import {
 export const MAASKIT_LEDGER_PROTOCOL = "maaskit.ledger/1";
 
 /** A JSON value: what crosses a transport (decimals as strings, instants as ISO strings). */
-export type JsonValue =
-  | string
-  | number
-  | boolean
-  | null
-  | readonly JsonValue[]
-  | { readonly [key: string]: JsonValue | undefined };
+export type { JsonValue };
 
 /**
  * A maaskit ledger call as plain JSON, e.g. `{ protocol: "maaskit.ledger/1", method:
