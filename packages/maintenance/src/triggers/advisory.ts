@@ -1,4 +1,5 @@
-import { MaaskitError, type Reading } from "@maaskit/metering";
+import { dec, MaaskitError, type Reading } from "@maaskit/metering";
+import type { Decimal } from "decimal.js";
 
 /**
  * ISO 13374 processing blocks a maintenance signal passes through: state detection
@@ -81,4 +82,21 @@ export function assertTriggerOptions(
     `${trigger} options: ${problems.join("; ")}`,
     { details: { problems, conditionId } },
   );
+}
+
+/** A positive decimal option; a problem is pushed (and `undefined` returned) when it is not. @internal */
+export function optionalPositive(
+  v: Decimal.Value | undefined,
+  name: string,
+  problems: string[],
+): Decimal | undefined {
+  if (v === undefined) return undefined;
+  try {
+    const d = dec(v);
+    if (d.lte(0)) problems.push(`${name} must be > 0`);
+    return d;
+  } catch {
+    problems.push(`${name} must be a decimal number`);
+    return undefined;
+  }
 }

@@ -5,6 +5,7 @@ import {
   advisoryOf,
   assertTriggerOptions,
   type MaintenanceAdvisory,
+  optionalPositive,
   type ServicePerformedEvent,
 } from "./advisory.js";
 
@@ -36,16 +37,7 @@ export function depletionTrigger(
   options: DepletionTriggerOptions,
 ): OperatorFunction<Reading | ServicePerformedEvent | { kind: string }, MaintenanceAdvisory> {
   const problems: string[] = [];
-  const num = (v: Decimal.Value, name: string) => {
-    try {
-      const d = dec(v);
-      if (d.lte(0)) problems.push(`${name} must be > 0`);
-      return d;
-    } catch {
-      problems.push(`${name} must be a decimal number`);
-      return dec(1);
-    }
-  };
+  const num = (v: Decimal.Value, name: string) => optionalPositive(v, name, problems) ?? dec(1);
   const capacity = num(options.capacity, "capacity");
   const preAlertAt = num(options.preAlertAt ?? "0.8", "preAlertAt");
   if (preAlertAt.gt(1)) problems.push("preAlertAt must be a fraction <= 1");

@@ -5,6 +5,7 @@ import {
   advisoryOf,
   assertTriggerOptions,
   type MaintenanceAdvisory,
+  optionalPositive,
   type ServicePerformedEvent,
 } from "./advisory.js";
 
@@ -166,22 +167,6 @@ function hoursAt(e: ServicePerformedEvent, channel: string | undefined): Decimal
 
 function optionalDec(v: Decimal.Value | undefined): Decimal | undefined {
   return v === undefined ? undefined : dec(v);
-}
-
-function optionalPositive(
-  v: Decimal.Value | undefined,
-  name: string,
-  problems: string[],
-): Decimal | undefined {
-  if (v === undefined) return undefined;
-  try {
-    const d = dec(v);
-    if (d.lte(0)) problems.push(`${name} must be > 0`);
-    return d;
-  } catch {
-    problems.push(`${name} must be a decimal number`);
-    return undefined;
-  }
 }
 
 /** Adds calendar months in UTC, clamping to the month's last day (Jan 31 + 1 month = Feb 28/29). */
