@@ -1,14 +1,3 @@
-import { defineConfig } from "tsup";
+import { packageBuild } from "../../tsup.base.js";
 
-export default defineConfig({
-  entry: ["./src/index.ts"],
-  format: ["esm", "cjs"],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  target: "node20",
-  // No `splitting` key on purpose: tsup then splits the ESM build (modules shared by several
-  // entry points, such as errors.ts, exist once) and not the CJS build (esbuild cannot split
-  // CJS). Errors stay one identity across CJS entries through the MaaskitError brand.
-  treeshake: true,
-});
+export default packageBuild(["./src/index.ts"]);

@@ -1,7 +1,7 @@
-import { defineConfig } from "tsup";
+import { packageBuild } from "../../tsup.base.js";
 
-export default defineConfig({
-  entry: [
+export default packageBuild(
+  [
     "./src/index.ts",
     "./src/simulator.ts",
     "./src/opcua.ts",
@@ -15,17 +15,8 @@ export default defineConfig({
     // not an export: loaded by path from loadSparkplugCodec (keeps @bufbuild/protobuf lazy)
     "./src/sparkplugCodec.ts",
   ],
-  format: ["esm", "cjs"],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  target: "node20",
-  // No `splitting` key on purpose: tsup then splits the ESM build (modules shared by several
-  // entry points, such as errors.ts, exist once) and not the CJS build (esbuild cannot split
-  // CJS). Errors stay one identity across CJS entries through the MaaskitError brand.
-  treeshake: true,
   // Optional peers (node-opcua-client, node-opcua, mqtt; @bufbuild/protobuf through the lazily
-  // imported Sparkplug codec) are loaded with createRequire(import.meta.url),
-  // also in the CJS build.
-  shims: true,
-});
+  // imported Sparkplug codec) are loaded with createRequire(import.meta.url), also in the CJS
+  // build.
+  { shims: true },
+);

@@ -1,7 +1,7 @@
-import { defineConfig } from "tsup";
+import { packageBuild } from "../../tsup.base.js";
 
-export default defineConfig({
-  entry: [
+export default packageBuild(
+  [
     "./src/anvil.ts",
     "./src/index.ts",
     "./src/conformance.ts",
@@ -10,15 +10,6 @@ export default defineConfig({
     "./src/postgres.ts",
     "./src/http.ts",
   ],
-  format: ["esm", "cjs"],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  target: "node20",
-  // No `splitting` key on purpose: tsup then splits the ESM build (modules shared by several
-  // entry points, such as errors.ts, exist once) and not the CJS build (esbuild cannot split
-  // CJS). Errors stay one identity across CJS entries through the MaaskitError brand.
-  treeshake: true,
   // startAnvil resolves the anvil binary with import.meta.url, also in the CJS build.
-  shims: true,
-});
+  { shims: true },
+);
