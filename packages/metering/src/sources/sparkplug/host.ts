@@ -162,39 +162,6 @@ export function createSparkplugHost(options: SparkplugHostOptions): SparkplugHos
       const timestamp = m.timestamp ?? payload.timestamp ?? BigInt(now);
       const historical = m.isHistorical;
       const quality = m.quality;
-      if (deviceId !== undefined && session !== undefined && seq !== undefined) {
-        // the hot path (device data in a session): one literal per metric, every key in it,
-        // in the order the general case below adds them (no properties added afterwards)
-        out.push(
-          quality === undefined
-            ? {
-                kind: "metric",
-                name,
-                datatype,
-                value,
-                timestamp,
-                historical,
-                birth,
-                deviceId,
-                bdSeq: session,
-                seq,
-              }
-            : {
-                kind: "metric",
-                name,
-                datatype,
-                value,
-                timestamp,
-                historical,
-                birth,
-                deviceId,
-                quality,
-                bdSeq: session,
-                seq,
-              },
-        );
-        continue;
-      }
       const o: { -readonly [K in keyof MetricOutput]: MetricOutput[K] } = {
         kind: "metric",
         name,

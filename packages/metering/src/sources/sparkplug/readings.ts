@@ -1,7 +1,7 @@
 // From the host state machine's outputs to metering events: the per-metric hot path of
 // fromSparkplug (every metric of every DATA message passes through metricEvent).
 import type { Decimal } from "decimal.js";
-import type { GapEvent, MeterEvent, ReadingValue } from "../../reading.js";
+import type { GapEvent, MeterEvent, Reading, ReadingValue } from "../../reading.js";
 import type { UnitCode } from "../../units.js";
 import { qualityOfCode } from "../mqttClient.js";
 import type { SparkplugHostOutput } from "./hostTypes.js";
@@ -65,52 +65,19 @@ export function metricEvent(o: MetricOutput, map: Mapping, machineId: string): M
     if (m.states !== undefined) value = m.states[value.toNumber()] ?? value.toFixed();
     else if (scale !== undefined) value = value.times(scale);
   }
-  if (!o.historical && (map.last === undefined || t > map.last)) map.last = t;
   const quality = o.quality;
-  const unit = m.unit;
-  // one literal per shape (the same keys in the same order as adding them one by one would
-  // give): no property added after creation, so no shape transitions on the hot path
-  if (quality === undefined) {
-    return unit === undefined
-      ? {
-          kind: "reading",
-          machineId,
-          channel: m.channel,
-          value,
-          quality: "good",
-          sourceTime: new Date(t),
-        }
-      : {
-          kind: "reading",
-          machineId,
-          channel: m.channel,
-          value,
-          quality: "good",
-          sourceTime: new Date(t),
-          unit,
-        };
-  }
-  const q = qualityOfCode(quality);
-  return unit === undefined
-    ? {
-        kind: "reading",
-        machineId,
-        channel: m.channel,
-        value,
-        quality: q,
-        sourceTime: new Date(t),
-        statusCode: quality,
-      }
-    : {
-        kind: "reading",
-        machineId,
-        channel: m.channel,
-        value,
-        quality: q,
-        sourceTime: new Date(t),
-        unit,
-        statusCode: quality,
-      };
+  const reading: { -readonly [K in keyof Reading]: Reading[K] } = {
+    kind: "reading",
+    machineId,
+    channel: m.channel,
+    value,
+    quality: quality === undefined ? "good" : qualityOfCode(quality),
+    sourceTime: new Date(t),
+  };
+  if (m.unit !== undefined) reading.unit = m.unit;
+  if (quality !== undefined) reading.statusCode = quality;
+  if (!o.historical && (map.last === undefined || t > map.last)) map.last = t;
+  return reading;
 }
 
 /**
