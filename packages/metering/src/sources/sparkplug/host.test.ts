@@ -211,7 +211,7 @@ describe("Sparkplug 3.0 host application (pure state machine on virtual time)", 
       ]);
     });
 
-    it("metric outputs have the same keys in the same order on every path (device data's shortcut and node data), quality only when sent", () => {
+    it("metric outputs have the same keys in the same order on device data and on node data, quality only when sent", () => {
       const { h } = born();
       h.message(
         topic("DBIRTH", "d1"),
