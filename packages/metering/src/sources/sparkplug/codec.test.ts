@@ -127,6 +127,51 @@ describe("Sparkplug B codec (@bufbuild/protobuf, generated from Tahu's sparkplug
     expect("name" in p.metrics[0]!).toBe(false);
   });
 
+  it("every combination of present fields decodes to exactly those keys, in one order (the usual DATA metric's shortcut included)", () => {
+    const order = [
+      "isHistorical",
+      "isNull",
+      "value",
+      "name",
+      "alias",
+      "timestamp",
+      "datatype",
+      "quality",
+    ];
+    const optional = {
+      name: "m",
+      alias: 3n,
+      timestamp: 5n,
+      datatype: T.UInt64,
+      quality: 192,
+    } as const;
+    const names = Object.keys(optional) as (keyof typeof optional)[];
+    for (let mask = 0; mask < 2 ** names.length; mask++) {
+      const chosen = names.filter((_, i) => mask & (1 << i));
+      const metric = Object.fromEntries(chosen.map((k) => [k, optional[k]]));
+      for (const header of [{}, { seq: 1n }, { timestamp: 9n, seq: 2n }]) {
+        const p = decodeSparkplugPayload(
+          encodeSparkplugPayload({
+            ...header,
+            metrics: [{ ...metric, value: { case: "longValue", value: 1n } }],
+          }),
+        );
+        expect(Object.keys(p.metrics[0]!)).toEqual(
+          order.filter((k) => k in metric || order.indexOf(k) < 3),
+        );
+        expect(p.metrics[0]).toStrictEqual({
+          isHistorical: false,
+          isNull: false,
+          value: { case: "longValue", value: 1n },
+          ...metric,
+        });
+        expect(Object.keys(p)).toEqual(
+          ["metrics", "timestamp", "seq"].filter((k) => k === "metrics" || k in header),
+        );
+      }
+    }
+  });
+
   it("identical inputs give identical bytes", () => {
     const init = {
       seq: 3n,

@@ -41,16 +41,27 @@ type MutableMetric = { -readonly [K in keyof SparkplugMetric]: SparkplugMetric[K
 
 // hot path (every metric of every message): plain assignments, no spreads or closures
 function metricOf(m: Payload_Metric): SparkplugMetric {
-  const out: MutableMetric = {
-    isHistorical: m.isHistorical,
-    isNull: m.isNull,
-    value: m.value as RawMetricValue,
-  };
   // proto2 optional scalars: own properties are the ones set on the wire
-  if (Object.hasOwn(m, "name")) out.name = m.name;
-  if (Object.hasOwn(m, "alias")) out.alias = m.alias;
-  if (Object.hasOwn(m, "timestamp")) out.timestamp = m.timestamp;
-  if (Object.hasOwn(m, "datatype")) out.datatype = m.datatype;
+  const hasName = Object.hasOwn(m, "name");
+  const hasAlias = Object.hasOwn(m, "alias");
+  const hasTimestamp = Object.hasOwn(m, "timestamp");
+  const hasDatatype = Object.hasOwn(m, "datatype");
+  const value = m.value as RawMetricValue;
+  if (hasAlias && hasTimestamp && !hasName && !hasDatatype && m.properties === undefined) {
+    // the usual DATA metric (by alias, timestamped): one literal, no properties added later
+    return {
+      isHistorical: m.isHistorical,
+      isNull: m.isNull,
+      value,
+      alias: m.alias,
+      timestamp: m.timestamp,
+    };
+  }
+  const out: MutableMetric = { isHistorical: m.isHistorical, isNull: m.isNull, value };
+  if (hasName) out.name = m.name;
+  if (hasAlias) out.alias = m.alias;
+  if (hasTimestamp) out.timestamp = m.timestamp;
+  if (hasDatatype) out.datatype = m.datatype;
   if (m.properties !== undefined) out.quality = qualityOf(m.properties);
   return out;
 }
@@ -64,9 +75,12 @@ export function decodeSparkplugPayload(bytes: Uint8Array): SparkplugPayload {
   const p = fromBinary(PayloadSchema, bytes);
   const metrics = new Array<SparkplugMetric>(p.metrics.length);
   for (let i = 0; i < metrics.length; i++) metrics[i] = metricOf(p.metrics[i]!);
+  const hasTimestamp = Object.hasOwn(p, "timestamp");
+  const hasSeq = Object.hasOwn(p, "seq");
+  if (hasTimestamp && hasSeq) return { metrics, timestamp: p.timestamp, seq: p.seq };
   const out: { timestamp?: bigint; seq?: bigint; metrics: SparkplugMetric[] } = { metrics };
-  if (Object.hasOwn(p, "timestamp")) out.timestamp = p.timestamp;
-  if (Object.hasOwn(p, "seq")) out.seq = p.seq;
+  if (hasTimestamp) out.timestamp = p.timestamp;
+  if (hasSeq) out.seq = p.seq;
   return out;
 }
 

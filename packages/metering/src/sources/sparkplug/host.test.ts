@@ -211,6 +211,32 @@ describe("Sparkplug 3.0 host application (pure state machine on virtual time)", 
       ]);
     });
 
+    it("metric outputs have the same keys in the same order on device data and on node data, quality only when sent", () => {
+      const { h } = born();
+      h.message(
+        topic("DBIRTH", "d1"),
+        encodeSparkplugPayload({ seq: 1n, metrics: birthMetrics(0n, 5n, BigInt(T0)).slice(2) }),
+        T0,
+      );
+      const base = ["kind", "name", "datatype", "value", "timestamp", "historical", "birth"];
+      const keys = (out: SparkplugHostOutput[]) => metrics(out).map((m) => Object.keys(m));
+      const device = ["deviceId"];
+      expect(keys(h.message(topic("DDATA", "d1"), ndata(2n, 6n, BigInt(T0 + 1)), T0 + 1))).toEqual([
+        [...base, ...device, "bdSeq", "seq"],
+      ]);
+      expect(
+        keys(
+          h.message(topic("DDATA", "d1"), ndata(3n, 7n, BigInt(T0 + 2), { quality: 64 }), T0 + 2),
+        ),
+      ).toEqual([[...base, ...device, "quality", "bdSeq", "seq"]]);
+      expect(
+        keys(h.message(topic("NDATA"), ndata(4n, 8n, BigInt(T0 + 3), { quality: 64 }), T0 + 3)),
+      ).toEqual([[...base, "quality", "bdSeq", "seq"]]);
+      expect(keys(h.message(topic("NDATA"), ndata(5n, 9n, BigInt(T0 + 4)), T0 + 4))).toEqual([
+        [...base, "bdSeq", "seq"],
+      ]);
+    });
+
     it("an alias the birth did not define is not guessed: ignored with a reason and a rebirth is requested", () => {
       const { h } = born();
       const out = h.message(

@@ -4,6 +4,7 @@ import type {
   SparkplugResyncReason,
 } from "./hostTypes.js";
 import {
+  type ParsedTopic,
   parseStatePayload,
   parseTopic,
   type SparkplugMessageType,
@@ -83,12 +84,14 @@ export function createSparkplugHost(options: SparkplugHostOptions): SparkplugHos
   const node: Scope = newScope();
   const devices = new Map<string, Scope>();
   let bdSeq: bigint | undefined;
-  let expectedSeq: bigint | undefined;
-  let pending = new Map<bigint, Pending>();
+  // seq arithmetic in numbers (0–255): no bigint allocated per message
+  let expectedSeq: number | undefined;
+  let pending = new Map<number, Pending>();
   let reorderDeadline: number | undefined;
   let lastRebirth = Number.NEGATIVE_INFINITY;
   let rebirthWanted: SparkplugResyncReason | "sparkplug.noSession" | undefined;
   let connectedNow = false;
+  const topics = new Map<string, ParsedTopic>();
   let ownWillTimestamp = 0;
 
   const deviceScope = (id: string): Scope => {
@@ -145,6 +148,8 @@ export function createSparkplugHost(options: SparkplugHostOptions): SparkplugHos
   ): SparkplugHostOutput[] {
     const out: SparkplugHostOutput[] = [];
     let unknownAlias = false;
+    const session = bdSeq;
+    const seq = payload.seq;
     for (const m of payload.metrics) {
       const def = resolve(scope, m, birth);
       if (def === undefined) {
@@ -152,22 +157,24 @@ export function createSparkplugHost(options: SparkplugHostOptions): SparkplugHos
         out.push({ kind: "ignored", topic, reason: "sparkplug.unknownAlias" });
         continue;
       }
-      // hot path: one plain object per metric
-      const o: {
-        -readonly [K in keyof MetricOutput]: MetricOutput[K];
-      } = {
+      const { name, datatype } = def;
+      const value = metricValue(m.value, datatype, m.isNull);
+      const timestamp = m.timestamp ?? payload.timestamp ?? BigInt(now);
+      const historical = m.isHistorical;
+      const quality = m.quality;
+      const o: { -readonly [K in keyof MetricOutput]: MetricOutput[K] } = {
         kind: "metric",
-        name: def.name,
-        datatype: def.datatype,
-        value: metricValue(m.value, def.datatype, m.isNull),
-        timestamp: m.timestamp ?? payload.timestamp ?? BigInt(now),
-        historical: m.isHistorical,
+        name,
+        datatype,
+        value,
+        timestamp,
+        historical,
         birth,
       };
       if (deviceId !== undefined) o.deviceId = deviceId;
-      if (m.quality !== undefined) o.quality = m.quality;
-      if (bdSeq !== undefined) o.bdSeq = bdSeq;
-      if (payload.seq !== undefined) o.seq = payload.seq;
+      if (quality !== undefined) o.quality = quality;
+      if (session !== undefined) o.bdSeq = session;
+      if (seq !== undefined) o.seq = seq;
       out.push(o);
     }
     if (unknownAlias) {
@@ -253,7 +260,7 @@ export function createSparkplugHost(options: SparkplugHostOptions): SparkplugHos
       const next = pending.get(expectedSeq);
       if (next === undefined) break;
       pending.delete(expectedSeq);
-      expectedSeq = (expectedSeq + 1n) % 256n;
+      expectedSeq = (expectedSeq + 1) % 256;
       out.push(...apply(next, now));
     }
     if (pending.size === 0) reorderDeadline = undefined;
@@ -295,7 +302,7 @@ export function createSparkplugHost(options: SparkplugHostOptions): SparkplugHos
       pending = new Map();
       reorderDeadline = undefined;
       rebirthWanted = undefined;
-      expectedSeq = ((payload.seq ?? 0n) + 1n) % 256n;
+      expectedSeq = Number(((payload.seq ?? 0n) + 1n) % 256n);
       births.push(...birthOf(node, undefined, payload, topic, now));
       return births;
     }
@@ -324,21 +331,22 @@ export function createSparkplugHost(options: SparkplugHostOptions): SparkplugHos
         ...requestRebirth(node.lost ?? "sparkplug.noSession", now),
       ];
     }
-    const seq = payload.seq;
-    if (seq === undefined || seq < 0n || seq > 255n) {
+    const wireSeq = payload.seq;
+    if (wireSeq === undefined || wireSeq < 0n || wireSeq > 255n) {
       return [{ kind: "ignored", topic, reason: "sparkplug.badSeq" }];
     }
-    const ahead = (seq - expectedSeq + 256n) % 256n;
-    if (ahead >= 128n || pending.has(seq)) {
+    const seq = Number(wireSeq);
+    const ahead = (seq - expectedSeq + 256) % 256;
+    if (ahead >= 128 || pending.has(seq)) {
       return [{ kind: "ignored", topic, reason: "sparkplug.duplicateSeq" }];
     }
-    if (ahead === 0n && pending.size === 0) {
+    if (ahead === 0 && pending.size === 0) {
       // the usual case, in order with nothing waiting: applied at once
-      expectedSeq = (expectedSeq + 1n) % 256n;
+      expectedSeq = (expectedSeq + 1) % 256;
       return apply({ topic, type, deviceId, payload }, now);
     }
     pending.set(seq, { topic, type, deviceId, payload });
-    if (ahead !== 0n) {
+    if (ahead !== 0) {
       reorderDeadline ??= now + reorderTimeout;
       return [];
     }
@@ -379,7 +387,13 @@ export function createSparkplugHost(options: SparkplugHostOptions): SparkplugHos
       return [];
     },
     message(topic, bytes, now) {
-      const t = parseTopic(topic);
+      let t = topics.get(topic);
+      if (t === undefined) {
+        // an edge node publishes on a handful of topics: parsed once, not per message
+        if (topics.size >= 1024) topics.clear();
+        t = parseTopic(topic);
+        topics.set(topic, t);
+      }
       if (t.kind === "state") {
         const state = parseStatePayload(bytes);
         if (state === undefined) return [{ kind: "ignored", topic, reason: "sparkplug.badState" }];
@@ -406,8 +420,7 @@ export function createSparkplugHost(options: SparkplugHostOptions): SparkplugHos
       if (reorderDeadline !== undefined && now >= reorderDeadline) {
         // the missing messages never came: skip them, the registers bridge the hole
         const seqs = [...pending.keys()].sort(
-          (a, b) =>
-            Number((a - expectedSeq! + 256n) % 256n) - Number((b - expectedSeq! + 256n) % 256n),
+          (a, b) => ((a - expectedSeq! + 256) % 256) - ((b - expectedSeq! + 256) % 256),
         );
         for (const s of [node, ...devices.values()]) if (s.online) s.lost ??= "sparkplug.seqGap";
         if (seqs.length > 0) expectedSeq = seqs[0]!;
