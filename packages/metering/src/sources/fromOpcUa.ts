@@ -58,6 +58,12 @@ export type {
  * after the reconnect, so the `source.reconnected` gap is emitted just before the first of
  * those notifications.
  *
+ * Notifications that arrive while a connection is repaired are held (at most
+ * `maxHeldNotifications`; what arrives beyond is reported as one `source.overflow` gap after
+ * the held ones, never dropped silently). Per notification the path is one `Reading` object
+ * and the value's exact Decimal (built from the double's shortest round-trip digits without
+ * the string, `decimalOfDouble`); the gap logic lives in `opcUaGaps.ts`.
+ *
  * Connection and session failures end the stream with typed `MaaskitError`s
  * (`metering.opcua.connectionFailed`, `.connectionLost`, `.subscriptionFailed`,
  * `.badNode`); invalid options throw `metering.opcua.invalidConfig` listing every problem.

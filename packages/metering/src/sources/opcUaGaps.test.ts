@@ -26,6 +26,14 @@ function harness(maxHeld = 100) {
   });
   return { out, gaps };
 }
+/** Readings at `before` seconds while connected, then at `during` while a repair holds them. */
+function lostAfter(before: number[], during: number[], maxHeld?: number) {
+  const h = harness(maxHeld);
+  for (const s of before) h.gaps.emit(reading(s));
+  h.gaps.hold();
+  for (const s of during) h.gaps.emit(reading(s));
+  return h;
+}
 const kinds = (out: MeterEvent[]) =>
   out.map((e) => (e.kind === "reading" ? `r${e.sourceTime.getUTCSeconds()}` : e.kind));
 
@@ -38,11 +46,7 @@ describe("fromOpcUa gaps", () => {
   });
 
   it("a surviving subscription: the held notifications in sourceTime order, the gap before the first reading", () => {
-    const { out, gaps } = harness();
-    gaps.emit(reading(5));
-    gaps.hold();
-    gaps.emit(reading(9));
-    gaps.emit(reading(7));
+    const { out, gaps } = lostAfter([5], [9, 7]);
     expect(kinds(out)).toEqual(["r5"]);
     gaps.resume("source.reconnected");
     expect(kinds(out)).toEqual(["r5", "gap", "r7", "r9"]);
@@ -51,10 +55,7 @@ describe("fromOpcUa gaps", () => {
   });
 
   it("a recreated subscription: one gap bridged by the re-read registers, then everything in order", () => {
-    const { out, gaps } = harness();
-    gaps.emit(reading(5));
-    gaps.hold();
-    gaps.emit(reading(9));
+    const { out, gaps } = lostAfter([5], [9]);
     gaps.bridge("source.serverRestarted", [reading(8, "volume")], true);
     expect(kinds(out)).toEqual(["r5", "gap", "r8", "r9"]);
     expect(out[1]).toMatchObject({
@@ -66,10 +67,7 @@ describe("fromOpcUa gaps", () => {
   });
 
   it("attack: a flood during a repair is bounded — what is not kept is a source.overflow gap, never a silent loss", () => {
-    const { out, gaps } = harness(3);
-    gaps.emit(reading(1));
-    gaps.hold();
-    for (const s of [10, 11, 12, 14, 13, 20]) gaps.emit(reading(s));
+    const { out, gaps } = lostAfter([1], [10, 11, 12, 14, 13, 20], 3);
     gaps.resume("source.reconnected");
     expect(kinds(out)).toEqual(["r1", "gap", "r10", "r11", "r12", "gap"]);
     const overflow = out[5] as GapEvent;
