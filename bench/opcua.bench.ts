@@ -235,7 +235,7 @@ export async function opcuaBench(quick: boolean): Promise<{
     figure({
       id: "opcua.rss.idle",
       group: "OPC UA ingest",
-      name: "gateway process RSS, idle (metering, /opcua, settlement imported; journal and embedded ledger open)",
+      name: "gateway process RSS, idle (metering, /opcua, settlement imported; journal and embedded ledger open; node-opcua-client loaded by fromOpcUa())",
       value: first.gateway.rssIdleMiB,
       unit: "MiB",
       baseline: {

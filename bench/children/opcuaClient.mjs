@@ -85,10 +85,10 @@ if (variant === "bare") {
   const journal = await metering.openJournal({ dir: journalDir, codec: metering.meterRecordCodec });
   const ledger = embeddedLedger({ dir: ledgerDir });
   await ledger.ready;
-  gc();
-  out.rssIdleMiB = mib(rss());
   let other = 0;
-  const subscription = fromOpcUa({
+  // Built before the idle figure: fromOpcUa() loads node-opcua-client (an optional peer, loaded
+  // on first use), which the bare process has loaded by then too; it connects on subscribe.
+  const source = fromOpcUa({
     endpointUrl,
     machineId: "bench",
     nodes: nodeIds.map((nodeId, i) => ({ nodeId, channel: `v${i}`, unit: "G53", kind: "rate" })),
@@ -100,7 +100,10 @@ if (variant === "bare") {
     security: { mode: "None" },
     logger: { warn: (m) => process.stderr.write(`${m}\n`) },
     clientOptions: { applicationName: "bench-gateway" },
-  }).subscribe({
+  });
+  gc();
+  out.rssIdleMiB = mib(rss());
+  const subscription = source.subscribe({
     next: (e) => {
       if (e.kind === "reading") count++;
       else other++;

@@ -49,6 +49,7 @@ export type GapReason =
   | "source.reconnected"
   | "source.subscriptionRecreated"
   | "source.serverRestarted"
+  | "source.overflow"
   | "rate.maxGapExceeded"
   | "counter.reset"
   | "counter.replaced"

@@ -32,6 +32,12 @@ describe("fromOpcUa", () => {
     expect(problemsOf(valid)).toEqual([]);
   });
 
+  it("error: maxHeldNotifications must be a positive number", () => {
+    expect(problemsOf({ ...valid, maxHeldNotifications: 0 })).toEqual([
+      "maxHeldNotifications must be a number >= 1",
+    ]);
+  });
+
   it("error: reports every invalid option at once", () => {
     expect(
       problemsOf({

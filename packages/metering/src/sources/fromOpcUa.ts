@@ -9,7 +9,7 @@ import type {
 } from "node-opcua-client";
 import { Observable } from "rxjs";
 import { MaaskitError } from "../errors.js";
-import type { GapEvent, GapReason, MeterEvent, QuarantineEvent, Reading } from "../reading.js";
+import type { GapReason, MeterEvent, QuarantineEvent } from "../reading.js";
 import {
   type FromOpcUaOptions,
   type NodeConfig,
@@ -17,7 +17,8 @@ import {
   validate,
 } from "./fromOpcUaOptions.js";
 import { loadNodeOpcuaClient } from "./nodeOpcuaClient.js";
-import { dataValueToEvent, eventTime } from "./opcUaConversion.js";
+import { dataValueToEvent } from "./opcUaConversion.js";
+import { opcUaGaps } from "./opcUaGaps.js";
 import { userIdentityOf } from "./opcUaSecurity.js";
 import {
   connectionFailedError,
@@ -56,6 +57,12 @@ export type {
  * the server queued the changes (up to `queueSize` per item, newest kept) and delivers them
  * after the reconnect, so the `source.reconnected` gap is emitted just before the first of
  * those notifications.
+ *
+ * Notifications that arrive while a connection is repaired are held (at most
+ * `maxHeldNotifications`; what arrives beyond is reported as one `source.overflow` gap after
+ * the held ones, never dropped silently). Per notification the path is one `Reading` object
+ * and the value's exact Decimal (built from the double's shortest round-trip digits without
+ * the string, `decimalOfDouble`); the gap logic lives in `opcUaGaps.ts`.
  *
  * Connection and session failures end the stream with typed `MaaskitError`s
  * (`metering.opcua.connectionFailed`, `.connectionLost`, `.subscriptionFailed`,
@@ -97,6 +104,7 @@ export function fromOpcUa(options: FromOpcUaOptions): Observable<MeterEvent> {
     reconnect = true,
     badNodes = "error",
   } = options;
+  const maxHeld = options.maxHeldNotifications ?? Math.max(10_000, 2 * nodes.length * queueSize);
   const publishingInterval = options.publishingInterval ?? Math.max(50, samplingInterval);
   const logger = options.logger ?? { warn: (m: string) => console.warn(m) };
 
@@ -109,10 +117,6 @@ export function fromOpcUa(options: FromOpcUaOptions): Observable<MeterEvent> {
     let session: ClientSession | undefined;
     let subscription: ClientSubscription | undefined;
     let serverStartTime: number | undefined;
-    // newest sourceTime emitted: where a gap starts
-    let lastSourceTime: Date | undefined;
-    // while the connection is being repaired, notifications wait here until the gap is emitted
-    let held: MeterEvent[] | undefined;
     let recreated = false;
     let repairing: Promise<void> | undefined;
 
@@ -121,32 +125,14 @@ export function fromOpcUa(options: FromOpcUaOptions): Observable<MeterEvent> {
       subscriber.error(err);
     };
 
-    // a gap to announce before the next reading (reconnects where the subscription survived)
-    let pendingGap: { reason: GapReason; start: Date } | undefined;
-
+    const gaps = opcUaGaps({
+      machineId,
+      endpointUrl,
+      maxHeld,
+      next: (e) => subscriber.next(e),
+    });
     const emit = (e: MeterEvent): void => {
-      if (closed) return;
-      if (held !== undefined) {
-        held.push(e);
-        return;
-      }
-      if (e.kind === "reading") {
-        if (pendingGap !== undefined) {
-          const { reason, start } = pendingGap;
-          pendingGap = undefined;
-          subscriber.next({
-            kind: "gap",
-            machineId,
-            start,
-            end: e.sourceTime,
-            reason,
-            detail: `OPC UA connection to ${endpointUrl} was interrupted; the subscription survived and its queued notifications follow`,
-          });
-        }
-        if (lastSourceTime === undefined || e.sourceTime > lastSourceTime)
-          lastSourceTime = e.sourceTime;
-      }
-      subscriber.next(e);
+      if (!closed) gaps.emit(e);
     };
 
     const onConnectionLost = (): void => {
@@ -163,13 +149,13 @@ export function fromOpcUa(options: FromOpcUaOptions): Observable<MeterEvent> {
         );
         return;
       }
-      held ??= [];
+      gaps.hold();
     };
 
     const onRestored = (): void => {
       // both the session ("session_restored") and the client ("connection_reestablished")
       // report a repair; bridge once per connection loss
-      if (closed || repairing !== undefined || held === undefined) return;
+      if (closed || repairing !== undefined || !gaps.holding) return;
       repairing = (async () => {
         for (let attempt = 1; ; attempt++) {
           try {
@@ -199,7 +185,7 @@ export function fromOpcUa(options: FromOpcUaOptions): Observable<MeterEvent> {
     };
 
     async function bridgeGap(): Promise<void> {
-      held ??= [];
+      gaps.hold();
       const s = session!;
       let reason: GapReason = recreated ? "source.subscriptionRecreated" : "source.reconnected";
       recreated = false;
@@ -213,14 +199,7 @@ export function fromOpcUa(options: FromOpcUaOptions): Observable<MeterEvent> {
       }
       if (startTime !== undefined) serverStartTime = startTime;
       if (reason === "source.reconnected") {
-        // The session and subscription survived: the server queued what changed meanwhile
-        // and delivers it now (older sourceTimes first). Re-reading the registers would put
-        // a newer value ahead of those queued notifications, so announce the gap at the
-        // next reading instead and let the queue flow.
-        const pending = held.sort((a, b) => eventTime(a) - eventTime(b));
-        held = undefined;
-        if (lastSourceTime !== undefined) pendingGap = { reason, start: lastSourceTime };
-        for (const e of pending) emit(e);
+        if (!closed) gaps.resume(reason);
         return;
       }
       const registers = nodes.filter((n) => n.node.kind === "register");
@@ -233,24 +212,7 @@ export function fromOpcUa(options: FromOpcUaOptions): Observable<MeterEvent> {
           reread.push(dataValueToEvent(machineId, registers[i]!, dv));
       }
       if (closed) return;
-      const after = [...reread, ...held].sort((a, b) => eventTime(a) - eventTime(b));
-      held = undefined;
-      // this gap covers any earlier one still waiting for a reading
-      pendingGap = undefined;
-      const firstAfter = after.find((e): e is Reading => e.kind === "reading");
-      if (lastSourceTime !== undefined && firstAfter !== undefined) {
-        const gap: GapEvent = {
-          kind: "gap",
-          machineId,
-          start: lastSourceTime,
-          end: firstAfter.sourceTime,
-          reason,
-          ...(registers.length > 0 ? { bridgedBy: "register" as const } : {}),
-          detail: `OPC UA connection to ${endpointUrl} was interrupted; registers re-read after the reconnect`,
-        };
-        subscriber.next(gap);
-      }
-      for (const e of after) emit(e);
+      gaps.bridge(reason, reread, registers.length > 0);
     }
 
     async function start(): Promise<void> {
@@ -414,8 +376,8 @@ export function fromOpcUa(options: FromOpcUaOptions): Observable<MeterEvent> {
             rejected.push({ node: items[i]!.node, status: item.statusCode.name });
         });
         group.on("changed", (item, dv, i) => {
-          if (item.statusCode.isNotGood()) return;
-          emit(dataValueToEvent(machineId, items[i]!, dv));
+          if (closed || item.statusCode.isNotGood()) return;
+          gaps.emit(dataValueToEvent(machineId, items[i]!, dv));
         });
       }
       if (rejected.length > 0) {

@@ -106,6 +106,14 @@ export interface FromOpcUaOptions {
    * `QuarantineEvent` (reason `node.bad`) per node and meters the rest.
    */
   readonly badNodes?: "error" | "quarantine";
+  /**
+   * Notifications held while a lost connection is repaired (they go out after the gap).
+   * Beyond this bound the further ones are not kept: one `GapEvent` with reason
+   * `source.overflow` (from the first to the last sourceTime not kept, with their count in
+   * `detail`) follows the held ones, so nothing is lost silently. Default: twice what the
+   * server can queue, `2 × nodes × queueSize`, at least 10,000.
+   */
+  readonly maxHeldNotifications?: number;
 }
 
 export type FromOpcUaErrorCode =
@@ -151,6 +159,7 @@ export function validate(options: FromOpcUaOptions): NodeConfig[] {
   positive("publishingInterval", 0);
   positive("queueSize", 1);
   positive("groupSize", 1);
+  positive("maxHeldNotifications", 1);
   if (options.deadband !== undefined) {
     const { type, value } = options.deadband;
     if (type !== "absolute" && type !== "percent")

@@ -33,6 +33,36 @@ describe("OPC UA DataValue conversion", () => {
       serverTime: server,
     });
     expect((e as { value: Decimal }).value.toFixed()).toBe("0.30000000000000004");
+    // one object, keys in the order Readings always had (records hash what operators build)
+    expect(Object.keys(e)).toEqual([
+      "kind",
+      "machineId",
+      "channel",
+      "value",
+      "quality",
+      "statusCode",
+      "sourceTime",
+      "unit",
+      "serverTime",
+    ]);
+    const bare = dataValueToEvent(
+      "c1",
+      { ...register, node: { ...register.node, unit: undefined } },
+      new DataValue({
+        value: { dataType: DataType.Float, value: 1.5 },
+        statusCode: StatusCodes.Good,
+        sourceTimestamp: at,
+      }),
+    );
+    expect(bare).toStrictEqual({
+      kind: "reading",
+      machineId: "c1",
+      channel: "volume",
+      value: new Dec("1.5"),
+      quality: "good",
+      statusCode: 0,
+      sourceTime: at,
+    });
   });
 
   it("UInt64 words and a scale are exact; a state's number maps to its name", () => {

@@ -2,6 +2,7 @@ import type { Decimal } from "decimal.js";
 import type { DataType, DataValue } from "node-opcua-client";
 import { Dec } from "../quantity.js";
 import type { MeterEvent, Quality, QuarantineEvent, ReadingValue } from "../reading.js";
+import { decimalOfDouble } from "./decimalOfDouble.js";
 import type { NodeConfig } from "./fromOpcUaOptions.js";
 import { loadNodeOpcuaClient } from "./nodeOpcuaClient.js";
 
@@ -16,63 +17,101 @@ export function eventTime(e: MeterEvent): number {
       : 0;
 }
 
-export function quality(code: number): Quality {
+function qualityOf(code: number): Quality {
   // the two top bits of a StatusCode are its severity: 00 good, 01 uncertain, 1x bad
   const severity = code >>> 30;
   return severity === 0 ? "good" : severity === 1 ? "uncertain" : "bad";
 }
 
-/** Converts one DataValue into a Reading, or a QuarantineEvent when it cannot be one. */
+/**
+ * Converts one DataValue into a Reading, or a QuarantineEvent when it cannot be one. The
+ * per-notification path: one object per Reading (in the key order the Reading always had),
+ * the DataValue's own Dates, a double's Decimal built without its string.
+ */
 export function dataValueToEvent(machineId: string, n: NodeConfig, dv: DataValue): MeterEvent {
-  const { node } = n;
-  const code = dv.statusCode.value;
-  const sourceTime = dv.sourceTimestamp ?? dv.serverTimestamp ?? new Date();
-  const converted = convertValue(n, dv.value?.dataType, dv.value?.value);
-  if (typeof converted === "object" && converted !== null && "problem" in converted) {
+  const node = n.node;
+  const statusCode = dv.statusCode.value;
+  const serverTime = dv.serverTimestamp;
+  const sourceTime = dv.sourceTimestamp ?? serverTime ?? new Date();
+  const variant = dv.value;
+  const value = convertValue(n, variant?.dataType, variant?.value);
+  if (value instanceof ValueProblem) {
     const q: QuarantineEvent = {
       kind: "quarantine",
       machineId,
       channel: node.channel,
-      reason: converted.problem,
-      message: `${machineId}/${node.channel}: ${converted.message} (status ${dv.statusCode.name})`,
+      reason: value.problem,
+      message: `${machineId}/${node.channel}: ${value.message} (status ${dv.statusCode.name})`,
       item: { nodeId: node.nodeId, dataValue: dv.toString() },
       at: sourceTime,
     };
     return q;
   }
-  const base = {
-    kind: "reading" as const,
-    machineId,
-    channel: node.channel,
-    value: converted as ReadingValue,
-    quality: quality(code),
-    statusCode: code,
-    sourceTime,
-  };
-  const withUnit = node.unit === undefined ? base : { ...base, unit: node.unit };
-  return dv.serverTimestamp ? { ...withUnit, serverTime: dv.serverTimestamp } : withUnit;
+  const channel = node.channel;
+  const quality = qualityOf(statusCode);
+  const unit = node.unit;
+  if (serverTime) {
+    return unit === undefined
+      ? { kind: "reading", machineId, channel, value, quality, statusCode, sourceTime, serverTime }
+      : {
+          kind: "reading",
+          machineId,
+          channel,
+          value,
+          quality,
+          statusCode,
+          sourceTime,
+          unit,
+          serverTime,
+        };
+  }
+  return unit === undefined
+    ? { kind: "reading", machineId, channel, value, quality, statusCode, sourceTime }
+    : { kind: "reading", machineId, channel, value, quality, statusCode, sourceTime, unit };
+}
+
+/** What a value that cannot be a reading gets quarantined for. */
+class ValueProblem {
+  constructor(
+    readonly problem: string,
+    readonly message: string,
+  ) {}
 }
 
 export function convertValue(
   n: NodeConfig,
   dataType: DataType | undefined,
   raw: unknown,
-): ReadingValue | { problem: string; message: string } {
-  const { DataType } = loadNodeOpcuaClient();
+): ReadingValue | ValueProblem {
   const { node, scale } = n;
-  if (raw === null || raw === undefined) return { problem: "value.missing", message: "no value" };
-  if (typeof raw === "boolean") return raw;
-  if (typeof raw === "string") return raw;
-  if (typeof raw === "object" && raw !== null && "text" in raw && typeof raw.text === "string") {
-    return raw.text; // LocalizedText
-  }
   let d: Decimal;
   if (typeof raw === "number") {
     if (!Number.isFinite(raw))
-      return { problem: "value.notFinite", message: `value ${raw} is not finite` };
+      return new ValueProblem("value.notFinite", `value ${raw} is not finite`);
     if (node.kind === "state" && node.states?.[raw] !== undefined) return node.states[raw]!;
-    d = new Dec(raw.toString());
-  } else if (
+    d = decimalOfDouble(raw);
+  } else {
+    const other = convertOther(dataType, raw);
+    if (!(other instanceof Dec)) return other;
+    d = other;
+  }
+  if (node.kind === "state") return d.toFixed();
+  return scale === undefined ? d : d.times(scale);
+}
+
+/** Anything but a number: flags, text, 64-bit words, bigints; else the problem. */
+function convertOther(
+  dataType: DataType | undefined,
+  raw: unknown,
+): boolean | string | Decimal | ValueProblem {
+  if (raw === null || raw === undefined) return new ValueProblem("value.missing", "no value");
+  if (typeof raw === "boolean") return raw;
+  if (typeof raw === "string") return raw;
+  if (typeof raw === "object" && "text" in raw && typeof raw.text === "string") {
+    return raw.text; // LocalizedText
+  }
+  const { DataType } = loadNodeOpcuaClient();
+  if (
     (dataType === DataType.Int64 || dataType === DataType.UInt64) &&
     Array.isArray(raw) &&
     raw.length === 2
@@ -83,15 +122,11 @@ export function convertValue(
       dataType === DataType.Int64
         ? BigInt.asIntN(64, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0))
         : (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
-    d = new Dec(big.toString());
-  } else if (typeof raw === "bigint") {
-    d = new Dec(raw.toString());
-  } else {
-    return {
-      problem: "value.notNumeric",
-      message: `value of type ${DataType[dataType ?? 0]} is not a number`,
-    };
+    return new Dec(big.toString());
   }
-  if (node.kind === "state") return d.toFixed();
-  return scale === undefined ? d : d.times(scale);
+  if (typeof raw === "bigint") return new Dec(raw.toString());
+  return new ValueProblem(
+    "value.notNumeric",
+    `value of type ${DataType[dataType ?? 0]} is not a number`,
+  );
 }
