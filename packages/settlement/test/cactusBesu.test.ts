@@ -1,6 +1,5 @@
 import { PluginRegistry } from "@hyperledger/cactus-core";
 import { PluginLedgerConnectorBesu } from "@hyperledger/cactus-plugin-ledger-connector-besu";
-import { type Contract, type HDNodeWallet, parseEther } from "ethers";
 import { describe, expect, it } from "vitest";
 import { cactusLedger, isLedgerConnectorPlugin, ledgerConnectorPlugin } from "../src/cactus.js";
 import {
@@ -12,11 +11,9 @@ import {
   scenarioRecords,
 } from "../src/conformance.js";
 import { evmLedger } from "../src/evm.js";
-import { testTokenAbi, testTokenBytecode } from "../src/ledgers/evm/generated/TestToken.js";
 import { openAgreementWithConsent } from "../src/openAgreementWithConsent.js";
-import { type Anvil, startAnvil } from "./anvil.js";
 import { BesuConnectorProvider, type BesuTransact } from "./besuConnectorProvider.js";
-import { deploy, send } from "./evmTestUtils.js";
+import { startConformanceChain } from "./conformanceChain.js";
 
 // A real Cactus ledger connector in the path: Hyperledger Cactus' Besu connector 0.5.0 carries
 // every transaction of the EVM backend to the node (anvil here), inside the same registry that
@@ -24,20 +21,11 @@ import { deploy, send } from "./evmTestUtils.js";
 // cactusLedger → registry → ledgerConnectorPlugin(evmLedger) → ethers → registry → Besu connector → anvil.
 
 async function setup(clock: ReturnType<typeof scenarioClock>) {
-  const anvil: Anvil = await startAnvil({
-    args: ["--timestamp", String(Date.UTC(2024, 11, 1) / 1000)],
-  });
-  const deployer = anvil.wallets[0] as HDNodeWallet;
+  const { anvil, deployer, token } = await startConformanceChain(
+    ["provider", "customer", "arbiter", "stranger"],
+    { customer: 10n ** 12n, stranger: 10n ** 6n },
+  );
   const w = conformanceWallets();
-  for (const p of [w.provider, w.customer, w.arbiter, w.stranger]) {
-    await anvil.provider.send("anvil_setBalance", [
-      p.address,
-      `0x${parseEther("100").toString(16)}`,
-    ]);
-  }
-  const token = await deploy(deployer, testTokenAbi, testTokenBytecode, "Euro Test", "EURT", 6);
-  await send(token, deployer, "mint", w.customer.address, 10n ** 12n);
-  await send(token, deployer, "mint", w.stranger.address, 10n ** 6n);
 
   // Besu connector 0.5.0 implements the 0.5 plugin interface (no onPluginInit): registry.add()
   // of cactus-core 1.0.0 refuses it, the constructor's plugin list takes it.
@@ -69,7 +57,7 @@ async function setup(clock: ReturnType<typeof scenarioClock>) {
     backend,
     ledger,
     registry,
-    token: await (token as Contract).getAddress(),
+    token: await token.getAddress(),
   };
 }
 

@@ -1,6 +1,6 @@
 import { PluginRegistry } from "@hyperledger/cactus-core";
 import { ConsensusAlgorithmFamily } from "@hyperledger/cactus-core-api";
-import { type Contract, ContractFactory, type HDNodeWallet, parseEther } from "ethers";
+import { ContractFactory, type HDNodeWallet } from "ethers";
 import { describe, expect, it } from "vitest";
 import {
   cactusLedger,
@@ -21,25 +21,16 @@ import {
   workOrderEscrowAbi,
   workOrderEscrowBytecode,
 } from "../src/evm.js";
-import { testTokenAbi, testTokenBytecode } from "../src/ledgers/evm/generated/TestToken.js";
-import { type Anvil, startAnvil } from "./anvil.js";
-import { deploy, send } from "./evmTestUtils.js";
+import type { Anvil } from "./anvil.js";
+import { startConformanceChain } from "./conformanceChain.js";
 
 /** anvil with the conformance parties funded and the settlement token deployed. */
 async function chain(): Promise<{ anvil: Anvil; deployer: HDNodeWallet; token: string }> {
-  const anvil = await startAnvil({ args: ["--timestamp", String(Date.UTC(2024, 11, 1) / 1000)] });
-  const deployer = anvil.wallets[0] as HDNodeWallet;
-  const w = conformanceWallets();
-  for (const p of [w.provider, w.customer, w.arbiter, w.stranger]) {
-    await anvil.provider.send("anvil_setBalance", [
-      p.address,
-      `0x${parseEther("100").toString(16)}`,
-    ]);
-  }
-  const token = await deploy(deployer, testTokenAbi, testTokenBytecode, "Euro Test", "EURT", 6);
-  await send(token, deployer, "mint", w.customer.address, 10n ** 12n);
-  await send(token, deployer, "mint", w.stranger.address, 10n ** 6n);
-  return { anvil, deployer, token: await (token as Contract).getAddress() };
+  const { anvil, deployer, token } = await startConformanceChain(
+    ["provider", "customer", "arbiter", "stranger"],
+    { customer: 10n ** 12n, stranger: 10n ** 6n },
+  );
+  return { anvil, deployer, token: await token.getAddress() };
 }
 
 function parties(anvil: Anvil) {

@@ -3,7 +3,6 @@
 // EVM ledger; quarter-hour scenario records signed with the key valid for their window; and
 // the exact gas the ledger's meter-agreements contract spent over a range of blocks.
 import { type MeterRecord, meterRecordDigest, signMeterRecord } from "@maaskit/metering";
-import { type HDNodeWallet, parseEther } from "ethers";
 import type { Agreement } from "../src/agreement.js";
 import {
   conformanceWallets,
@@ -14,26 +13,17 @@ import {
 } from "../src/conformance/ledgerScenario.js";
 import { evmLedger } from "../src/evm.js";
 import type { LedgerDomain } from "../src/ledger.js";
-import { testTokenAbi, testTokenBytecode } from "../src/ledgers/evm/generated/TestToken.js";
-import { type Anvil, startAnvil } from "./anvil.js";
-import { deploy } from "./evmTestUtils.js";
+import type { Anvil } from "./anvil.js";
+import { startConformanceChain } from "./conformanceChain.js";
 
 /** A running anvil with a deployed EVM ledger and test token; `stop()` the anvil when done. */
 export async function startDeliveryLedger() {
-  const anvil = await startAnvil({ args: ["--timestamp", String(Date.UTC(2024, 11, 1) / 1000)] });
+  const { anvil, deployer, parties, token } = await startConformanceChain(
+    ["provider", "customer", "arbiter"],
+    {},
+  );
   try {
-    const deployer = anvil.wallets[0] as HDNodeWallet;
     const wallets = conformanceWallets();
-    const parties = [wallets.provider, wallets.customer, wallets.arbiter].map((x) =>
-      x.connect(anvil.provider),
-    );
-    for (const p of parties) {
-      await anvil.provider.send("anvil_setBalance", [
-        p.address,
-        `0x${parseEther("100").toString(16)}`,
-      ]);
-    }
-    const token = await deploy(deployer, testTokenAbi, testTokenBytecode, "Euro Test", "EURT", 6);
     const tokenAddress = await token.getAddress();
     const ledger = await evmLedger({
       provider: anvil.provider,

@@ -1,5 +1,5 @@
 import { dec } from "@maaskit/metering";
-import { Contract, type HDNodeWallet, parseEther } from "ethers";
+import { Contract } from "ethers";
 import { describe, expect, test } from "vitest";
 import { scenarioId } from "../src/conformance/ledgerScenario.js";
 import {
@@ -11,30 +11,17 @@ import {
 } from "../src/conformance.js";
 import { evmLedger, meterAgreementsAbi, workOrderEscrowAbi } from "../src/evm.js";
 import { agreementKey, workOrderKey } from "../src/ledgers/evm/evmEncoding.js";
-import { testTokenAbi, testTokenBytecode } from "../src/ledgers/evm/generated/TestToken.js";
-import { startAnvil } from "./anvil.js";
-import { deploy, send } from "./evmTestUtils.js";
+import { startConformanceChain } from "./conformanceChain.js";
 
 // The shared conformance suite on a real anvil node: the EVM backend must give the golden
 // invoices, balances, results and events of every backend, and the same error codes.
 describeLedgerBackend(
   "evm",
   async ({ clock }) => {
-    const anvil = await startAnvil({ args: ["--timestamp", String(Date.UTC(2024, 11, 1) / 1000)] });
-    const deployer = anvil.wallets[0] as HDNodeWallet;
-    const w = conformanceWallets();
-    const parties = [w.provider, w.customer, w.arbiter, w.stranger].map((x) =>
-      x.connect(anvil.provider),
+    const { anvil, deployer, parties, token } = await startConformanceChain(
+      ["provider", "customer", "arbiter", "stranger"],
+      { customer: 10n ** 12n, stranger: 10n ** 6n },
     );
-    for (const p of parties) {
-      await anvil.provider.send("anvil_setBalance", [
-        p.address,
-        `0x${parseEther("100").toString(16)}`,
-      ]);
-    }
-    const token = await deploy(deployer, testTokenAbi, testTokenBytecode, "Euro Test", "EURT", 6);
-    await send(token, deployer, "mint", w.customer.address, 10n ** 12n);
-    await send(token, deployer, "mint", w.stranger.address, 10n ** 6n);
     const ledger = await evmLedger({
       provider: anvil.provider,
       signer: deployer,
@@ -53,19 +40,12 @@ describeLedgerBackend(
 
 describe("evmLedger: the chain holds what the ledger reports", () => {
   test("behavior: after the scenario, contract balances and work orders equal the port's view", async () => {
-    const anvil = await startAnvil({ args: ["--timestamp", String(Date.UTC(2024, 11, 1) / 1000)] });
+    const { anvil, deployer, parties, token } = await startConformanceChain(
+      ["provider", "customer", "arbiter"],
+      { customer: 10n ** 12n },
+    );
     try {
-      const deployer = anvil.wallets[0] as HDNodeWallet;
       const w = conformanceWallets();
-      const parties = [w.provider, w.customer, w.arbiter].map((x) => x.connect(anvil.provider));
-      for (const p of parties) {
-        await anvil.provider.send("anvil_setBalance", [
-          p.address,
-          `0x${parseEther("100").toString(16)}`,
-        ]);
-      }
-      const token = await deploy(deployer, testTokenAbi, testTokenBytecode, "Euro Test", "EURT", 6);
-      await send(token, deployer, "mint", w.customer.address, 10n ** 12n);
       const clock = scenarioClock("2025-01-01T00:00:00Z");
       const ledger = await evmLedger({
         provider: anvil.provider,

@@ -14,10 +14,11 @@ import { invoiceToJson } from "../src/invoice.js";
 import type { LedgerBackend } from "../src/ledger.js";
 import { appendCallNote } from "../src/ledgers/evm/evmCallNote.js";
 import { agreementKey } from "../src/ledgers/evm/evmEncoding.js";
-import { testTokenAbi, testTokenBytecode } from "../src/ledgers/evm/generated/TestToken.js";
+import { testTokenAbi } from "../src/ledgers/evm/generated/TestToken.js";
 import { openAgreementWithConsent } from "../src/openAgreementWithConsent.js";
-import { type Anvil, startAnvil } from "./anvil.js";
-import { deploy, send } from "./evmTestUtils.js";
+import type { Anvil } from "./anvil.js";
+import { startConformanceChain } from "./conformanceChain.js";
+import { send } from "./evmTestUtils.js";
 
 // A gateway restarting on existing contracts: a new evmLedger on the same addresses rebuilds
 // its state from the chain (logs, calldata and the notes the backend appends) and goes on
@@ -31,18 +32,10 @@ interface Chain {
 }
 
 async function chain(): Promise<Chain> {
-  const anvil = await startAnvil({ args: ["--timestamp", String(Date.UTC(2024, 11, 1) / 1000)] });
-  const deployer = anvil.wallets[0] as HDNodeWallet;
-  const w = conformanceWallets();
-  const parties = [w.provider, w.customer, w.arbiter].map((x) => x.connect(anvil.provider));
-  for (const p of parties) {
-    await anvil.provider.send("anvil_setBalance", [
-      p.address,
-      `0x${parseEther("100").toString(16)}`,
-    ]);
-  }
-  const token = await deploy(deployer, testTokenAbi, testTokenBytecode, "Euro Test", "EURT", 6);
-  await send(token, deployer, "mint", w.customer.address, 10n ** 12n);
+  const { anvil, deployer, parties, token } = await startConformanceChain(
+    ["provider", "customer", "arbiter"],
+    { customer: 10n ** 12n },
+  );
   const clock = scenarioClock("2025-01-01T00:00:00Z");
   const open = (addresses?: EvmLedger["addresses"]) =>
     evmLedger({
