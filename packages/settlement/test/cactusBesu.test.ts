@@ -121,5 +121,5 @@ describeLedgerBackend(
       },
     };
   },
-  { timeout: 300_000 },
+  { timeout: 300_000, entitlements: false },
 );
