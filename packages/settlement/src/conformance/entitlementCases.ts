@@ -114,7 +114,10 @@ export function describeEntitlementCases(s: ConformanceSuite): void {
     async () => {
       const { w, clock } = s;
       const ledger = s.ledger();
-      const { agreement, binding } = await openFeatureAgreement(s, "entitlements-uses", true);
+      const { agreement, binding } = await openFeatureAgreement(s, "entitlements-uses", {
+        withB: true,
+        feature: { id: "boost", perActivation: "0.80", perPeriod: "12.50" },
+      });
       const id = agreement.agreementId;
       const chain = useChain(binding);
       const submit = (records: MeterRecord[]) => ledger.submitRecords({ agreementId: id, records });
@@ -123,6 +126,9 @@ export function describeEntitlementCases(s: ConformanceSuite): void {
 
       clock.set("2025-01-01T06:30:00Z");
       await refused(chain.use("1T06:00", "1.5", w.machineA), "noGrant");
+      // the agreement bills the boost feature: a record of another channel is not its
+      const air = await chain.use("1T06:00", "1.5", w.machineA, false, "air");
+      await s.rejects(submit([air]), "settlement.record.invalid");
       const g0 = await signEntitlementGrant(boostGrant(s, binding), { signer: w.provider });
       await ledger.grantEntitlement({ grant: g0 });
       await submit([await chain.use("1T06:00", "1.5", w.machineA, true)]);
@@ -178,10 +184,17 @@ export function describeEntitlementCases(s: ConformanceSuite): void {
       for (const day of [0, 1]) {
         invoices.push(await ledger.settlePeriod({ agreementId: id, period: scenarioDay(day) }));
       }
-      // by hand: day 1 3 h × 4.50 = 13.50; day 2 (1 + 0.5) h × 4.50 = 6.75
-      expect(invoices.map((i) => [i.usage.value.toFixed(), i.total.toFixed(2)])).toEqual([
-        ["3", "13.50"],
-        ["1.5", "6.75"],
+      // by hand, each day: usage × 4.50, 2 activations × 0.80 = 1.60, the day's 12.50 —
+      // day 1: 3 h → 13.50 + 1.60 + 12.50 = 27.60; day 2: 1.5 h → 6.75 + 1.60 + 12.50 = 20.85
+      expect(
+        invoices.map((i) => [
+          i.usage.value.toFixed(),
+          i.lines.map((l) => `${l.kind} ${l.amount.toFixed(2)}`),
+          i.total.toFixed(2),
+        ]),
+      ).toEqual([
+        ["3", ["usage 13.50", "featureActivation 1.60", "featurePeriod 12.50"], "27.60"],
+        ["1.5", ["usage 6.75", "featureActivation 1.60", "featurePeriod 12.50"], "20.85"],
       ]);
       const [boost] = await ledger.getEntitlements(id);
       expect(boost!.revocations.map((r) => r.generation)).toEqual([1]);
@@ -208,14 +221,20 @@ function useChain(binding: MeterRecordBinding) {
   let prevHash: string = GENESIS_HASH;
   let start = at("1T00:00:00.000");
   return {
-    async use(end: string, hours: string, signer: Wallet, kept = false): Promise<MeterRecord> {
+    async use(
+      end: string,
+      hours: string,
+      signer: Wallet,
+      kept = false,
+      channel = "feature/boost",
+    ): Promise<MeterRecord> {
       const periodEnd = at(`${end}:00.000`);
       const record = await signMeterRecord(
         {
           version: 1,
           ...binding,
           machineId: "compressor-7",
-          channel: "feature/boost",
+          channel,
           seq,
           periodStart: start,
           periodEnd,

@@ -111,12 +111,16 @@ export function describeFeatureCases(s: ConformanceSuite): void {
 
 /**
  * Opens (and accepts) the agreement a "boost" feature is billed on: per hour in use at
- * 4.50, daily billing in UTC, signed by machine key A (and B when `withB`, from the start).
+ * 4.50 (plus `feature` prices when given), daily billing in UTC, signed by machine key A (and
+ * B when `withB`, from the start).
  */
 export async function openFeatureAgreement(
   s: ConformanceSuite,
   label: string,
-  withB = false,
+  options: {
+    withB?: boolean;
+    feature?: { id: string; perActivation: string; perPeriod: string };
+  } = {},
 ): Promise<{ agreement: Agreement; binding: MeterRecordBinding }> {
   const { w } = s;
   const ledger = s.ledger();
@@ -129,12 +133,13 @@ export async function openFeatureAgreement(
     machineId: "compressor-7",
     signers: [
       { address: w.machineA.address, validFrom: from },
-      ...(withB ? [{ address: w.machineB.address, validFrom: from }] : []),
+      ...(options.withB === true ? [{ address: w.machineB.address, validFrom: from }] : []),
     ],
     tariff: {
       version: 1,
       metered: { unit: "HUR" },
       pricing: { model: "perUnit", unitPrice: "4.50" },
+      ...(options.feature === undefined ? {} : { feature: options.feature }),
       rounding: { mode: "halfEven", decimals: 2 },
     },
     currency: {

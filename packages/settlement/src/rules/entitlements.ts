@@ -211,6 +211,13 @@ export function featureUses(core: RulesState, e: AgreementEntry) {
       record: MeterRecord,
       fail: (code: LedgerErrorCode, m: string, d?: Record<string, unknown>) => Error,
     ) {
+      const priced = e.view.tariff.feature;
+      if (priced !== undefined && record.channel !== `${FEATURE_CHANNEL_PREFIX}${priced.id}`) {
+        throw fail("settlement.record.invalid", "the agreement bills one feature's records only", {
+          channel: record.channel,
+          expected: `${FEATURE_CHANNEL_PREFIX}${priced.id}`,
+        });
+      }
       if (
         !core.featureChecks ||
         !record.channel.startsWith(FEATURE_CHANNEL_PREFIX) ||
