@@ -10,12 +10,11 @@ import {
   type EntitlementGrant,
   entitlementGrantDigest,
   signEntitlementGrant,
-  signEntitlementRevocation,
 } from "@maaskit/metering/entitlements";
 import type { Wallet } from "ethers";
 import { expect, it } from "vitest";
 import type { ConformanceSuite } from "./describeLedgerBackend.js";
-import { at, boostGrant, openFeatureAgreement } from "./featureCases.js";
+import { at, boostGrant, openFeatureAgreement, revokeBoost } from "./featureCases.js";
 import { scenarioDay } from "./ledgerScenario.js";
 
 /**
@@ -162,20 +161,7 @@ export function describeEntitlementCases(s: ConformanceSuite): void {
       await refused(chain.use("2T14:00", "1", w.machineA), "budgetExhausted");
       await submit([await chain.use("2T14:00", "0.5", w.machineA, true)]);
       await ledger.revokeEntitlement({
-        revocation: await signEntitlementRevocation(
-          {
-            version: 1,
-            ...binding,
-            issuer: w.provider.address,
-            subject: w.machineA.address,
-            machineId: "compressor-7",
-            featureId: "boost",
-            grant: entitlementGrantDigest(g1),
-            generation: 1,
-            revokedAt: at("2T16:00:00.000"),
-          },
-          { signer: w.provider },
-        ),
+        revocation: await revokeBoost(s, binding, g1, "2T16:00:00.000"),
       });
       await refused(chain.use("2T17:00", "0.25", w.machineA), "revoked");
       await submit([await chain.use("3T00:00", "0", w.machineA, true)]);

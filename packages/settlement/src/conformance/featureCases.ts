@@ -3,6 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { dec, GENESIS_HASH, type MeterRecordBinding } from "@maaskit/metering";
 import {
+  type EntitlementGrant,
+  type EntitlementRevocation,
   entitlementGrantDigest,
   openFeatureGate,
   signEntitlementGrant,
@@ -60,20 +62,7 @@ export function describeFeatureCases(s: ConformanceSuite): void {
         // offline since day 1 00:00: 34 h later still within the 48 h grace
         expect(await use("2T10:00:00.000", "1")).toBe("allowed");
         expect(await use("2T11:00:00.000", "2.5")).toBe("metering.entitlement.budgetExhausted");
-        const revocation = await signEntitlementRevocation(
-          {
-            version: 1,
-            ...binding,
-            issuer: w.provider.address,
-            subject: w.machineA.address,
-            machineId: "compressor-7",
-            featureId: "boost",
-            grant: entitlementGrantDigest(grant),
-            generation: 0,
-            revokedAt: at("2T12:00:00.000"),
-          },
-          { signer: w.provider },
-        );
+        const revocation = await revokeBoost(s, binding, grant, "2T12:00:00.000");
         now = at("2T12:30:00.000");
         gate.sync({ revocations: [revocation], at: now });
         if (s.entitlements) await ledger.revokeEntitlement({ revocation });
@@ -163,17 +152,42 @@ export function boostGrant(
   binding: MeterRecordBinding,
 ): UnsignedEntitlementGrant {
   return {
-    version: 1,
-    ...binding,
-    issuer: s.w.provider.address,
-    subject: s.w.machineA.address,
-    machineId: "compressor-7",
-    featureId: "boost",
+    ...boostHead(s, binding),
     terms: { kind: "perUnit", unit: "HUR", budget: dec(3), periodMs: 24 * HOUR },
     notBefore: at("1T00:00:00.000"),
     notAfter: at("8T00:00:00.000"),
     offlineGraceMs: 48 * HOUR,
     generation: 0,
     prevGrant: GENESIS_HASH,
+  };
+}
+
+/** The vendor's signed revocation of a boost grant of machine key A, from `revokedAt`. */
+export function revokeBoost(
+  s: ConformanceSuite,
+  binding: MeterRecordBinding,
+  grant: EntitlementGrant,
+  revokedAt: string,
+): Promise<EntitlementRevocation> {
+  return signEntitlementRevocation(
+    {
+      ...boostHead(s, binding),
+      grant: entitlementGrantDigest(grant),
+      generation: grant.generation,
+      revokedAt: at(revokedAt),
+    },
+    { signer: s.w.provider },
+  );
+}
+
+/** What a boost grant and its revocation share: the vendor, machine key A, the feature. */
+function boostHead(s: ConformanceSuite, binding: MeterRecordBinding) {
+  return {
+    version: 1 as const,
+    ...binding,
+    issuer: s.w.provider.address,
+    subject: s.w.machineA.address,
+    machineId: "compressor-7",
+    featureId: "boost",
   };
 }
