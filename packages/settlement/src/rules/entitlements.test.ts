@@ -7,13 +7,14 @@ import {
   signMeterRecord,
 } from "@maaskit/metering";
 import {
+  type EntitlementRevocation,
   entitlementGrantDigest,
   entitlementGrantToJson,
   entitlementRevocationToJson,
   signEntitlementGrant,
   signEntitlementRevocation,
 } from "@maaskit/metering/entitlements";
-import { Wallet } from "ethers";
+import { type Signer, Wallet } from "ethers";
 import { describe, expect, it } from "vitest";
 import { agreementToJson, parseAgreement } from "../agreement.js";
 import { recordsToJson } from "../recordsToJson.js";
@@ -183,6 +184,49 @@ describe("ledger rules: feature records against registered grants", () => {
       expect(submit(core, await records())).toBe(expected);
     });
   }
+
+  it("adversary: revocations not signed by the vendor, of another ledger, or of no registered grant are refused", async () => {
+    const { core, grant } = await setUp(false);
+    const base = {
+      version: 1 as const,
+      ...binding,
+      issuer: vendor.address,
+      subject: machine.address,
+      machineId: "compressor-7",
+      featureId: "boost",
+      grant: entitlementGrantDigest(grant),
+      generation: 0,
+      revokedAt: t(2, 18),
+    };
+    const submitRevocation = (r: EntitlementRevocation) => {
+      try {
+        core.execute(
+          { t: "revokeEntitlement", revocation: entitlementRevocationToJson(r) },
+          t(1, 0),
+        );
+        return "accepted";
+      } catch (err) {
+        return (err as { code: string }).code;
+      }
+    };
+    const sign = (over: object, signer: Signer = vendor) =>
+      signEntitlementRevocation({ ...base, ...over }, { signer });
+    const revoke = async (over: object, signer: Signer = vendor) =>
+      submitRevocation(await sign(over, signer));
+    // moved to day 2 20:00 after signing
+    expect(submitRevocation({ ...(await sign({})), revokedAt: t(2, 20) })).toBe(
+      "settlement.entitlement.badSignature",
+    );
+    expect(await revoke({ issuer: customer.address }, customer)).toBe(
+      "settlement.entitlement.wrongIssuer",
+    );
+    expect(await revoke({ chainId: 5 })).toBe("settlement.entitlement.wrongAgreement");
+    expect(await revoke({ grant: `0x${"22".repeat(32)}` })).toBe("settlement.entitlement.noGrant");
+    expect(core.entitlements(AGREEMENT)[0]!.revocations).toEqual([]);
+    expect(await revoke({})).toBe("accepted");
+    expect(await revoke({})).toBe("accepted"); // the same again: no change
+    expect(core.entitlements(AGREEMENT)[0]!.revocations.length).toBe(1);
+  });
 
   it("behavior: a refused batch counts nothing; the budget resets with the next day's window", async () => {
     const { core, grant } = await setUp();

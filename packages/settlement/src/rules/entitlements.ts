@@ -149,6 +149,15 @@ export function revokeEntitlement(core: RulesState, json: unknown, stamp: string
       grant: r.grant,
     });
   }
+  if (
+    r.chainId !== core.domain.chainId ||
+    !sameAddress(r.verifyingContract, core.domain.verifyingContract)
+  ) {
+    throw entitlementError("wrongAgreement", "The revocation is bound to another ledger", {
+      chainId: r.chainId,
+      verifyingContract: r.verifyingContract,
+    });
+  }
   const digest = parse(r, entitlementRevocationDigest, "revocation");
   const g = f.grants[at]!;
   if (!sameAddress(r.issuer, e.view.provider)) {
