@@ -105,7 +105,8 @@ function refusalCode(method: LedgerMethod): LedgerErrorCode {
 /**
  * Checks that `caller` may make the call: operators may do anything; anyone authenticated
  * may deliver signed records and statements and settle; every other write needs `by` (or the
- * offering / opening party) to be the caller's own address; reads need the caller to be a
+ * offering / opening party, or a grant's or revocation's issuer) to be the caller's own
+ * address; reads need the caller to be a
  * party of the agreement or work order. Throws the port's unauthorized code of the method otherwise (naming the caller, never the
  * token).
  */
@@ -137,6 +138,14 @@ export async function authorize<M extends LedgerMethod>(
       if ("attestation" in a) return; // the machine's signature authenticates it
       if (!same(a.by as string, me)) refuse();
       return;
+    case "grantEntitlement":
+      // The vendor registers its own grants (the ledger checks it is the provider's key).
+      if (!same((args as LedgerMethodArgs["grantEntitlement"]).grant.issuer, me)) refuse();
+      return;
+    case "revokeEntitlement":
+      if (!same((args as LedgerMethodArgs["revokeEntitlement"]).revocation.issuer, me)) refuse();
+      return;
+    case "getEntitlements":
     case "getAgreement":
     case "getBalance":
     case "getInvoices":

@@ -101,7 +101,7 @@ describe("ledger service: bounds, health, metrics, OpenAPI", () => {
     expect(file).toEqual(openApiDocument());
     const served = await (await fetch(`${service.url}/openapi.json`)).json();
     expect(served).toEqual(file);
-    expect(Object.keys(file.paths)).toHaveLength(26);
+    expect(Object.keys(file.paths)).toHaveLength(29);
   });
 
   it("adversary: a sender that never finishes its request is cut off after requestTimeoutMs (408)", async () => {

@@ -1,4 +1,5 @@
-import { dec } from "@maaskit/metering";
+import { dec, GENESIS_HASH, ZERO_ADDRESS } from "@maaskit/metering";
+import { signEntitlementGrant } from "@maaskit/metering/entitlements";
 import {
   conformanceWallets,
   scenarioAgreement,
@@ -111,6 +112,40 @@ describe("ledger service: a party acts only as itself", () => {
     const mine = await as.customer.getEvents();
     expect(mine.length).toBeGreaterThan(8);
     expect(mine).toEqual(await as.operator.getEvents());
+  });
+
+  it("adversary: only the vendor registers its grants and revocations; the customer and a relayer cannot", async () => {
+    const grant = await signEntitlementGrant(
+      {
+        version: 1,
+        agreementId: id,
+        chainId: 0,
+        verifyingContract: ZERO_ADDRESS,
+        issuer: w.provider.address,
+        subject: w.machineA.address,
+        machineId: agreement.machineId,
+        featureId: "boost",
+        terms: { kind: "perActivation", unit: "C62", budget: dec(2) },
+        notBefore: agreement.start,
+        notAfter: new Date(agreement.start.getTime() + 86_400_000),
+        offlineGraceMs: 3_600_000,
+        generation: 0,
+        prevGrant: GENESIS_HASH,
+      },
+      { signer: w.provider },
+    );
+    for (const who of ["customer", "relayer", "stranger"] as const) {
+      await expect(as[who].grantEntitlement({ grant })).rejects.toMatchObject({
+        code: "settlement.agreement.unauthorized",
+      });
+    }
+    await expect(as.stranger.getEntitlements(id)).rejects.toMatchObject({
+      code: "settlement.agreement.unauthorized",
+    });
+    expect(await as.customer.getEntitlements(id)).toEqual([]);
+    await as.provider.grantEntitlement({ grant });
+    const [boost] = await as.customer.getEntitlements(id);
+    expect(boost?.grants).toEqual([grant]);
   });
 
   it("adversary: work orders — only the customer opens and funds, only the arbiter resolves", async () => {

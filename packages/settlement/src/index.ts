@@ -65,6 +65,7 @@ export type {
   ConditionClearedAttestation,
   ConfirmWorkOrderParameters,
   DepositParameters,
+  EntitlementState,
   FundsResult,
   Hex32,
   LedgerBackend,
@@ -126,6 +127,7 @@ export type { Problem } from "./problems.js";
 export { roundAmount } from "./roundAmount.js";
 export {
   type AvailabilitySla,
+  type FeaturePrices,
   parseTariff,
   type RoundingMode,
   type Tariff,

@@ -21,7 +21,14 @@ import {
 import type { RoundingMode } from "./tariff.js";
 
 /** What an invoice line is for; lines appear in this order. */
-export type InvoiceLineKind = "included" | "usage" | "baseFee" | "minimumTopUp" | "slaCredit";
+export type InvoiceLineKind =
+  | "included"
+  | "usage"
+  | "featureActivation"
+  | "featurePeriod"
+  | "baseFee"
+  | "minimumTopUp"
+  | "slaCredit";
 
 /**
  * One line of an invoice. `amount` is already rounded (per line) in currency units;
@@ -29,11 +36,13 @@ export type InvoiceLineKind = "included" | "usage" | "baseFee" | "minimumTopUp" 
  */
 export interface InvoiceLine {
   readonly kind: InvoiceLineKind;
+  /** Feature lines (`featureActivation`, `featurePeriod`): the feature's id. */
+  readonly feature?: string;
   /** Usage lines: the 0-based index of the tariff tier. */
   readonly tier?: number;
-  /** Included and usage lines: the quantity the line prices. */
+  /** Included, usage and feature-activation lines (`C62`): the quantity the line prices. */
   readonly quantity?: Quantity;
-  /** Included (0) and usage lines: the unit price applied. */
+  /** Included (0), usage and feature-activation lines: the unit price applied. */
   readonly unitPrice?: Decimal;
   /** SLA credit line: the credited fraction of the period charge. */
   readonly rate?: Decimal;
@@ -89,6 +98,7 @@ export interface Invoice {
 /** JSON form of an invoice line. */
 export interface InvoiceLineJson {
   kind: InvoiceLineKind;
+  feature?: string;
   tier?: number;
   quantity?: QuantityJson;
   unitPrice?: string;
@@ -147,6 +157,7 @@ export function invoiceToJson(invoice: Invoice): InvoiceJson {
   out.usage = quantityJson(invoice.usage);
   out.lines = invoice.lines.map((line) => {
     const l: InvoiceLineJson = { kind: line.kind } as InvoiceLineJson;
+    if (line.feature !== undefined) l.feature = line.feature;
     if (line.tier !== undefined) l.tier = line.tier;
     if (line.quantity !== undefined) l.quantity = quantityJson(line.quantity);
     if (line.unitPrice !== undefined) l.unitPrice = decimalToString(line.unitPrice);
@@ -198,7 +209,16 @@ const quantitySchema = z
   .transform((q): Quantity => quantity(q.value, q.unit as UnitCode, q.basis));
 
 const lineSchema = objectField({
-  kind: oneOfField(["included", "usage", "baseFee", "minimumTopUp", "slaCredit"]),
+  kind: oneOfField([
+    "included",
+    "usage",
+    "featureActivation",
+    "featurePeriod",
+    "baseFee",
+    "minimumTopUp",
+    "slaCredit",
+  ]),
+  feature: textField().optional(),
   tier: integerField(0, 1e6).optional(),
   quantity: quantitySchema.optional(),
   unitPrice: wideDecimal().optional(),
@@ -207,6 +227,7 @@ const lineSchema = objectField({
 }).transform(
   (l): InvoiceLine => ({
     kind: l.kind,
+    ...(l.feature === undefined ? {} : { feature: l.feature }),
     ...(l.tier === undefined ? {} : { tier: l.tier }),
     ...(l.quantity === undefined ? {} : { quantity: l.quantity }),
     ...(l.unitPrice === undefined ? {} : { unitPrice: l.unitPrice }),

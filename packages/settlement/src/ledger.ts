@@ -1,4 +1,5 @@
 import type { MeterRecord, PeriodStatement } from "@maaskit/metering";
+import type { EntitlementGrant, EntitlementRevocation } from "@maaskit/metering/entitlements";
 import type { Decimal } from "decimal.js";
 import type { Observable } from "rxjs";
 import type { Agreement } from "./agreement.js";
@@ -127,6 +128,26 @@ export interface WithdrawParameters {
   readonly reference?: string;
 }
 
+/**
+ * What a ledger holds of one feature of an agreement (features on demand,
+ * docs/entitlements.md §7): the grants the vendor registered (generation order), their
+ * revocations, and the budget the accepted feature records used per grant and window.
+ */
+export interface EntitlementState {
+  readonly agreementId: string;
+  readonly featureId: string;
+  readonly grants: readonly EntitlementGrant[];
+  readonly revocations: readonly EntitlementRevocation[];
+  readonly usage: readonly {
+    /** Digest of the grant the use counted against. */
+    readonly grant: Hex32;
+    /** Start of the budget window (`budgetWindow`). */
+    readonly windowStart: Date;
+    /** In the grant's unit. */
+    readonly used: Decimal;
+  }[];
+}
+
 /** Status of a work order; mirrors the escrow contract. */
 export type WorkOrderStatus =
   | "open"
@@ -243,11 +264,37 @@ export interface LedgerBackend {
   }): Promise<AgreementState>;
 
   /**
+   * Registers the vendor's signed entitlement grant of a feature on its agreement (the
+   * grant's `agreementId`). It must be signed by the agreement's provider, for the
+   * agreement's machine and one of its signers, and extend the feature's chain (generation
+   * 0, then each `prevGrant` the digest before): an older generation
+   * `settlement.entitlement.rolledBack`, a gap or fork `.brokenChain`, other failures the
+   * rule's code (`.badSignature`, `.wrongIssuer`, `.wrongMachine`, `.wrongAgreement`,
+   * `.malformed`). The same grant again changes nothing.
+   */
+  grantEntitlement(params: { readonly grant: EntitlementGrant }): Promise<EntitlementState>;
+
+  /**
+   * Registers the vendor's signed revocation of a registered grant: no feature record of
+   * that grant ending at or after `revokedAt` is accepted. A grant not registered:
+   * `settlement.entitlement.noGrant`.
+   */
+  revokeEntitlement(params: {
+    readonly revocation: EntitlementRevocation;
+  }): Promise<EntitlementState>;
+
+  /** The features of an agreement with registered grants, by feature id. */
+  getEntitlements(agreementId: string): Promise<readonly EntitlementState[]>;
+
+  /**
    * Submits signed records of one agreement, applied atomically (all or none). Idempotent by
    * `(agreementId, seq)`: the identical record again is a `duplicate`; a different record with
    * a used seq throws `settlement.record.conflict`. Other rejections: `badSignature`,
    * `unknownSigner` (not allowed at the record's time), `seqGap`, `brokenChain`,
-   * `periodOverlap`, `periodGap`, `wrongAgreement`, `outsideTerm`, `invalid`.
+   * `periodOverlap`, `periodGap`, `wrongAgreement`, `outsideTerm`, `invalid`. A record of a
+   * feature's channel (`feature/<id>`) with a quantity is a use: it must rest on the grant in
+   * force at its end, by the rules of `evaluateFeature` (`settlement.entitlement.<rule>`:
+   * `noGrant`, `revoked`, `expired`, `notYetValid`, `budgetExhausted`, `wrongMachine`, …).
    */
   submitRecords(params: {
     readonly agreementId: string;

@@ -8,6 +8,8 @@ export type LedgerEvent =
   | AgreementOfferedEvent
   | AgreementOpenedEvent
   | SignerRevokedEvent
+  | EntitlementGrantedEvent
+  | EntitlementRevokedEvent
   | RecordAcceptedEvent
   | PeriodSettledEvent
   | FundsDepositedEvent
@@ -28,6 +30,28 @@ export type LedgerEvent =
 
 /** The `type` of every ledger event. */
 export type LedgerEventType = LedgerEvent["type"];
+
+/** The vendor registered a signed entitlement grant of a feature (docs/entitlements.md §7). */
+export interface EntitlementGrantedEvent {
+  readonly type: "EntitlementGranted";
+  readonly at: string;
+  readonly agreementId: string;
+  readonly featureId: string;
+  readonly generation: number;
+  /** The grant's EIP-712 digest. */
+  readonly grant: string;
+}
+
+/** The vendor registered a signed revocation of a feature's grant, in force from `revokedAt`. */
+export interface EntitlementRevokedEvent {
+  readonly type: "EntitlementRevoked";
+  readonly at: string;
+  readonly agreementId: string;
+  readonly featureId: string;
+  readonly generation: number;
+  readonly grant: string;
+  readonly revokedAt: string;
+}
 
 /** One party offered an agreement; it opens when the other party accepts it. */
 export interface AgreementOfferedEvent {

@@ -62,7 +62,8 @@ export type PricingErrorCode =
  * the period or of another agreement throw a `settlement.pricing.…` error.
  *
  * Order of the computation (docs/tariffs.md): usage = Σ the records' billed quantities;
- * included volume first; tiers on the rest; each line rounded once; minimum top-up against
+ * included volume first; tiers on the rest; a feature's activation and period lines; each
+ * line rounded once; minimum top-up against
  * the usage lines; SLA credit on usage + base fee + top-up; total = Σ rounded lines.
  *
  * @example
@@ -171,6 +172,8 @@ export function priceRecords(
   }
   lines.push(...usageLines);
   const usageCharge = sum(usageLines.map((l) => l.amount));
+  // 2b. A feature on demand: its activations, and the period once when it was used.
+  lines.push(...featureLines(tariff, sorted, round));
 
   // 3. Base fee.
   const baseFee = round(tariff.baseFee);
@@ -241,6 +244,37 @@ export function priceRecords(
     records: summary,
     ...(availability === undefined ? {} : { availability }),
   };
+}
+
+/**
+ * The feature lines of a tariff with `feature` prices: one `featureActivation` line pricing
+ * the period's activations (records with a positive billed quantity) at `perActivation`,
+ * when that price is set; one `featurePeriod` line of `perPeriod` when it is set and the
+ * feature was used in the period. Each rounded once; neither counts toward the minimum
+ * commitment or is credited by the SLA.
+ */
+function featureLines(
+  tariff: Tariff,
+  sorted: readonly CheckedRecord[],
+  round: (amount: Decimal) => Decimal,
+): InvoiceLine[] {
+  const f = tariff.feature;
+  if (f === undefined) return [];
+  const activations = dec(sorted.filter((r) => r.quantity.gt(0)).length);
+  const out: InvoiceLine[] = [];
+  if (f.perActivation.gt(0)) {
+    out.push({
+      kind: "featureActivation",
+      feature: f.id,
+      quantity: quantity(activations, "C62"),
+      unitPrice: f.perActivation,
+      amount: round(mul(activations, f.perActivation)),
+    });
+  }
+  if (f.perPeriod.gt(0) && activations.gt(0)) {
+    out.push({ kind: "featurePeriod", feature: f.id, amount: round(f.perPeriod) });
+  }
+  return out;
 }
 
 interface CheckedRecord {

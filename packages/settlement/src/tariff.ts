@@ -65,6 +65,19 @@ export interface AvailabilitySla {
 }
 
 /**
+ * Prices of the feature on demand an agreement bills (docs/entitlements.md §7), beside its
+ * metered usage: `perActivation` for each activation (each record of the period with a
+ * positive quantity: one `useFeature`), `perPeriod` once for each billing period in which the
+ * feature was used at least once. Both in currency units, 0 when absent.
+ */
+export interface FeaturePrices {
+  /** The feature's id: the agreement takes only records of channel `feature/<id>`. */
+  readonly id: string;
+  readonly perActivation: Decimal;
+  readonly perPeriod: Decimal;
+}
+
+/**
  * A tariff, declared as data. Money terms are in currency units (not minor units).
  * `rounding.decimals` defaults to the currency's decimals and may be fewer (cents of an
  * 18-decimal token). See docs/tariffs.md for the exact semantics and formulas.
@@ -80,6 +93,8 @@ export interface Tariff {
   readonly baseFee: Decimal;
   /** Minimum USAGE charge per period; a top-up line makes up the difference. */
   readonly minimumCommitment: Decimal;
+  /** A feature on demand's activation and period prices (absent: none). */
+  readonly feature?: FeaturePrices;
   readonly sla?: AvailabilitySla;
   readonly rounding: { readonly mode: RoundingMode; readonly decimals?: number };
 }
@@ -100,6 +115,7 @@ export interface TariffJson {
   includedVolume: string;
   baseFee: string;
   minimumCommitment: string;
+  feature?: { id: string; perActivation: string; perPeriod: string };
   sla?: {
     threshold: string;
     step: string;
@@ -209,6 +225,14 @@ export const tariffShape = objectField({
   includedVolume: decimalField().optional(),
   baseFee: decimalField().optional(),
   minimumCommitment: decimalField().optional(),
+  feature: objectField({
+    id: z
+      .string({ error: "must be a feature id" })
+      .min(1, { error: "must be a feature id" })
+      .max(64, { error: "must be at most 64 characters" }),
+    perActivation: decimalField().optional(),
+    perPeriod: decimalField().optional(),
+  }).optional(),
   sla: slaSchema.optional(),
   rounding: roundingSchema.optional(),
 });
@@ -242,7 +266,19 @@ export const tariffSchema = tariffShape.transform((t): Tariff => {
       ...(decimals === undefined ? {} : { decimals }),
     },
   };
-  return t.sla === undefined ? tariff : { ...tariff, sla: t.sla };
+  // Key order as before features existed (saved ledger states keep their bytes).
+  const withFeature: Tariff =
+    t.feature === undefined
+      ? tariff
+      : {
+          ...tariff,
+          feature: {
+            id: t.feature.id,
+            perActivation: t.feature.perActivation ?? dec(0),
+            perPeriod: t.feature.perPeriod ?? dec(0),
+          },
+        };
+  return t.sla === undefined ? withFeature : { ...withFeature, sla: t.sla };
 });
 
 /**
@@ -312,9 +348,19 @@ export function tariffToJson(tariff: Tariff): TariffJson {
         ? { mode: tariff.rounding.mode }
         : { mode: tariff.rounding.mode, decimals: tariff.rounding.decimals },
   };
+  const f = tariff.feature;
+  const feature =
+    f === undefined
+      ? undefined
+      : {
+          id: f.id,
+          perActivation: decimalToString(f.perActivation),
+          perPeriod: decimalToString(f.perPeriod),
+        };
+  let sla: TariffJson["sla"];
   if (tariff.sla !== undefined) {
     const s = tariff.sla;
-    const sla = {
+    sla = {
       threshold: decimalToString(s.threshold),
       step: decimalToString(s.step),
       creditPerStep: decimalToString(s.creditPerStep),
@@ -322,9 +368,13 @@ export function tariffToJson(tariff: Tariff): TariffJson {
       stepping: s.stepping,
       whenUndefined: s.whenUndefined,
     };
-    // Keep `sla` before `rounding` in the canonical key order.
-    const { rounding, ...rest } = out;
-    return { ...rest, sla, rounding };
   }
-  return out;
+  // Canonical key order: … minimumCommitment, feature, sla, rounding.
+  const { rounding, ...rest } = out;
+  return {
+    ...rest,
+    ...(feature === undefined ? {} : { feature }),
+    ...(sla === undefined ? {} : { sla }),
+    rounding,
+  };
 }

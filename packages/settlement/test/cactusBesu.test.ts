@@ -109,5 +109,5 @@ describeLedgerBackend(
       },
     };
   },
-  { timeout: 300_000 },
+  { timeout: 300_000, entitlements: false },
 );

@@ -68,7 +68,7 @@ describeLedgerBackend(
       },
     };
   },
-  { timeout: 120_000 },
+  { timeout: 120_000, entitlements: false },
 );
 
 describe("cactus over evm", () => {

@@ -35,7 +35,7 @@ describeLedgerBackend(
       cleanup: () => anvil.stop(),
     };
   },
-  { timeout: 120_000 },
+  { timeout: 120_000, entitlements: false },
 );
 
 describe("evmLedger: the chain holds what the ledger reports", () => {

@@ -17,6 +17,7 @@ import {
   billingPeriodAt,
   type Currency,
   type Invoice,
+  isLedgerError,
   type LedgerBackend,
   openAgreementWithConsent,
   parseAgreement,
@@ -152,6 +153,13 @@ export async function runFeatureMonth(p: {
         { signer: p.vendor },
       ),
     );
+  }
+  // The vendor registers the grants on the ledger, which then checks every use record against
+  // them; the EVM contracts hold no grants yet (docs/evm.md): there the gate alone checks.
+  for (const grant of grants) {
+    await p.ledger.grantEntitlement({ grant }).catch((err: unknown) => {
+      if (!isLedgerError(err, "settlement.ledger.unsupported")) throw err;
+    });
   }
   let now = p.month.start;
   const clock: ClockStatus = "synchronised";

@@ -16,6 +16,7 @@ import { invoiceToJson } from "../invoice.js";
 import type { LedgerBackend, LedgerDomain } from "../ledger.js";
 import { type LedgerErrorCode, ledgerErrorCodes } from "../ledgerErrors.js";
 import { describeAdversaryCases } from "./adversaryCases.js";
+import { describeEntitlementCases } from "./entitlementCases.js";
 import { describeFeatureCases } from "./featureCases.js";
 import {
   conformanceWallets,
@@ -54,6 +55,12 @@ export interface DescribeLedgerBackendOptions {
    * maaskit source tree; default: env `MAASKIT_UPDATE_GOLDEN=1`).
    */
   readonly updateGolden?: boolean;
+  /**
+   * Whether the backend holds entitlement grants and checks feature records against them
+   * (default true). The EVM backend does not yet (docs/evm.md): its feature records settle
+   * as usage, and the suite checks that it refuses grants as `settlement.ledger.unsupported`.
+   */
+  readonly entitlements?: boolean;
 }
 
 /**
@@ -425,6 +432,7 @@ export function describeLedgerBackend(
       clock,
       w,
       timeout,
+      entitlements: options.entitlements ?? true,
       tokenOpt,
       fresh,
       rejects,
@@ -433,6 +441,7 @@ export function describeLedgerBackend(
     };
     describeAdversaryCases(suite);
     describeFeatureCases(suite);
+    describeEntitlementCases(suite);
   });
 }
 
@@ -442,6 +451,8 @@ export interface ConformanceSuite {
   readonly clock: ScenarioClock;
   readonly w: ReturnType<typeof conformanceWallets>;
   readonly timeout: number;
+  /** `DescribeLedgerBackendOptions.entitlements`. */
+  readonly entitlements: boolean;
   tokenOpt(): { token?: string };
   fresh(
     label: string,

@@ -4,11 +4,16 @@ import {
   periodStatementToJson,
   toDecimal,
 } from "@maaskit/metering";
+import {
+  entitlementGrantToJson,
+  entitlementRevocationToJson,
+} from "@maaskit/metering/entitlements";
 import type { Decimal } from "decimal.js";
 import { type Agreement, agreementToJson } from "../agreement.js";
 import type { Invoice } from "../invoice.js";
 import type {
   AgreementState,
+  EntitlementState,
   FundsResult,
   LedgerBackend,
   OpenAgreementResult,
@@ -27,6 +32,8 @@ export type CommandMethods = Pick<
   | "openAgreement"
   | "acceptAgreement"
   | "revokeSigner"
+  | "grantEntitlement"
+  | "revokeEntitlement"
   | "submitRecords"
   | "settlePeriod"
   | "settleStatement"
@@ -64,6 +71,16 @@ export function commandMethods(
       run<AgreementState>({ t: "acceptAgreement", agreementId, by }),
     revokeSigner: ({ agreementId, signer, by }) =>
       run<AgreementState>({ t: "revokeSigner", agreementId, signer, by }),
+    grantEntitlement: ({ grant }) =>
+      run<EntitlementState>(() => ({
+        t: "grantEntitlement",
+        grant: entitlementJson(grant, entitlementGrantToJson),
+      })),
+    revokeEntitlement: ({ revocation }) =>
+      run<EntitlementState>(() => ({
+        t: "revokeEntitlement",
+        revocation: entitlementJson(revocation, entitlementRevocationToJson),
+      })),
     submitRecords: ({ agreementId, records }) =>
       run<SubmitRecordsResult>(() => ({
         t: "submitRecords",
@@ -133,6 +150,17 @@ export function commandMethods(
     expireWorkOrder: ({ workOrderId, by }) =>
       run<WorkOrder>({ t: "expireWorkOrder", workOrderId, by }),
   };
+}
+
+/** A grant or revocation as JSON; one that cannot be written is `settlement.entitlement.malformed`. */
+function entitlementJson<T>(value: T, toJson: (v: T) => unknown): unknown {
+  try {
+    return toJson(value);
+  } catch (err) {
+    throw ledgerError("settlement.entitlement.malformed", "The grant or revocation is malformed", {
+      cause: String((err as Error)?.message ?? err),
+    });
+  }
 }
 
 function amountString(amount: Decimal): string {

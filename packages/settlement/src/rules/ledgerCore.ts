@@ -1,6 +1,13 @@
 import type { Agreement } from "../agreement.js";
 import type { Invoice } from "../invoice.js";
-import type { AgreementState, Balance, LedgerDomain, RecordsHead, WorkOrder } from "../ledger.js";
+import type {
+  AgreementState,
+  Balance,
+  EntitlementState,
+  LedgerDomain,
+  RecordsHead,
+  WorkOrder,
+} from "../ledger.js";
 import {
   acceptAgreement,
   agreementEntry,
@@ -10,6 +17,7 @@ import {
   openAgreement,
   revokeSigner,
 } from "./agreements.js";
+import { entitlementsOf, grantEntitlement, revokeEntitlement } from "./entitlements.js";
 import { deposit, withdraw } from "./funds.js";
 import { submitRecords } from "./records.js";
 import { invoicesOf, settlePeriod, settleStatement } from "./settlement.js";
@@ -32,7 +40,7 @@ import { openWorkOrder, workOrderCommand, workOrderOf } from "./workOrders.js";
  * validates fully before it changes anything, so a rejected command leaves no trace.
  * `trusted` skips signature checks when replaying the ledger's own checksummed log.
  * The embedded ledger and the EVM backend both use it; the rules per aggregate live in
- * `agreements.ts`, `records.ts`, `settlement.ts`, `funds.ts` and `workOrders.ts`.
+ * `agreements.ts`, `entitlements.ts`, `records.ts`, `settlement.ts`, `funds.ts` and `workOrders.ts`.
  * @internal
  */
 export class LedgerCore implements RulesState {
@@ -43,6 +51,8 @@ export class LedgerCore implements RulesState {
     readonly domain: LedgerDomain = EMBEDDED_DOMAIN,
     /** Storage seam: the record store of an agreement (memory unless the owner persists it). */
     readonly recordsFor: (agreementId: string) => AcceptedRecords = () => memoryRecords(),
+    /** Checks feature records against registered grants (`RulesState.featureChecks`). */
+    readonly featureChecks = true,
   ) {}
 
   /**
@@ -89,6 +99,10 @@ export class LedgerCore implements RulesState {
         return acceptAgreement(this, cmd.agreementId, cmd.by, stamp);
       case "revokeSigner":
         return revokeSigner(this, cmd, stamp);
+      case "grantEntitlement":
+        return grantEntitlement(this, cmd.grant, stamp);
+      case "revokeEntitlement":
+        return revokeEntitlement(this, cmd.revocation, stamp);
       case "submitRecords":
         return submitRecords(this, cmd.agreementId, cmd.records, stamp, trusted);
       case "settlePeriod":
@@ -120,6 +134,10 @@ export class LedgerCore implements RulesState {
 
   head(agreementId: string): RecordsHead {
     return headOf(this, agreementId);
+  }
+
+  entitlements(agreementId: string): readonly EntitlementState[] {
+    return entitlementsOf(this, agreementId);
   }
 
   invoices(agreementId: string): readonly Invoice[] {

@@ -10,6 +10,7 @@ import type { SubmitRecordsResult, SubmittedRecord } from "../ledger.js";
 import { type LedgerErrorCode, ledgerError } from "../ledgerErrors.js";
 import type { LedgerEvent } from "../ledgerEvents.js";
 import { activeAgreement, signerAllowed } from "./agreements.js";
+import { featureUses } from "./entitlements.js";
 import type { Outcome, RulesState } from "./state.js";
 export function submitRecords(
   core: RulesState,
@@ -49,6 +50,7 @@ export function submitRecords(
           ...(e.periodEnd === null ? {} : { periodEnd: e.periodEnd }),
         },
       });
+  const uses = featureUses(core, e);
   const results: SubmittedRecord[] = [];
   const accepted: { record: MeterRecord; digest: string }[] = [];
   for (const item of raw) {
@@ -193,12 +195,14 @@ export function submitRecords(
         { periodEnd: new Date(period.end).toISOString() },
       );
     }
+    uses.check(record, fail);
     accepted.push({ record, digest });
     results.push({ seq, status: "accepted", recordHash: digest });
     nextSeq = seq + 1;
     headHash = digest;
     periodEnd = record.periodEnd;
   }
+  uses.commit();
   const events: LedgerEvent[] = [];
   for (const a of accepted) {
     e.records.set(a.record.seq, a);

@@ -9,6 +9,7 @@ import type { AgreementStatus, LedgerDomain, WorkOrder, WorkOrderTerms } from ".
 import { type LedgerErrorCode, ledgerError } from "../ledgerErrors.js";
 import type { LedgerEvent } from "../ledgerEvents.js";
 import type { Tariff } from "../tariff.js";
+import type { FeatureEntry } from "./entitlements.js";
 
 import type { WorkOrderTermsJson } from "./workOrderTerms.js";
 
@@ -20,6 +21,8 @@ export type Command =
   | { t: "openAgreement"; agreement: unknown; by?: string }
   | { t: "acceptAgreement"; agreementId: string; by: string }
   | { t: "revokeSigner"; agreementId: string; signer: string; by: string }
+  | { t: "grantEntitlement"; grant: unknown }
+  | { t: "revokeEntitlement"; revocation: unknown }
   | { t: "submitRecords"; agreementId: string; records: unknown[] }
   | { t: "settlePeriod"; agreementId: string; start: string; end: string }
   | { t: "settleStatement"; statement: unknown }
@@ -106,6 +109,8 @@ export interface AgreementEntry {
   due: Decimal;
   paid: Decimal;
   readonly references: Set<string>;
+  /** Features on demand: featureId → registered grants and budget use (absent until a grant). */
+  entitlements?: Record<string, FeatureEntry>;
 }
 
 /** A record the ledger accepted, with its EIP-712 digest. */
@@ -168,6 +173,11 @@ export interface RulesState {
   readonly workOrders: Map<string, WorkOrderEntry>;
   readonly domain: LedgerDomain;
   readonly recordsFor: (agreementId: string) => AcceptedRecords;
+  /**
+   * Whether feature records are checked against registered grants (every backend but the
+   * EVM one, whose contract does not hold grants yet: docs/evm.md).
+   */
+  readonly featureChecks: boolean;
 }
 
 /** ISO instant of `at` floored to the second (what a block timestamp holds). */

@@ -259,6 +259,7 @@ export function embeddedLedger(params: EmbeddedLedgerParameters): EmbeddedLedger
     getBalance: (agreementId) => read((c) => c.balance(agreementId)),
     getInvoices: (agreementId) => read((c) => c.invoices(agreementId)),
     getRecordsHead: (agreementId) => read((c) => c.head(agreementId)),
+    getEntitlements: (agreementId) => read((c) => c.entitlements(agreementId)),
     getEvents: () => read((_c, s) => allEvents(s)),
 
     getWorkOrder: (workOrderId) => read((c) => c.workOrder(workOrderId)),

@@ -236,6 +236,13 @@ export function toChainTariff(
   tariff: Tariff,
   currency: Currency,
 ): { input: TariffInput; fixed: FixedTariff } {
+  if (tariff.feature !== undefined) {
+    throw ledgerError(
+      "settlement.agreement.invalid",
+      "Feature prices (tariff.feature) are not supported on chain yet (docs/evm.md)",
+      { feature: tariff.feature.id },
+    );
+  }
   const prices =
     tariff.pricing.model === "perUnit"
       ? [tariff.pricing.unitPrice]

@@ -95,7 +95,7 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
     signers.set((await s.getAddress()).toLowerCase(), s.connect(provider));
   }
 
-  let core = new LedgerCore(domain);
+  let core = new LedgerCore(domain, undefined, false);
   const applied: { cmd: Command; at: Date }[] = [];
   const history: LedgerEvent[] = [];
   const live = new Subject<LedgerEvent>();
@@ -162,7 +162,7 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
         try {
           await onChain(out.result as T, at, { v: 1, at: at.toISOString(), c: cmd });
         } catch (err) {
-          core = new LedgerCore(domain);
+          core = new LedgerCore(domain, undefined, false);
           for (const a of applied) core.execute(a.cmd, a.at, true);
           throw isLedgerError(err)
             ? err
@@ -435,6 +435,10 @@ export async function evmLedger(params: EvmLedgerParameters): Promise<EvmLedger>
     getBalance: (agreementId) => read(() => core.balance(agreementId)),
     getInvoices: (agreementId) => read(() => core.invoices(agreementId)),
     getRecordsHead: (agreementId) => read(() => core.head(agreementId)),
+    // The contracts hold no grants yet (docs/evm.md): feature records settle as usage.
+    grantEntitlement: () => run({ t: "grantEntitlement", grant: null }, async () => {}),
+    revokeEntitlement: () => run({ t: "revokeEntitlement", revocation: null }, async () => {}),
+    getEntitlements: (agreementId) => read(() => core.entitlements(agreementId)),
     getEvents: () => read(() => history.slice()),
 
     ...evmWorkOrderMethods({

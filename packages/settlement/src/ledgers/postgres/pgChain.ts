@@ -36,7 +36,11 @@ export function chainsOf(cmd: Command): string[] {
   const j = cmd as unknown as Record<string, unknown>;
   const sub = (k: string, f: string) => (j[k] as Record<string, unknown> | undefined)?.[f];
   const agreementId =
-    j.agreementId ?? sub("agreement", "agreementId") ?? sub("statement", "agreementId");
+    j.agreementId ??
+    sub("agreement", "agreementId") ??
+    sub("statement", "agreementId") ??
+    sub("grant", "agreementId") ??
+    sub("revocation", "agreementId");
   const workOrderId = j.workOrderId ?? sub("terms", "workOrderId");
   if (typeof agreementId === "string") return [`agreement:${agreementId}`];
   if (typeof workOrderId === "string") return [`workOrder:${workOrderId}`];

@@ -215,6 +215,7 @@ export function postgresLedger(params: PostgresLedgerParameters): PostgresLedger
     getBalance: (id) => read(agreementChain(id), (c) => c.balance(id)),
     getInvoices: (id) => read(agreementChain(id), (c) => c.invoices(id)),
     getRecordsHead: (id) => read(agreementChain(id), (c) => c.head(id)),
+    getEntitlements: (id) => read(agreementChain(id), (c) => c.entitlements(id)),
     getEvents: () => guard(async () => (await storedEvents()).map((r) => r.event)),
 
     getWorkOrder: (id) => read(workOrderChain(id), (c) => c.workOrder(id)),

@@ -7,6 +7,7 @@ import type {
   Balance,
   ConfirmWorkOrderParameters,
   DepositParameters,
+  EntitlementState,
   FundsResult,
   LedgerBackend,
   OpenAgreementResult,
@@ -26,6 +27,9 @@ import {
   balanceWire,
   decimalWire,
   domainWire,
+  entitlementGrantWire,
+  entitlementRevocationWire,
+  entitlementStateWire,
   eventWire,
   instantWire,
   invoiceWire,
@@ -97,6 +101,20 @@ export const ledgerMethods = {
     write: true,
     invalid: "settlement.agreement.invalid",
     summary: "Revoke a record signer from the current chain head on",
+  }),
+  grantEntitlement: method({
+    params: z.object({ grant: entitlementGrantWire }),
+    result: entitlementStateWire,
+    write: true,
+    invalid: "settlement.entitlement.malformed",
+    summary: "Register the vendor's signed grant of a feature (docs/entitlements.md §7)",
+  }),
+  revokeEntitlement: method({
+    params: z.object({ revocation: entitlementRevocationWire }),
+    result: entitlementStateWire,
+    write: true,
+    invalid: "settlement.entitlement.malformed",
+    summary: "Register the vendor's signed revocation of a feature's grant",
   }),
   submitRecords: method({
     params: z.object({ agreementId: z.string(), records: z.array(meterRecordWire) }),
@@ -170,6 +188,12 @@ export const ledgerMethods = {
     result: recordsHeadWire,
     invalid: "settlement.agreement.invalid",
     ...agreementCall("The chain head of the agreement's accepted records"),
+  }),
+  getEntitlements: method({
+    params: agreementIdWire,
+    result: z.array(entitlementStateWire),
+    invalid: "settlement.agreement.invalid",
+    ...agreementCall("The agreement's features with registered grants"),
   }),
   getEvents: method({
     params: z.object({ from: z.number().int().min(0).optional() }),
@@ -249,6 +273,8 @@ export interface LedgerMethodArgs {
   openAgreement: { readonly agreement: Agreement; readonly by?: string };
   acceptAgreement: Parameters<LedgerBackend["acceptAgreement"]>[0];
   revokeSigner: Parameters<LedgerBackend["revokeSigner"]>[0];
+  grantEntitlement: Parameters<LedgerBackend["grantEntitlement"]>[0];
+  revokeEntitlement: Parameters<LedgerBackend["revokeEntitlement"]>[0];
   submitRecords: Parameters<LedgerBackend["submitRecords"]>[0];
   settlePeriod: Parameters<LedgerBackend["settlePeriod"]>[0];
   settleStatement: PeriodStatement;
@@ -258,6 +284,7 @@ export interface LedgerMethodArgs {
   getBalance: string;
   getInvoices: string;
   getRecordsHead: string;
+  getEntitlements: string;
   getEvents: GetEventsParams;
   openWorkOrder: WorkOrderTerms;
   fundWorkOrder: Parameters<LedgerBackend["fundWorkOrder"]>[0];
@@ -276,6 +303,8 @@ export interface LedgerMethodResults {
   openAgreement: OpenAgreementResult;
   acceptAgreement: AgreementState;
   revokeSigner: AgreementState;
+  grantEntitlement: EntitlementState;
+  revokeEntitlement: EntitlementState;
   submitRecords: SubmitRecordsResult;
   settlePeriod: Invoice;
   settleStatement: Invoice;
@@ -285,6 +314,7 @@ export interface LedgerMethodResults {
   getBalance: Balance;
   getInvoices: readonly Invoice[];
   getRecordsHead: RecordsHead;
+  getEntitlements: readonly EntitlementState[];
   getEvents: GetEventsResult;
   openWorkOrder: OpenWorkOrderResult;
   fundWorkOrder: WorkOrder;

@@ -9,6 +9,14 @@ import {
   periodStatementToJson,
   toDecimal,
 } from "@maaskit/metering";
+import {
+  type EntitlementGrant,
+  type EntitlementRevocation,
+  entitlementGrantFromJson,
+  entitlementGrantToJson,
+  entitlementRevocationFromJson,
+  entitlementRevocationToJson,
+} from "@maaskit/metering/entitlements";
 import type { Decimal } from "decimal.js";
 import { z } from "zod";
 import { type Agreement, agreementToJson, parseAgreement } from "../../agreement.js";
@@ -72,6 +80,16 @@ export const meterRecordWire = specified<MeterRecord>(
   "A signed meter record (docs/meter-record.md)",
   meterRecordFromJson,
   meterRecordToJson,
+);
+export const entitlementGrantWire = specified<EntitlementGrant>(
+  "A signed entitlement grant (docs/entitlements.md §2)",
+  entitlementGrantFromJson,
+  entitlementGrantToJson,
+);
+export const entitlementRevocationWire = specified<EntitlementRevocation>(
+  "A signed entitlement revocation (docs/entitlements.md §3)",
+  entitlementRevocationFromJson,
+  entitlementRevocationToJson,
 );
 export const periodStatementWire = specified<PeriodStatement>(
   "A signed period statement (docs/meter-record.md)",
@@ -167,4 +185,12 @@ export const agreementIdWire = z.codec(z.object({ agreementId: z.string() }), z.
 export const workOrderIdWire = z.codec(z.object({ workOrderId: z.string() }), z.string(), {
   decode: (o) => o.workOrderId,
   encode: (workOrderId) => ({ workOrderId }),
+});
+
+export const entitlementStateWire = z.object({
+  agreementId: z.string(),
+  featureId: z.string(),
+  grants: z.array(entitlementGrantWire),
+  revocations: z.array(entitlementRevocationWire),
+  usage: z.array(z.object({ grant: z.string(), windowStart: instantWire, used: decimalWire })),
 });
