@@ -25,7 +25,15 @@ import {
   fleetReadings,
   STATES,
 } from "./lib/compressorReadings.js";
-import { assertEqual, type Figure, figure, interleaved, log, perSecond } from "./lib/measure.js";
+import {
+  assertEqual,
+  type Figure,
+  figure,
+  interleaved,
+  log,
+  median,
+  perSecond,
+} from "./lib/measure.js";
 
 const WINDOW_MS = 15 * 60_000;
 const MAX_GAP_MS = 60_000;
@@ -539,17 +547,30 @@ export async function meteringBench(quick: boolean): Promise<MeteringBenchResult
   let decOut = new Map<string, DecMachine>();
   let bigOut: BigMachine[] = [];
   log(`metering: ${rounds} interleaved round(s) of pipeline / hand-written Decimal / BigInt`);
+  // Process CPU time of each run too (information): on a shared machine the wall time of a
+  // run moves with the other work, its CPU time much less.
+  const cpuMs: Record<"pipeline" | "handDecimal" | "handBigint", number[]> = {
+    pipeline: [],
+    handDecimal: [],
+    handBigint: [],
+  };
+  const withCpu = (name: keyof typeof cpuMs, fn: () => void) => () => {
+    const before = process.cpuUsage();
+    fn();
+    const used = process.cpuUsage(before);
+    cpuMs[name].push(Math.round((used.user + used.system) / 100) / 10);
+  };
   const t = await interleaved(
     {
-      pipeline: () => {
+      pipeline: withCpu("pipeline", () => {
         pipelineOut = runPipeline(data);
-      },
-      handDecimal: () => {
+      }),
+      handDecimal: withCpu("handDecimal", () => {
         decOut = runHandDecimal(data);
-      },
-      handBigint: () => {
+      }),
+      handBigint: withCpu("handBigint", () => {
         bigOut = runHandBigint(data);
-      },
+      }),
     },
     rounds,
   );
@@ -622,7 +643,14 @@ export async function meteringBench(quick: boolean): Promise<MeteringBenchResult
         handDecimal: t.handDecimal!.runsMs,
         handBigint: t.handBigint!.runsMs,
       },
+      cpuMs,
+      cpuMedianRatio: {
+        vsDecimalLoop: round2(median(cpuMs.handDecimal) / median(cpuMs.pipeline)),
+        vsBigintLoop: round2(median(cpuMs.handBigint) / median(cpuMs.pipeline)),
+      },
       resultsEqual: true,
     },
   };
 }
+
+const round2 = (x: number): number => Math.round(x * 100) / 100;

@@ -239,19 +239,31 @@ export function fastReading(
   emit(
     usage(cfg, r.machineId, base.at, end, base.register, value, decimalOf(delta, k), s, NO_FLAGS),
   );
-  setBaseline(cfg, r.machineId, s, value, end);
+  setBaseline(cfg, r.machineId, s, value, end, cur, curK);
   return true;
 }
 
+/**
+ * Makes `register` at `at` the machine's baseline (`fx`, `k`: its mantissa and scale, when
+ * known). The baseline object is the state's own (events copy its fields, never hold it), so
+ * it is updated in place: no allocation per reading.
+ */
 export function setBaseline(
   cfg: Config,
   machineId: string,
   s: MachineState,
   register: Decimal,
   at: Date,
+  fx = fixedOf(register),
+  k = fixedScale,
 ): void {
-  s.baseline = { register, at };
-  s.baseFx = fixedOf(register);
-  s.baseK = fixedScale;
+  const base = s.baseline;
+  if (base === undefined) s.baseline = { register, at };
+  else {
+    base.register = register;
+    base.at = at;
+  }
+  s.baseFx = fx;
+  s.baseK = k;
   cfg.onState?.({ machineId, register, at });
 }

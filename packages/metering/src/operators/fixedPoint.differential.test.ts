@@ -363,6 +363,50 @@ describe("fixed-point core vs the frozen Decimal operators (differential)", () =
     expect(run(LIVE, events, setup)).toEqual(expected);
   });
 
+  it("sums that leave safe integers (numbers → bigints) mid-stream stay identical", () => {
+    // 2^53 / 25 (steps per m³·ms at scale 3 for G53 and 1e-9) and 2^53 itself, approached
+    // from just below, so the running sum crosses them a few samples in.
+    const starts = ["360287970100", "360287970189.5", "9007199254740.000", "9007199254.740991"];
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...starts),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 12_000 }), fc.integer({ min: 0, max: 4 })), {
+          minLength: 1,
+          maxLength: 40,
+        }),
+        (numerator, samples) => {
+          const events: MeterEvent[] = samples.map(
+            ([units, scale], i): Reading => ({
+              kind: "reading",
+              machineId: "m0",
+              channel: "flow",
+              value: scaled(units, scale),
+              quality: "good",
+              sourceTime: new Date(STARTS[0]! + 1_000 * (i + 1)),
+            }),
+          );
+          const runRate = (f: Factories): string[] => {
+            const out: string[] = [];
+            from(events)
+              .pipe(
+                f.integrateRate({
+                  channel: "flow",
+                  unit: "G53",
+                  maxGapMs: 60_000,
+                  initial: { rate: "11.5", at: new Date(STARTS[0]!), numerator },
+                  onState: (s) => out.push(`state ${serialize(s)}`),
+                }),
+              )
+              .subscribe((e) => out.push(`event ${serialize(e)}`));
+            return out;
+          };
+          expect(runRate(LIVE)).toEqual(runRate(REFERENCE));
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
   it("the generated streams exercise every path (not a vacuous comparison)", () => {
     const seen = new Set<string>();
     fc.assert(

@@ -56,6 +56,24 @@ describe("fixed-point core conversions", () => {
     expect(fixedScale).toBe(0);
   });
 
+  it("fixedOf of the Decimal decimalOf just built (remembered) equals fixedOf of a copy", () => {
+    fc.assert(
+      fc.property(fc.maxSafeNat(), fc.integer({ min: 0, max: 30 }), (m, k) => {
+        const copy = fixedOf(new Dec(decimalOf(m, k)));
+        const copyScale = fixedScale;
+        const built = decimalOf(m, k);
+        expect(fixedOf(built)).toBe(copy);
+        expect(fixedScale).toBe(copyScale);
+      }),
+      { numRuns: 3000 },
+    );
+    // Trailing zeros and zero itself: read back at the smallest scale.
+    expect(fixedOf(decimalOf(1200, 3))).toBe(12);
+    expect(fixedScale).toBe(1);
+    expect(fixedOf(decimalOf(0, 5))).toBe(0);
+    expect(fixedScale).toBe(0);
+  });
+
   it("rescale refuses results beyond a safe integer", () => {
     expect(rescale(123, 1, 4)).toBe(123_000);
     expect(rescale(9_000_000_000, 0, 7)).toBe(-1);

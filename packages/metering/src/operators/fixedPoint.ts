@@ -15,6 +15,15 @@ export const POW10: readonly number[] = Array.from({ length: 16 }, (_, i) => 10 
 /** The scale of the last mantissa {@link fixedOf} returned (an out-parameter: no allocation). */
 export let fixedScale = 0;
 
+/**
+ * The Decimal {@link decimalOf} built last, with its mantissa and smallest scale: a usage's
+ * value is read back by the next operator (tumblingWindow) right after it was built, and
+ * then costs no digit walk. Decimals are immutable, so the identity decides.
+ */
+let lastBuilt: Decimal | undefined;
+let lastM = 0;
+let lastK = 0;
+
 /** Decimal digits of a positive safe integer. */
 function digitCount(m: number): number {
   let n = 1;
@@ -28,6 +37,10 @@ function digitCount(m: number): number {
  * not fit a safe integer. No Decimal arithmetic, no allocation.
  */
 export function fixedOf(x: Decimal): number {
+  if (x === lastBuilt) {
+    fixedScale = lastK;
+    return lastM;
+  }
   if (x.s !== 1) return -1;
   const d = x.d as number[] | null;
   if (d === null) return -1;
@@ -83,7 +96,7 @@ export function rescale(m: number, from: number, to: number): number {
  */
 export function decimalOf(m: number, k: number): Decimal {
   const x = new Dec(0);
-  if (m === 0) return x;
+  if (m === 0) return remember(x, 0, 0);
   const nd = digitCount(m);
   const e = nd - 1 - k;
   // decimal.js aligns its base-1e7 words on the exponent: the first holds (e mod 7) + 1 digits.
@@ -111,6 +124,14 @@ export function decimalOf(m: number, k: number): Decimal {
   while (words.length > 1 && words[words.length - 1] === 0) words.pop();
   (x as { e: number }).e = e;
   (x as unknown as { d: number[] }).d = words;
+  // Remembered only in fixedOf's own form: the smallest scale.
+  return k === 0 || m % 10 !== 0 ? remember(x, m, k) : x;
+}
+
+function remember(x: Decimal, m: number, k: number): Decimal {
+  lastBuilt = x;
+  lastM = m;
+  lastK = k;
   return x;
 }
 

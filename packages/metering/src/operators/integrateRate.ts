@@ -1,10 +1,20 @@
 import type { Decimal } from "decimal.js";
 import type { OperatorFunction } from "rxjs";
 import { Dec } from "../quantity.js";
-import type { GapEvent, MeterEvent, Reading, UsageEvent } from "../reading.js";
+import type { GapEvent, MeterEvent, Reading, UsageEvent, UsageFlags } from "../reading.js";
 import { rateUnits, type UnitCode, type VolumeBasis, volumeBases } from "../units.js";
-import { bigOf, decimalOfBig, fixedOf, fixedScale } from "./fixedPoint.js";
+import { decimalOf, decimalOfBig } from "./fixedPoint.js";
 import { quantizeRatio } from "./quantizeRatio.js";
+import {
+  addInterval,
+  emptySum,
+  type RateFixed,
+  type RateSum,
+  rateFixed,
+  setRate,
+  startSum,
+  sumSteps,
+} from "./rateSum.js";
 import {
   decimalOption,
   describe,
@@ -112,16 +122,14 @@ export function integrateRate(
       let s = machines.get(machineId);
       if (s === undefined) {
         const init = cfg.initial.get(machineId) ?? cfg.initial.get(undefined);
-        s = { last: undefined, num: 0n, numK: 0, q: 0n, rate: 0n, rateK: 0, bridged: false };
+        s = { ...emptySum(), last: undefined, bridged: false };
         if (init !== undefined) {
-          s.last = init.last;
-          setRate(s, init.last!.rate);
-          const n = bigOf(init.numerator)!;
-          if (n.n < LIMIT) {
-            s.num = n.n;
-            s.numK = n.k;
-            s.q = quantize(n.n, n.k);
-          } else s.dec = { numerator: init.numerator, emitted: init.emitted };
+          // The state's own copy: it is updated in place on every sample.
+          s.last = { rate: init.last.rate, at: init.last.at };
+          setRate(s, init.last.rate);
+          if (!startSum(s, cfg.fixed, init.numerator)) {
+            s.dec = { numerator: init.numerator, emitted: init.emitted };
+          }
         }
         machines.set(machineId, s);
       }
@@ -174,21 +182,25 @@ export function integrateRate(
               : { value: increment, unit: cfg.volumeUnit, basis: cfg.basis },
           start: last.at,
           end: r.sourceTime,
-          flags: s.bridged ? { derivedFromRate: true, bridged: true } : { derivedFromRate: true },
+          flags: s.bridged ? BRIDGED_RATE : FROM_RATE,
         };
         s.bridged = false;
         emit(usage);
       }
     }
-    if (s.last === undefined || s.rateOf !== rate) setRate(s, rate);
-    s.last = { rate, at: r.sourceTime };
+    if (last === undefined || s.rateOf !== rate) setRate(s, rate);
+    if (last === undefined) s.last = { rate, at: r.sourceTime };
+    else {
+      last.rate = rate;
+      last.at = r.sourceTime;
+    }
     if (cfg.onState !== undefined) {
       cfg.onState({
         machineId: r.machineId,
         rate,
         at: r.sourceTime,
-        numerator: s.dec?.numerator ?? decimalOfBig(s.num, s.numK),
-        emitted: s.dec?.emitted ?? decimalOfBig(s.q * cfg.fixed.resolution, cfg.fixed.resolutionK),
+        numerator: s.dec?.numerator ?? numeratorOf(s),
+        emitted: s.dec?.emitted ?? emittedOf(s),
       });
     }
   }
@@ -200,25 +212,9 @@ export function integrateRate(
    */
   function integrate(s: MachineState, r1: Decimal, r2: Decimal, dt: number): Decimal {
     if (s.dec === undefined) {
-      const n1 = s.rate;
-      const k1 = s.rateK;
-      const k2 = setRate(s, r2);
-      const n2 = s.rate;
-      const k = Math.max(s.numK, k1, k2);
-      const next =
-        s.num * pow10(k - s.numK) + (n1 * pow10(k - k1) + n2 * pow10(k - k2)) * BigInt(dt);
-      if (next < LIMIT) {
-        s.num = next;
-        s.numK = k;
-        const q = quantize(next, k);
-        const increment = (q - s.q) * cfg.fixed.resolution;
-        s.q = q;
-        return decimalOfBig(increment, cfg.fixed.resolutionK);
-      }
-      s.dec = {
-        numerator: decimalOfBig(s.num, s.numK),
-        emitted: decimalOfBig(s.q * cfg.fixed.resolution, cfg.fixed.resolutionK),
-      };
+      const increment = addInterval(s, cfg.fixed, r2, dt);
+      if (increment !== undefined) return increment;
+      s.dec = { numerator: numeratorOf(s), emitted: emittedOf(s) };
     }
     s.dec.numerator = s.dec.numerator.plus(r1.plus(r2).times(dt));
     const total = quantizeRatio(s.dec.numerator, cfg.denominator, cfg.resolution);
@@ -227,14 +223,12 @@ export function integrateRate(
     return increment;
   }
 
-  /** Steps of `resolution` in `num · 10^-k / denominator`, rounded half-even (as quantizeRatio). */
-  function quantize(num: bigint, k: number): bigint {
-    const f = cfg.fixed;
-    const a = num * pow10(f.resolutionK);
-    const b = f.step * pow10(k);
-    const q = a / b;
-    const twice = (a - q * b) * 2n;
-    return twice > b || (twice === b && (q & 1n) === 1n) ? q + 1n : q;
+  function numeratorOf(s: MachineState): Decimal {
+    return s.numF >= 0 ? decimalOf(s.numF, s.numK) : decimalOfBig(s.num, s.numK);
+  }
+
+  function emittedOf(s: MachineState): Decimal {
+    return decimalOfBig(sumSteps(s) * cfg.fixed.resolution, cfg.fixed.resolutionK);
   }
 
   function check(r: Reading, s: MachineState): Decimal | Problem {
@@ -261,45 +255,13 @@ export function integrateRate(
 }
 
 const ZERO = new Dec(0);
-/** Sums from here on continue in Decimal arithmetic (see `integrate`). */
-const LIMIT = 10n ** 60n;
-const POWERS: bigint[] = [];
-function pow10(k: number): bigint {
-  let p = POWERS[k];
-  if (p === undefined) {
-    p = 10n ** BigInt(k);
-    if (k < 64) POWERS[k] = p;
-  }
-  return p;
-}
+/** Usage flags of integrated volume (shared, frozen: events never own their flags). */
+const FROM_RATE: UsageFlags = Object.freeze({ derivedFromRate: true });
+const BRIDGED_RATE: UsageFlags = Object.freeze({ derivedFromRate: true, bridged: true });
 
-/** Makes `rate` the machine's last rate as a scaled bigint (`rate` · 10^-`rateK`); returns the scale. */
-function setRate(s: MachineState, rate: Decimal): number {
-  s.rateOf = rate;
-  const m = fixedOf(rate);
-  if (m >= 0) {
-    s.rate = BigInt(m);
-    s.rateK = fixedScale;
-  } else {
-    // -0 (allowed: not negative) or more digits than a safe integer holds.
-    const b = bigOf(rate) ?? { n: 0n, k: 0 };
-    s.rate = b.n;
-    s.rateK = b.k;
-  }
-  return s.rateK;
-}
-
-interface MachineState {
+/** A machine's running sum (see rateSum.ts), last sample, and Decimal sums past 10^60. */
+interface MachineState extends RateSum {
   last: { rate: Decimal; at: Date } | undefined;
-  /** The exact Σ (r1 + r2) · Δt_ms as a scaled bigint: numerator = num · 10^-numK. */
-  num: bigint;
-  numK: number;
-  /** Volume emitted so far in steps of the resolution: emitted = q · resolution. */
-  q: bigint;
-  /** The last rate as a scaled bigint, and the Decimal it was read from. */
-  rate: bigint;
-  rateK: number;
-  rateOf?: Decimal;
   /** Set once the sum reaches 10^60: Decimal arithmetic from there. */
   dec?: { numerator: Decimal; emitted: Decimal };
   bridged: boolean;
@@ -315,8 +277,8 @@ interface Config {
   denominator: Decimal;
   initial: Map<string | undefined, InitialState>;
   onState: ((state: IntegrateRateState) => void) | undefined;
-  /** resolution = `resolution` · 10^-`resolutionK`; `step` = denominator · `resolution` (integers). */
-  fixed: { resolution: bigint; resolutionK: number; step: bigint };
+  /** The quantisation on integers (rateSum.ts). */
+  fixed: RateFixed;
 }
 
 interface InitialState {
@@ -411,11 +373,6 @@ function parseOptions(options: IntegrateRateOptions): Config {
     denominator,
     initial,
     onState: options.onState,
-    fixed: fixedConfig(resolution!, rateUnit!.secondsPerTimeUnit),
+    fixed: rateFixed(resolution!, rateUnit!.secondsPerTimeUnit),
   };
-}
-
-function fixedConfig(resolution: Decimal, secondsPerTimeUnit: number): Config["fixed"] {
-  const r = bigOf(resolution)!;
-  return { resolution: r.n, resolutionK: r.k, step: 2000n * BigInt(secondsPerTimeUnit) * r.n };
 }

@@ -61,6 +61,22 @@ export function machineState(
       // Current (open) state per machine + channel, per subscription.
       const current = new Map<string, { state: IsoTimeState; source: string; start: Date }>();
       const lastTime = new Map<string, number>();
+      // The key string of each machine and channel, built once: a reading's lookups then
+      // hash a string V8 has already hashed, instead of concatenating a new one each time.
+      const keys = new Map<string, Map<string, string>>();
+      const keyOf = (machineId: string, channel: string): string => {
+        let byChannel = keys.get(machineId);
+        if (byChannel === undefined) {
+          byChannel = new Map();
+          keys.set(machineId, byChannel);
+        }
+        let key = byChannel.get(channel);
+        if (key === undefined) {
+          key = joinKey(machineId, channel);
+          byChannel.set(channel, key);
+        }
+        return key;
+      };
 
       const close = (machineId: string, channel: string, end: Date): void => {
         const key = keyOf(machineId, channel);
@@ -167,7 +183,7 @@ function span(
 }
 
 // Machine ids and channels are free text; a NUL cannot come from OPC UA browse names.
-function keyOf(machineId: string, channel: string): string {
+function joinKey(machineId: string, channel: string): string {
   return `${machineId}\u0000${channel}`;
 }
 
@@ -240,7 +256,16 @@ function parseOptions(options: MachineStateOptions): {
       }
       table.set(nk, v);
     }
-    lookup = (r) => table.get(normalise(stateText(r.value)));
+    // Vendors report a handful of distinct values: normalise each once (bounded memo).
+    const memo = new Map<string, IsoTimeState | undefined>();
+    lookup = (r) => {
+      const text = stateText(r.value);
+      if (memo.has(text)) return memo.get(text);
+      if (memo.size >= 1024) memo.clear();
+      const state = table.get(normalise(text));
+      memo.set(text, state);
+      return state;
+    };
   } else {
     problems.push("mapping must be a state table or a function");
   }

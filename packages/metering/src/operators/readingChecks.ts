@@ -16,6 +16,8 @@ export interface Problem {
  * Decimal constructor, or the problem. A JS number is never accepted as a quantity.
  */
 export function numericValue(value: unknown): Decimal | Problem {
+  // The common case first: a finite Decimal of maaskit's own constructor, as is.
+  if (value instanceof Dec && value.constructor === Dec && value.d !== null) return value;
   if (Decimal.isDecimal(value)) {
     const d = value as Decimal;
     if (!d.isFinite()) {

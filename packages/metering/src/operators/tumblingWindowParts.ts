@@ -189,6 +189,18 @@ export function piece(
 }
 
 export function mergeFlags(a: ChannelAcc["flags"], b: UsageFlags): ChannelAcc["flags"] {
+  // Most usage adds no flag the window has not got: keep the accumulator's own object
+  // (never an input's; it was built here in the fixed key order below).
+  if (
+    (a.bridged || !b.bridged) &&
+    (a.derivedFromRate || !b.derivedFromRate) &&
+    (a.rollover || !b.rollover) &&
+    (a.reset || !b.reset) &&
+    (a.replaced || !b.replaced) &&
+    (a.ambiguous || !b.ambiguous)
+  ) {
+    return a;
+  }
   // A fixed key order keeps identical inputs byte-identical downstream.
   const out: ChannelAcc["flags"] = {};
   if (a.bridged || b.bridged) out.bridged = true;
