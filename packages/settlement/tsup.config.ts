@@ -9,6 +9,8 @@ export default defineConfig({
     "./src/evm.ts",
     "./src/postgres.ts",
     "./src/http.ts",
+    // the pre-verification worker thread (started by preVerifyPool.ts beside the bundle)
+    "./src/preVerifyWorker.ts",
   ],
   format: ["esm", "cjs"],
   dts: true,

@@ -225,6 +225,11 @@ export {
 } from "./records/periodStatement.js";
 export { periodStatementFromJson, periodStatementToJson } from "./records/periodStatementJson.js";
 export {
+  type PreVerifiedSignature,
+  type PreVerifiedSignatures,
+  preVerifyMeterRecord,
+} from "./records/preVerifyMeterRecord.js";
+export {
   type SignMeterRecordErrorType,
   type SignMeterRecordParameters,
   signMeterRecord,

@@ -13,6 +13,7 @@ import {
 import type { MeterRecordChainState } from "./meterRecordChain.js";
 import type { MeterRecordErrorCode } from "./meterRecordErrors.js";
 import { isChecksummedAddress } from "./meterRecordTypedData.js";
+import { type PreVerifiedSignatures, verdictFor } from "./preVerifyMeterRecord.js";
 import { SeqRanges } from "./seqRanges.js";
 import { SignatureChecker } from "./signatureCheck.js";
 import { sameBinding } from "./signMeterRecord.js";
@@ -38,6 +39,12 @@ export interface VerifyMeterRecordsParameters {
    * another unit is rejected too (the bound cannot be checked).
    */
   readonly capacity?: MeterRecordCapacity;
+  /**
+   * Signature verdicts computed ahead (`preVerifyMeterRecord`, e.g. on worker threads). A
+   * verdict is used only for the record whose digest — computed here — signature and signer
+   * are exactly its own; any other record is checked here as without it.
+   */
+  readonly preVerified?: PreVerifiedSignatures;
 }
 
 /** A capacity bound on the billed quantity: `value` of `unit` per `per`. */
@@ -163,7 +170,9 @@ export function createMeterRecordVerifier(
       });
     }
 
-    const sig = checker.check(digest, record.signature, record.signer);
+    const sig =
+      verdictFor(params.preVerified, digest, record.signature, record.signer) ??
+      checker.check(digest, record.signature, record.signer);
     if (sig !== true) {
       const why =
         sig === "highS"

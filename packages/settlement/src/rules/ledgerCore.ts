@@ -1,3 +1,4 @@
+import type { PreVerifiedSignatures } from "@maaskit/metering";
 import type { Agreement } from "../agreement.js";
 import type { Invoice } from "../invoice.js";
 import type { AgreementState, Balance, LedgerDomain, RecordsHead, WorkOrder } from "../ledger.js";
@@ -77,11 +78,22 @@ export class LedgerCore implements RulesState {
     });
   }
 
-  execute(cmd: Command, at: Date, trusted = false): Outcome {
-    return this.dispatch(cmd, at, iso(at), trusted);
+  /**
+   * Applies `cmd`. `preVerified`: signature verdicts of submitted records made ahead (off
+   * the lock); the rules use one only for the record whose digest, signature and signer it
+   * names, and check any other record themselves.
+   */
+  execute(cmd: Command, at: Date, trusted = false, preVerified?: PreVerifiedSignatures): Outcome {
+    return this.dispatch(cmd, at, iso(at), trusted, preVerified);
   }
 
-  private dispatch(cmd: Command, at: Date, stamp: string, trusted: boolean): Outcome {
+  private dispatch(
+    cmd: Command,
+    at: Date,
+    stamp: string,
+    trusted: boolean,
+    preVerified: PreVerifiedSignatures | undefined,
+  ): Outcome {
     switch (cmd.t) {
       case "openAgreement":
         return openAgreement(this, cmd.agreement, cmd.by, stamp);
@@ -90,7 +102,7 @@ export class LedgerCore implements RulesState {
       case "revokeSigner":
         return revokeSigner(this, cmd, stamp);
       case "submitRecords":
-        return submitRecords(this, cmd.agreementId, cmd.records, stamp, trusted);
+        return submitRecords(this, cmd.agreementId, cmd.records, stamp, trusted, preVerified);
       case "settlePeriod":
         return settlePeriod(this, cmd.agreementId, new Date(cmd.start), new Date(cmd.end), stamp);
       case "settleStatement":

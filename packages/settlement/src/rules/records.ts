@@ -4,6 +4,7 @@ import {
   type MeterRecord,
   type MeterRecordErrorCode,
   meterRecordFromJson,
+  type PreVerifiedSignatures,
 } from "@maaskit/metering";
 import { billingPeriodAt } from "../billingPeriodAt.js";
 import type { SubmitRecordsResult, SubmittedRecord } from "../ledger.js";
@@ -17,6 +18,8 @@ export function submitRecords(
   raw: readonly unknown[],
   stamp: string,
   trusted: boolean,
+  /** Signature verdicts made before the lock (worker threads); used only for their own records. */
+  preVerified?: PreVerifiedSignatures,
 ): Outcome {
   const e = activeAgreement(core, agreementId);
   const v = e.view;
@@ -33,6 +36,7 @@ export function submitRecords(
     ? undefined
     : createMeterRecordVerifier({
         agreement: { agreementId, ...core.domain },
+        ...(preVerified === undefined ? {} : { preVerified }),
         // The machine's capacity bounds every record's quantity (docs/meter-record.md §2.4).
         ...(e.agreement.capacity === undefined
           ? {}
