@@ -80,6 +80,8 @@ export function preVerifyPool(size: number): PreVerifyPool {
     worker.on("message", (m: "ready" | { id: number; verdicts: Verdicts }) => {
       if (m === "ready") {
         s.ready = true;
+        // Loading keeps the process alive (someone may await it); an idle worker does not.
+        if (s.calls.size === 0) worker.unref();
         markLoaded();
         return;
       }
@@ -97,7 +99,6 @@ export function preVerifyPool(size: number): PreVerifyPool {
     };
     worker.on("error", fail);
     worker.on("exit", fail);
-    worker.unref();
     slots[i] = s;
     return s;
   }

@@ -14,7 +14,13 @@ import type {
 } from "./checkpoint.js";
 import { chainsOf, coreFor, loadChain, PrefetchedRecords, writeOutcome } from "./pgChain.js";
 import { consistencyBetween, createCheckpoint, entryProof } from "./pgCheckpoints.js";
-import { inTransaction, openPgPool, type PgPoolLike, withClient } from "./pgQueryable.js";
+import {
+  inTransaction,
+  openPgPool,
+  type PgPoolLike,
+  queryPrepared,
+  withClient,
+} from "./pgQueryable.js";
 import { migrate } from "./schema.js";
 import { type VerifyReport, verifyLedger } from "./verifyLedger.js";
 
@@ -132,10 +138,12 @@ export function postgresLedger(params: PostgresLedgerParameters): PostgresLedger
           const { result, events } = await inTransaction(pool, async (c) => {
             const chains = chainsOf(cmd);
             for (const chain of chains) {
-              await c.query("SELECT pg_advisory_xact_lock($1, hashtext($2))", [
-                LOCK_NAMESPACE,
-                chain,
-              ]);
+              await queryPrepared(
+                c,
+                "chain_lock",
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                [LOCK_NAMESPACE, chain],
+              );
             }
             const records = new PrefetchedRecords();
             const core = coreFor(records);
