@@ -225,8 +225,8 @@ export {
 } from "./records/periodStatement.js";
 export { periodStatementFromJson, periodStatementToJson } from "./records/periodStatementJson.js";
 export {
-  type PreVerifiedSignature,
-  type PreVerifiedSignatures,
+  type PreVerifiedRecord,
+  type PreVerifiedRecords,
   preVerifyMeterRecord,
 } from "./records/preVerifyMeterRecord.js";
 export {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import {
   type MeterRecord,
   meterRecordToJson,
-  type PreVerifiedSignatures,
+  type PreVerifiedRecords,
   preVerifyMeterRecord,
 } from "@maaskit/metering";
 import { Decimal } from "decimal.js";
@@ -17,9 +17,9 @@ import { openAgreementWithConsent } from "./openAgreementWithConsent.js";
 import { preVerifyPool, verifyThreadsOption } from "./preVerifyPool.js";
 import { LedgerCore } from "./rules/index.js";
 
-// Signature checks before the lock: the pool's verdicts are plain facts about one
-// (digest, signature, signer) triple, and the rules use a verdict only for the record whose
-// digest they computed themselves. The attack tests come first. Worker threads load the
+// Encoding and signature checks before the lock: the pool's verdicts are keyed by the exact
+// JSON text of the record they were made for, and the rules use a verdict only for a record
+// whose text is exactly that, decoded from that text. The attack tests come first. Worker threads load the
 // TypeScript sources through tsx here (seconds on a busy machine): a generous timeout.
 
 const SLOW = { timeout: 120_000 };
@@ -40,7 +40,7 @@ async function activeCore(label: string) {
   );
   const domain = (opened.result as { recordDomain: LedgerDomain }).recordDomain;
   const records = await scenarioRecords(agreement, domain);
-  const submit = (rs: readonly MeterRecord[], pre?: PreVerifiedSignatures) =>
+  const submit = (rs: readonly MeterRecord[], pre?: PreVerifiedRecords) =>
     core.execute(
       {
         t: "submitRecords",
@@ -54,6 +54,8 @@ async function activeCore(label: string) {
   return { core, agreement, records, submit };
 }
 
+const text = (r: MeterRecord) => JSON.stringify(meterRecordToJson(r));
+
 /** The record with its billed quantity raised (its signature kept): a relayer's edit. */
 function raised(r: MeterRecord): MeterRecord {
   return { ...r, quantity: { ...r.quantity, value: r.quantity.value.plus(new Decimal(1)) } };
@@ -63,12 +65,16 @@ const pool = preVerifyPool(2);
 afterAll(() => pool.close());
 
 describe("pre-verified signatures in the rules", SLOW, () => {
-  it("attack: a genuine record's 'valid' verdict offered for a tampered record is refused (badSignature)", async () => {
+  it("attack: a genuine record's 'valid' verdict is not used for a tampered record (badSignature)", async () => {
     const { records, submit } = await activeCore("reuse");
-    const genuine = preVerifyMeterRecord(meterRecordToJson(records[0]!))!;
+    const genuineText = text(records[0]!);
+    const genuine = preVerifyMeterRecord(genuineText)!;
     expect(genuine.failure).toBeNull();
-    // A confused (or hostile) lookup that answers the genuine verdict for every digest.
-    expect(() => submit([raised(records[0]!)], () => genuine)).toThrow(
+    // The genuine verdict, and the same verdict filed under every other text a relayer
+    // could send: the tampered record's text is not among them.
+    const stale = new Map([[genuineText, genuine]]);
+    stale.set(genuineText.replace(/"value":"/, '"value":"1'), genuine);
+    expect(() => submit([raised(records[0]!)], stale)).toThrow(
       expect.objectContaining({ code: "settlement.record.badSignature" }),
     );
   });
@@ -88,10 +94,11 @@ describe("pre-verified signatures in the rules", SLOW, () => {
 
   it("a verdict of 'mismatch' for the checked record is honoured", async () => {
     const { records, submit } = await activeCore("mismatch");
-    const genuine = preVerifyMeterRecord(meterRecordToJson(records[0]!))!;
-    expect(() => submit([records[0]!], () => ({ ...genuine, failure: "mismatch" }))).toThrow(
-      expect.objectContaining({ code: "settlement.record.badSignature" }),
-    );
+    const t = text(records[0]!);
+    const genuine = preVerifyMeterRecord(t)!;
+    expect(() =>
+      submit([records[0]!], new Map([[t, { ...genuine, failure: "mismatch" }]])),
+    ).toThrow(expect.objectContaining({ code: "settlement.record.badSignature" }));
   });
 });
 
@@ -103,12 +110,14 @@ describe("preVerifyPool", SLOW, () => {
     const forged = meterRecordToJson(raised(records[2]!));
     const [a, b] = await Promise.all([pool.verify(json.slice(0, 3)), pool.verify([forged])]);
     for (const r of json.slice(0, 3)) {
-      const here = preVerifyMeterRecord(r)!;
-      expect(a?.(here.digest)).toEqual(here);
+      const t = JSON.stringify(r);
+      expect(a?.get(t)).toEqual(preVerifyMeterRecord(t));
     }
-    const bad = preVerifyMeterRecord(forged)!;
+    // Calls made in the same tick share one message per worker, and one map of verdicts.
+    expect(a?.size).toBe(4);
+    const bad = preVerifyMeterRecord(JSON.stringify(forged))!;
     expect(bad.failure).toBe("mismatch");
-    expect(b?.(bad.digest)).toEqual(bad);
+    expect(b?.get(JSON.stringify(forged))).toEqual(bad);
   });
 
   it("gives no verdicts with no threads, for undecodable input, or once closed", async () => {

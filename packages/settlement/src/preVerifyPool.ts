@@ -2,30 +2,30 @@ import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { PreVerifiedSignature, PreVerifiedSignatures } from "@maaskit/metering";
+import type { PreVerifiedRecord, PreVerifiedRecords } from "@maaskit/metering";
 import { ledgerError } from "./ledgerErrors.js";
 
 /**
- * Signature checks of submitted records on worker threads, before a ledger takes its lock.
- * The rules then only look a record's verdict up by the digest they compute themselves
- * (`createMeterRecordVerifier`'s `preVerified`): a verdict counts only for the exact digest,
- * signature and signer it was made for. Nothing here decides anything: when a worker is
- * missing, failed or the pool is closed, `verify` answers `undefined` and the rules check in
- * place, with the same result.
+ * Encoding and signature checks of submitted records on worker threads, before a ledger
+ * takes its lock. Each record is sent as its JSON text, and its verdict (digest, signature
+ * failure or none) comes back keyed by that text in a `Map` built here: the rules use a
+ * verdict only for a record whose JSON text is exactly that, decoded from that text. Nothing
+ * here decides anything: when a worker is missing, failed or the pool is closed, `verify`
+ * answers `undefined` and the rules check in place, with the same result.
  * @internal
  */
 export interface PreVerifyPool {
   /** Worker threads (0: none; every record is checked in the rules' thread). */
   readonly size: number;
-  /** Verdicts of `records` (wire form) by digest; never rejects. */
-  verify(records: readonly unknown[]): Promise<PreVerifiedSignatures | undefined>;
+  /** Verdicts of `records` (wire form) by their JSON text; never rejects. */
+  verify(records: readonly unknown[]): Promise<PreVerifiedRecords | undefined>;
   /** Starts the workers and resolves once each has loaded or failed. */
   warm(): Promise<void>;
   /** Stops the workers; later calls answer `undefined`. */
   close(): Promise<void>;
 }
 
-type Verdicts = readonly (PreVerifiedSignature | null)[] | undefined;
+type Verdicts = readonly (PreVerifiedRecord | null)[] | undefined;
 
 interface Slot {
   readonly worker: Worker;
@@ -37,8 +37,8 @@ interface Slot {
 }
 
 interface Job {
-  readonly records: readonly unknown[];
-  readonly resolve: (v: PreVerifiedSignatures | undefined) => void;
+  readonly texts: readonly string[];
+  readonly resolve: (v: PreVerifiedRecords | undefined) => void;
 }
 
 /** The pool size option of a ledger: a whole number ≥ 0, default the available cores. */
@@ -103,13 +103,13 @@ export function preVerifyPool(size: number): PreVerifyPool {
     return s;
   }
 
-  function send(s: Slot, records: readonly unknown[]): Promise<Verdicts> {
+  function send(s: Slot, texts: readonly string[]): Promise<Verdicts> {
     return new Promise((resolve) => {
       try {
         const id = nextId++;
         s.calls.set(id, resolve);
         if (s.calls.size === 1) s.worker.ref();
-        s.worker.postMessage({ id, records });
+        s.worker.postMessage({ id, texts });
       } catch {
         resolve(undefined);
       }
@@ -138,7 +138,7 @@ export function preVerifyPool(size: number): PreVerifyPool {
       for (const j of jobs) j.resolve(undefined);
       return;
     }
-    const all = jobs.flatMap((j) => j.records);
+    const all = jobs.flatMap((j) => j.texts);
     const parts = Math.min(loaded.length, all.length);
     const per = Math.ceil(all.length / parts);
     const first = rotate++;
@@ -147,12 +147,16 @@ export function preVerifyPool(size: number): PreVerifyPool {
       sent.push(send(loaded[(first + k) % loaded.length]!, all.slice(k * per, (k + 1) * per)));
     }
     void Promise.all(sent).then((answers) => {
-      const byDigest = new Map<string, PreVerifiedSignature>();
-      for (const verdicts of answers) {
-        for (const v of verdicts ?? []) if (v !== null) byDigest.set(v.digest, v);
-      }
-      const lookup: PreVerifiedSignatures = (digest) => byDigest.get(digest);
-      for (const j of jobs) j.resolve(byDigest.size === 0 ? undefined : lookup);
+      // Keyed here, by the texts this thread sent, in the order the worker answers them.
+      const byText = new Map<string, PreVerifiedRecord>();
+      answers.forEach((verdicts, k) => {
+        const texts = all.slice(k * per, (k + 1) * per);
+        if (verdicts?.length !== texts.length) return;
+        verdicts.forEach((v, i) => {
+          if (v !== null) byText.set(texts[i]!, v);
+        });
+      });
+      for (const j of jobs) j.resolve(byText.size === 0 ? undefined : byText);
     });
   }
 
@@ -162,8 +166,15 @@ export function preVerifyPool(size: number): PreVerifyPool {
       if (size === 0 || closed || !Array.isArray(records) || records.length === 0) {
         return Promise.resolve(undefined);
       }
+      let texts: string[];
+      try {
+        texts = records.map((r) => JSON.stringify(r));
+      } catch {
+        return Promise.resolve(undefined);
+      }
+      if (texts.some((t) => typeof t !== "string")) return Promise.resolve(undefined);
       return new Promise((resolve) => {
-        pending.push({ records, resolve });
+        pending.push({ texts, resolve });
         if (!scheduled) {
           scheduled = true;
           setImmediate(flush);

@@ -1,4 +1,4 @@
-import type { PreVerifiedSignatures } from "@maaskit/metering";
+import type { PreVerifiedRecords } from "@maaskit/metering";
 import type { Agreement } from "../agreement.js";
 import type { Invoice } from "../invoice.js";
 import type { AgreementState, Balance, LedgerDomain, RecordsHead, WorkOrder } from "../ledger.js";
@@ -79,11 +79,11 @@ export class LedgerCore implements RulesState {
   }
 
   /**
-   * Applies `cmd`. `preVerified`: signature verdicts of submitted records made ahead (off
-   * the lock); the rules use one only for the record whose digest, signature and signer it
-   * names, and check any other record themselves.
+   * Applies `cmd`. `preVerified`: digests and signature verdicts of submitted records made
+   * ahead (off the lock), by each record's JSON text; the rules use one only for a record
+   * whose text is exactly that, decoded from that text, and check any other themselves.
    */
-  execute(cmd: Command, at: Date, trusted = false, preVerified?: PreVerifiedSignatures): Outcome {
+  execute(cmd: Command, at: Date, trusted = false, preVerified?: PreVerifiedRecords): Outcome {
     return this.dispatch(cmd, at, iso(at), trusted, preVerified);
   }
 
@@ -92,7 +92,7 @@ export class LedgerCore implements RulesState {
     at: Date,
     stamp: string,
     trusted: boolean,
-    preVerified: PreVerifiedSignatures | undefined,
+    preVerified: PreVerifiedRecords | undefined,
   ): Outcome {
     switch (cmd.t) {
       case "openAgreement":

@@ -4,7 +4,8 @@ import {
   type MeterRecord,
   type MeterRecordErrorCode,
   meterRecordFromJson,
-  type PreVerifiedSignatures,
+  type PreVerifiedRecord,
+  type PreVerifiedRecords,
 } from "@maaskit/metering";
 import { billingPeriodAt } from "../billingPeriodAt.js";
 import type { SubmitRecordsResult, SubmittedRecord } from "../ledger.js";
@@ -18,8 +19,8 @@ export function submitRecords(
   raw: readonly unknown[],
   stamp: string,
   trusted: boolean,
-  /** Signature verdicts made before the lock (worker threads); used only for their own records. */
-  preVerified?: PreVerifiedSignatures,
+  /** Digests and signature verdicts made before the lock (worker threads), by record JSON text. */
+  preVerified?: PreVerifiedRecords,
 ): Outcome {
   const e = activeAgreement(core, agreementId);
   const v = e.view;
@@ -36,7 +37,6 @@ export function submitRecords(
     ? undefined
     : createMeterRecordVerifier({
         agreement: { agreementId, ...core.domain },
-        ...(preVerified === undefined ? {} : { preVerified }),
         // The machine's capacity bounds every record's quantity (docs/meter-record.md §2.4).
         ...(e.agreement.capacity === undefined
           ? {}
@@ -57,8 +57,10 @@ export function submitRecords(
   const accepted: { record: MeterRecord; digest: string }[] = [];
   for (const item of raw) {
     let record: MeterRecord;
+    // A pre-verified record is decoded from the very text its verdict was made for.
+    const pre = preVerifiedOf(preVerified, item);
     try {
-      record = meterRecordFromJson(item);
+      record = meterRecordFromJson(pre === undefined ? item : JSON.parse(pre.text));
     } catch (err) {
       throw ledgerError("settlement.record.invalid", "The record is malformed", {
         agreementId,
@@ -87,10 +89,11 @@ export function submitRecords(
     }
     // The verifier encodes the record once (its digest); outside the verifier (replay of
     // the ledger's own log, or a seq already taken) encode it here.
-    const check = verifier !== undefined && seq === nextSeq ? verifier.check(record) : undefined;
+    const check =
+      verifier !== undefined && seq === nextSeq ? verifier.check(record, pre?.found) : undefined;
     let digest: string;
     try {
-      digest = check?.digest ?? encodeMeterRecord(record).digest;
+      digest = check?.digest ?? pre?.found.digest ?? encodeMeterRecord(record).digest;
     } catch (err) {
       throw fail("settlement.record.invalid", "the record cannot be encoded", {
         cause: (err as Error).message,
@@ -227,4 +230,20 @@ export function submitRecords(
     duplicates: results.length - accepted.length,
   };
   return { result, events, changed: accepted.length > 0 };
+}
+
+/** The pre-verified verdict of `item`'s exact JSON text, with that text. */
+function preVerifiedOf(
+  preVerified: PreVerifiedRecords | undefined,
+  item: unknown,
+): { text: string; found: PreVerifiedRecord } | undefined {
+  if (preVerified === undefined || preVerified.size === 0) return undefined;
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(item);
+  } catch {
+    return undefined;
+  }
+  const found = text === undefined ? undefined : preVerified.get(text);
+  return found === undefined ? undefined : { text: text!, found };
 }

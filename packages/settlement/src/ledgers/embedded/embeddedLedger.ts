@@ -1,6 +1,6 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { PreVerifiedSignatures } from "@maaskit/metering";
+import type { PreVerifiedRecords } from "@maaskit/metering";
 import { openStore, type Store } from "@maaskit/metering/storage";
 import { from, Observable, Subject, switchMap } from "rxjs";
 import type { LedgerBackend, LedgerClock } from "../../ledger.js";
@@ -75,7 +75,7 @@ interface Pending {
   reject(err: unknown): void;
   /** Whether its records' pre-verification has answered (commands apply in call order). */
   settled: boolean;
-  preVerified?: PreVerifiedSignatures | undefined;
+  preVerified?: PreVerifiedRecords | undefined;
 }
 
 const KIND = "settlement.embeddedLedger/1";
