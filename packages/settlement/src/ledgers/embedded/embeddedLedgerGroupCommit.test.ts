@@ -67,6 +67,27 @@ async function setup(label: string, verifyThreads?: number) {
   return { dir, clock, ledger, agreement, id: agreement.agreementId, records };
 }
 
+/**
+ * Issues one single-record call per record at once: each is accepted in issue order, all in
+ * one pass of the event loop (one clock read per command, one transaction). Stops the clock.
+ */
+async function expectOnePassInOrder({
+  clock,
+  ledger,
+  id,
+  records,
+}: Pick<Awaited<ReturnType<typeof setup>>, "clock" | "ledger" | "id" | "records">) {
+  const results = await Promise.all(
+    records.map((r) => ledger.submitRecords({ agreementId: id, records: [r] })),
+  );
+  expect(results.map((r) => [r.results[0]!.seq, r.results[0]!.status])).toEqual(
+    records.map((r) => [r.seq, "accepted"]),
+  );
+  expect(clock.seen).toHaveLength(records.length);
+  expect(new Set(clock.seen).size).toBe(1);
+  clock.stop();
+}
+
 /** The record with one byte of its signature's r flipped. */
 function forged(record: MeterRecord): MeterRecord {
   const s = record.signature;
@@ -78,16 +99,7 @@ function forged(record: MeterRecord): MeterRecord {
 describe("embeddedLedger group commit", () => {
   it("behavior: single-record calls issued together are applied in one pass, in issue order, each resolved accepted; a reopen holds them all", async () => {
     const { dir, clock, ledger, id, records } = await setup("together");
-    const results = await Promise.all(
-      records.map((r) => ledger.submitRecords({ agreementId: id, records: [r] })),
-    );
-    expect(results.map((r) => [r.results[0]!.seq, r.results[0]!.status])).toEqual(
-      records.map((r) => [r.seq, "accepted"]),
-    );
-    // One clock read per command, all in the same pass of the event loop: one transaction.
-    expect(clock.seen).toHaveLength(records.length);
-    expect(new Set(clock.seen).size).toBe(1);
-    clock.stop();
+    await expectOnePassInOrder({ clock, ledger, id, records });
     await ledger.close();
 
     const again = embeddedLedger({ dir });
@@ -98,15 +110,7 @@ describe("embeddedLedger group commit", () => {
 
   it("behavior: with signatures checked on 2 worker threads first, single-record calls issued together are still applied in one pass, in issue order", async () => {
     const { clock, ledger, id, records } = await setup("threads", 2);
-    const results = await Promise.all(
-      records.map((r) => ledger.submitRecords({ agreementId: id, records: [r] })),
-    );
-    expect(results.map((r) => [r.results[0]!.seq, r.results[0]!.status])).toEqual(
-      records.map((r) => [r.seq, "accepted"]),
-    );
-    expect(clock.seen).toHaveLength(records.length);
-    expect(new Set(clock.seen).size).toBe(1);
-    clock.stop();
+    await expectOnePassInOrder({ clock, ledger, id, records });
     await ledger.close();
   }, 120_000);
 
