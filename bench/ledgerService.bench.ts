@@ -39,6 +39,8 @@ const embedded: BenchBackendFactory = async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), "bench-ledger-service-"));
   const backend = embeddedLedger({ dir });
   await backend.ready;
+  // Signature checks run on worker threads before the rules; loading them is not timed.
+  await backend.startVerifyThreads();
   return {
     backend,
     dispose: async () => {
@@ -171,6 +173,7 @@ const postgres: BenchBackendFactory = async () => {
   const db = await freshDatabase(url, "service");
   const backend = postgresLedger({ connectionString: db.connectionString, maxConnections: 20 });
   await backend.ready;
+  await backend.startVerifyThreads();
   return {
     backend,
     dispose: async () => {

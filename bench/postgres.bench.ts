@@ -110,6 +110,8 @@ async function run(
   });
   try {
     await ledger.ready;
+    // Signature checks run on worker threads before the lock; loading them is not timed.
+    await ledger.startVerifyThreads();
     const agreement = agreementFor(days, machine);
     const opened = await openAgreementWithConsent(ledger, agreement);
     const signed = await records({ agreementId: agreement.agreementId, ...opened.recordDomain });

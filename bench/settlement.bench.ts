@@ -101,6 +101,8 @@ async function submitAll(
   dirs.push(dir);
   const ledger = embeddedLedger({ dir, clock: { now: () => new Date("2026-01-01T00:00:00Z") } });
   await ledger.ready;
+  // Signature checks run on worker threads before the rules; loading them is not timed.
+  await ledger.startVerifyThreads();
   const agreement = agreementFor(label, machine);
   const opened = await openAgreementWithConsent(ledger, agreement);
   const records = await sign({ agreementId: agreement.agreementId, ...opened.recordDomain });
@@ -151,6 +153,7 @@ async function deliverAll(
     clock: { now: () => new Date("2026-01-01T00:00:00Z") },
   });
   await ledger.ready;
+  await ledger.startVerifyThreads();
   const agreement = agreementFor(label, machine);
   const opened = await openAgreementWithConsent(ledger, agreement);
   const records = await sign({ agreementId: agreement.agreementId, ...opened.recordDomain });

@@ -9,6 +9,8 @@ export default packageBuild(
     "./src/evm.ts",
     "./src/postgres.ts",
     "./src/http.ts",
+    // the pre-verification worker thread (started by preVerifyPool.ts beside the bundle)
+    "./src/preVerifyWorker.ts",
   ],
   // startAnvil resolves the anvil binary with import.meta.url, also in the CJS build.
   { shims: true },

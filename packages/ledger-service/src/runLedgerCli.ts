@@ -7,11 +7,14 @@ import { createLedgerServer } from "./createLedgerServer.js";
 
 const usage = `usage: maaskit-ledger serve (--data-dir <dir> | --database-url <postgres://…>) --auth <tokens.json>
   [--port 8545] [--host 127.0.0.1] [--max-body-bytes 1048576] [--rate 200] [--burst 400]
+  [--verify-threads <cores>]
 
 Serves a ledger over HTTP (docs/ledger-service.md): the embedded ledger in <dir>, or the
 PostgreSQL ledger (@maaskit/settlement/postgres; needs the package "pg") in the database at
 --database-url, migrating its schema on first use. Prints "listening on http://host:port"
-once ready; SIGTERM or SIGINT stop it.
+once ready; SIGTERM or SIGINT stop it. Record signatures are checked on --verify-threads
+worker threads (default the available cores; 0 = in the ledger's thread), started before it
+listens.
 `;
 
 /**
@@ -37,6 +40,7 @@ export async function runLedgerCli(argv: readonly string[]): Promise<void> {
       "max-body-bytes": { type: "string" },
       rate: { type: "string" },
       burst: { type: "string" },
+      "verify-threads": { type: "string" },
     },
   });
   const dir = values["data-dir"];
@@ -49,13 +53,17 @@ export async function runLedgerCli(argv: readonly string[]): Promise<void> {
   }
   const auth = tokenTable(JSON.parse(readFileSync(authFile, "utf8")));
   const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+  const threads = num(values["verify-threads"]);
+  const verifyThreads = threads === undefined ? {} : { verifyThreads: threads };
   const backend =
     databaseUrl !== undefined
       ? (await import("@maaskit/settlement/postgres")).postgresLedger({
           connectionString: databaseUrl,
+          ...verifyThreads,
         })
-      : embeddedLedger({ dir: dir as string });
+      : embeddedLedger({ dir: dir as string, ...verifyThreads });
   await backend.ready;
+  await backend.startVerifyThreads();
   const server = createLedgerServer({
     backend,
     auth,

@@ -226,6 +226,11 @@ export {
 } from "./records/periodStatement.js";
 export { periodStatementFromJson, periodStatementToJson } from "./records/periodStatementJson.js";
 export {
+  type PreVerifiedRecord,
+  type PreVerifiedRecords,
+  preVerifyMeterRecord,
+} from "./records/preVerifyMeterRecord.js";
+export {
   type SignMeterRecordErrorType,
   type SignMeterRecordParameters,
   signMeterRecord,

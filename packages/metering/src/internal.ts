@@ -10,5 +10,8 @@ export {
   windowBoundaries,
 } from "./operators/windowBoundaries.js";
 export { type DependencyMissingCode, requireOptional } from "./optionalDependency.js";
+// the pure signature check of one record, for the ledgers' pre-verification worker threads
+// (a light entry: the worker loads only what the check needs)
+export { preVerifyMeterRecord } from "./records/preVerifyMeterRecord.js";
 export { problemsOf, type SchemaProblem } from "./schemaProblems.js";
 export { type Zone, type ZoneWall, zoneOf } from "./timeZone.js";

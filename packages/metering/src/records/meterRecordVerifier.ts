@@ -14,6 +14,7 @@ import {
 import type { MeterRecordChainState } from "./meterRecordChain.js";
 import type { MeterRecordErrorCode } from "./meterRecordErrors.js";
 import { isChecksummedAddress } from "./meterRecordTypedData.js";
+import { isPreVerifiedRecord, type PreVerifiedRecord } from "./preVerifyMeterRecord.js";
 import { SeqRanges } from "./seqRanges.js";
 import { SignatureChecker } from "./signatureCheck.js";
 import { sameBinding } from "./signMeterRecord.js";
@@ -67,8 +68,12 @@ export interface MeterRecordCheck {
 
 /** An incremental verifier: feed records in chain order, one at a time. */
 export interface MeterRecordVerifier {
-  /** Checks the next record against the signature rules and the chain so far. */
-  check(record: MeterRecord): MeterRecordCheck;
+  /**
+   * Checks the next record against the signature rules and the chain so far. `pre`: what
+   * `preVerifyMeterRecord` found for this very record (decoded from the same JSON text):
+   * its digest and signature verdict are then taken from it instead of recomputed.
+   */
+  check(record: MeterRecord, pre?: PreVerifiedRecord): MeterRecordCheck;
   /** The chain state after the last checked record (what the next must continue). */
   readonly state: MeterRecordChainState | undefined;
 }
@@ -119,15 +124,18 @@ export function createMeterRecordVerifier(
         };
   let index = 0;
 
-  function check(record: MeterRecord): MeterRecordCheck {
+  function check(record: MeterRecord, pre?: PreVerifiedRecord): MeterRecordCheck {
     const at = index++;
     const seq = typeof record?.seq === "number" ? record.seq : undefined;
     const { reasons, errors, fail } = checkFindings(`seq ${seq ?? "?"}`, { seq });
 
+    const known = isPreVerifiedRecord(pre) ? pre : undefined;
     let digest: string;
     try {
-      digest = encodeMeterRecord(record).digest;
-      if (!isChecksummedAddress(record.signer)) {
+      // Pre-verified: encoded and its signer's checksum checked already.
+      if (known !== undefined) digest = known.digest;
+      else digest = encodeMeterRecord(record).digest;
+      if (known === undefined && !isChecksummedAddress(record.signer)) {
         throw new MaaskitError("metering.record.malformed", "signer must be an EIP-55 address");
       }
     } catch (err) {
@@ -153,7 +161,10 @@ export function createMeterRecordVerifier(
       });
     }
 
-    const sig = checker.check(digest, record.signature, record.signer);
+    const sig =
+      known === undefined
+        ? checker.check(digest, record.signature, record.signer)
+        : (known.failure ?? true);
     if (sig !== true) {
       const why =
         sig === "highS"

@@ -1,3 +1,4 @@
+import type { PreVerifiedRecords } from "@maaskit/metering";
 import type { Agreement } from "../agreement.js";
 import type { Invoice } from "../invoice.js";
 import type {
@@ -87,11 +88,22 @@ export class LedgerCore implements RulesState {
     });
   }
 
-  execute(cmd: Command, at: Date, trusted = false): Outcome {
-    return this.dispatch(cmd, at, iso(at), trusted);
+  /**
+   * Applies `cmd`. `preVerified`: digests and signature verdicts of submitted records made
+   * ahead (off the lock), by each record's JSON text; the rules use one only for a record
+   * whose text is exactly that, decoded from that text, and check any other themselves.
+   */
+  execute(cmd: Command, at: Date, trusted = false, preVerified?: PreVerifiedRecords): Outcome {
+    return this.dispatch(cmd, at, iso(at), trusted, preVerified);
   }
 
-  private dispatch(cmd: Command, at: Date, stamp: string, trusted: boolean): Outcome {
+  private dispatch(
+    cmd: Command,
+    at: Date,
+    stamp: string,
+    trusted: boolean,
+    preVerified: PreVerifiedRecords | undefined,
+  ): Outcome {
     switch (cmd.t) {
       case "openAgreement":
         return openAgreement(this, cmd.agreement, cmd.by, stamp);
@@ -104,7 +116,7 @@ export class LedgerCore implements RulesState {
       case "revokeEntitlement":
         return revokeEntitlement(this, cmd.revocation, stamp);
       case "submitRecords":
-        return submitRecords(this, cmd.agreementId, cmd.records, stamp, trusted);
+        return submitRecords(this, cmd.agreementId, cmd.records, stamp, trusted, preVerified);
       case "settlePeriod":
         return settlePeriod(this, cmd.agreementId, new Date(cmd.start), new Date(cmd.end), stamp);
       case "settleStatement":

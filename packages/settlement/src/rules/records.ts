@@ -4,6 +4,8 @@ import {
   type MeterRecord,
   type MeterRecordErrorCode,
   meterRecordFromJson,
+  type PreVerifiedRecord,
+  type PreVerifiedRecords,
 } from "@maaskit/metering";
 import { billingPeriodAt } from "../billingPeriodAt.js";
 import type { SubmitRecordsResult, SubmittedRecord } from "../ledger.js";
@@ -18,6 +20,8 @@ export function submitRecords(
   raw: readonly unknown[],
   stamp: string,
   trusted: boolean,
+  /** Digests and signature verdicts made before the lock (worker threads), by record JSON text. */
+  preVerified?: PreVerifiedRecords,
 ): Outcome {
   const e = activeAgreement(core, agreementId);
   const v = e.view;
@@ -55,8 +59,10 @@ export function submitRecords(
   const accepted: { record: MeterRecord; digest: string }[] = [];
   for (const item of raw) {
     let record: MeterRecord;
+    // A pre-verified record is decoded from the very text its verdict was made for.
+    const pre = preVerifiedOf(preVerified, item);
     try {
-      record = meterRecordFromJson(item);
+      record = meterRecordFromJson(pre === undefined ? item : JSON.parse(pre.text));
     } catch (err) {
       throw ledgerError("settlement.record.invalid", "The record is malformed", {
         agreementId,
@@ -85,10 +91,11 @@ export function submitRecords(
     }
     // The verifier encodes the record once (its digest); outside the verifier (replay of
     // the ledger's own log, or a seq already taken) encode it here.
-    const check = verifier !== undefined && seq === nextSeq ? verifier.check(record) : undefined;
+    const check =
+      verifier !== undefined && seq === nextSeq ? verifier.check(record, pre?.found) : undefined;
     let digest: string;
     try {
-      digest = check?.digest ?? encodeMeterRecord(record).digest;
+      digest = check?.digest ?? pre?.found.digest ?? encodeMeterRecord(record).digest;
     } catch (err) {
       throw fail("settlement.record.invalid", "the record cannot be encoded", {
         cause: (err as Error).message,
@@ -227,4 +234,20 @@ export function submitRecords(
     duplicates: results.length - accepted.length,
   };
   return { result, events, changed: accepted.length > 0 };
+}
+
+/** The pre-verified verdict of `item`'s exact JSON text, with that text. */
+function preVerifiedOf(
+  preVerified: PreVerifiedRecords | undefined,
+  item: unknown,
+): { text: string; found: PreVerifiedRecord } | undefined {
+  if (preVerified === undefined || preVerified.size === 0) return undefined;
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(item);
+  } catch {
+    return undefined;
+  }
+  const found = text === undefined ? undefined : preVerified.get(text);
+  return found === undefined ? undefined : { text: text!, found };
 }

@@ -1,10 +1,12 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import type { PreVerifiedRecords } from "@maaskit/metering";
 import { openStore, type Store } from "@maaskit/metering/storage";
 import { from, Observable, Subject, switchMap } from "rxjs";
 import type { LedgerBackend, LedgerClock } from "../../ledger.js";
 import { ledgerError } from "../../ledgerErrors.js";
 import type { LedgerEvent } from "../../ledgerEvents.js";
+import { preVerifyPool, verifyThreadsOption } from "../../preVerifyPool.js";
 import { commandMethods } from "../../rules/commandMethods.js";
 import { type Command, LedgerCore, type Outcome } from "../../rules/index.js";
 import {
@@ -28,6 +30,12 @@ export interface EmbeddedLedgerParameters {
    * not grow with the history) or `"full"` (every entry). `verify()` checks it all any time.
    */
   readonly verifyOnOpen?: "tail" | "full";
+  /**
+   * Worker threads that check submitted records' signatures before the rules run (started
+   * at the first submission, stopped by `close`). Default: the available cores; 0 checks
+   * them in the rules' thread. Results are the same either way.
+   */
+  readonly verifyThreads?: number;
 }
 
 /** What opening the ledger had to recover (reported, never silent). */
@@ -53,12 +61,21 @@ export interface EmbeddedLedger extends LedgerBackend {
    * anything differs.
    */
   readonly verify: () => Promise<{ entries: number; head: string }>;
+  /**
+   * Starts the signature-check worker threads (`verifyThreads`) now and resolves once they
+   * have loaded. Without it they start at the first submission, and submissions made while
+   * they load are checked in the rules' thread (same results).
+   */
+  readonly startVerifyThreads: () => Promise<void>;
 }
 
 interface Pending {
   cmd: Command;
   resolve(value: unknown): void;
   reject(err: unknown): void;
+  /** Whether its records' pre-verification has answered (commands apply in call order). */
+  settled: boolean;
+  preVerified?: PreVerifiedRecords | undefined;
 }
 
 const KIND = "settlement.embeddedLedger/1";
@@ -93,14 +110,16 @@ const SCHEMA = [
  */
 export function embeddedLedger(params: EmbeddedLedgerParameters): EmbeddedLedger {
   const clock = params.clock ?? { now: () => new Date() };
+  const verifiers = preVerifyPool(verifyThreadsOption(params.verifyThreads));
   const live = new Subject<LedgerEvent>();
   let store: Store | undefined;
   let core: LedgerCore | undefined;
   let recovery: EmbeddedLedgerRecovery = {};
   let failure: unknown;
   let closed = false;
-  let queue: Pending[] = [];
+  const queue: Pending[] = [];
   let draining = false;
+  let outstanding = 0;
   let idle: Promise<void> = Promise.resolve();
   let markIdle: () => void = () => {};
 
@@ -156,22 +175,42 @@ export function embeddedLedger(params: EmbeddedLedgerParameters): EmbeddedLedger
             );
             return;
           }
-          queue.push({ cmd, resolve: resolve as (v: unknown) => void, reject });
-          if (!draining) {
-            draining = true;
+          const p: Pending = {
+            cmd,
+            resolve: resolve as (v: unknown) => void,
+            reject,
+            settled: cmd.t !== "submitRecords" || verifiers.size === 0,
+          };
+          if (outstanding++ === 0) {
             idle = new Promise((r) => {
               markIdle = r;
             });
-            // Let commands issued in the same tick join one transaction and one fsync.
-            setImmediate(drain);
           }
+          // Queued now, so commands apply in call order whenever their checks answer.
+          queue.push(p);
+          if (!p.settled && cmd.t === "submitRecords") {
+            void verifiers.verify(cmd.records).then((pre) => {
+              p.preVerified = pre;
+              p.settled = true;
+              schedule();
+            });
+          }
+          schedule();
         }),
     );
   }
 
+  function schedule(): void {
+    if (draining || queue[0]?.settled !== true) return;
+    draining = true;
+    // Let commands issued in the same tick join one transaction and one fsync.
+    setImmediate(drain);
+  }
+
   function drain(): void {
-    const batch = queue;
-    queue = [];
+    let n = 0;
+    while (n < queue.length && queue[n]!.settled) n++;
+    const batch = queue.splice(0, n);
     const applied: { p: Pending; out: Outcome }[] = [];
     const s = store!;
     const c = core!;
@@ -181,7 +220,7 @@ export function embeddedLedger(params: EmbeddedLedgerParameters): EmbeddedLedger
           const at = clock.now();
           let out: Outcome;
           try {
-            out = c.execute(p.cmd, at, false);
+            out = c.execute(p.cmd, at, false, p.preVerified);
           } catch (err) {
             // A failed write or a damaged row may leave the rules half-applied: abort all.
             const code = String((err as { code?: string })?.code ?? "");
@@ -204,23 +243,21 @@ export function embeddedLedger(params: EmbeddedLedgerParameters): EmbeddedLedger
       );
       for (const { p } of applied) p.reject(reason);
       for (const p of batch) p.reject(reason);
-      finish();
+      finish(batch.length);
       return;
     }
     for (const { p, out } of applied) {
       p.resolve(out.result);
       for (const e of out.events) live.next(e);
     }
-    finish();
+    finish(batch.length);
   }
 
-  function finish(): void {
-    if (queue.length > 0) {
-      setImmediate(drain);
-      return;
-    }
+  function finish(done: number): void {
     draining = false;
-    markIdle();
+    outstanding -= done;
+    if (outstanding === 0) markIdle();
+    schedule();
   }
 
   async function read<T>(fn: (c: LedgerCore, s: Store) => T): Promise<T> {
@@ -251,6 +288,7 @@ export function embeddedLedger(params: EmbeddedLedgerParameters): EmbeddedLedger
     recoveredBytes: () => recovery.tornTail?.bytes ?? 0,
     recovery: () => recovery,
     verify: () => read((c, s) => verifyAll(s, c, params.dir)),
+    startVerifyThreads: () => verifiers.warm(),
     events$,
 
     ...commandMethods(run),
@@ -268,12 +306,14 @@ export function embeddedLedger(params: EmbeddedLedgerParameters): EmbeddedLedger
       try {
         await ready;
       } catch {
+        await verifiers.close();
         return;
       }
       if (closed) return;
       await idle;
       closed = true;
       store?.close();
+      await verifiers.close();
       live.complete();
     },
   };

@@ -49,16 +49,43 @@ function tickingClock(start: string) {
   };
 }
 
-async function setup(label: string) {
+async function setup(label: string, verifyThreads?: number) {
   const dir = await mkdtemp(join(tmpdir(), "maaskit-group-"));
   dirs.push(dir);
   const clock = tickingClock("2025-01-01T00:00:00Z");
-  const ledger = embeddedLedger({ dir, clock });
+  const ledger = embeddedLedger({
+    dir,
+    clock,
+    ...(verifyThreads === undefined ? {} : { verifyThreads }),
+  });
+  // Signature checks on loaded worker threads before the rules (not in the rules' thread).
+  if (verifyThreads !== undefined) await ledger.startVerifyThreads();
   const agreement = scenarioAgreement(`group/${label}`);
   const { recordDomain } = await openAgreementWithConsent(ledger, agreement);
   const records = await scenarioRecords(agreement, recordDomain);
   clock.seen.length = 0;
   return { dir, clock, ledger, agreement, id: agreement.agreementId, records };
+}
+
+/**
+ * Issues one single-record call per record at once: each is accepted in issue order, all in
+ * one pass of the event loop (one clock read per command, one transaction). Stops the clock.
+ */
+async function expectOnePassInOrder({
+  clock,
+  ledger,
+  id,
+  records,
+}: Pick<Awaited<ReturnType<typeof setup>>, "clock" | "ledger" | "id" | "records">) {
+  const results = await Promise.all(
+    records.map((r) => ledger.submitRecords({ agreementId: id, records: [r] })),
+  );
+  expect(results.map((r) => [r.results[0]!.seq, r.results[0]!.status])).toEqual(
+    records.map((r) => [r.seq, "accepted"]),
+  );
+  expect(clock.seen).toHaveLength(records.length);
+  expect(new Set(clock.seen).size).toBe(1);
+  clock.stop();
 }
 
 /** The record with one byte of its signature's r flipped. */
@@ -72,16 +99,7 @@ function forged(record: MeterRecord): MeterRecord {
 describe("embeddedLedger group commit", () => {
   it("behavior: single-record calls issued together are applied in one pass, in issue order, each resolved accepted; a reopen holds them all", async () => {
     const { dir, clock, ledger, id, records } = await setup("together");
-    const results = await Promise.all(
-      records.map((r) => ledger.submitRecords({ agreementId: id, records: [r] })),
-    );
-    expect(results.map((r) => [r.results[0]!.seq, r.results[0]!.status])).toEqual(
-      records.map((r) => [r.seq, "accepted"]),
-    );
-    // One clock read per command, all in the same pass of the event loop: one transaction.
-    expect(clock.seen).toHaveLength(records.length);
-    expect(new Set(clock.seen).size).toBe(1);
-    clock.stop();
+    await expectOnePassInOrder({ clock, ledger, id, records });
     await ledger.close();
 
     const again = embeddedLedger({ dir });
@@ -89,6 +107,12 @@ describe("embeddedLedger group commit", () => {
     await again.verify();
     await again.close();
   });
+
+  it("behavior: with signatures checked on 2 worker threads first, single-record calls issued together are still applied in one pass, in issue order", async () => {
+    const { clock, ledger, id, records } = await setup("threads", 2);
+    await expectOnePassInOrder({ clock, ledger, id, records });
+    await ledger.close();
+  }, 120_000);
 
   it("behavior: calls issued while a group is being written join the next group, not one transaction each", async () => {
     const { clock, ledger, id, records } = await setup("waves");

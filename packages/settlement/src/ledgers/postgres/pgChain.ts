@@ -5,7 +5,7 @@ import type { LedgerEvent } from "../../ledgerEvents.js";
 import type { AcceptedRecord, AcceptedRecords, Command, Outcome } from "../../rules/index.js";
 import { LedgerCore } from "../../rules/index.js";
 import { decodeState, encodeState } from "../embedded/stateCodec.js";
-import type { PgClientLike } from "./pgQueryable.js";
+import { type PgClientLike, queryPrepared } from "./pgQueryable.js";
 
 /** The hash before the first entry of a chain. */
 export const CHAIN_GENESIS = "0".repeat(64);
@@ -63,7 +63,9 @@ interface Head {
  * state row is the one its entry recorded. Returns the chain head.
  */
 export async function loadChain(c: PgClientLike, core: LedgerCore, chain: string): Promise<Head> {
-  const { rows } = await c.query(
+  const { rows } = await queryPrepared(
+    c,
+    "load_chain",
     `SELECT e.id::text AS id, e.chain_seq::text AS seq, e.entry_hash, e.body, s.state
        FROM maaskit_ledger_entries e LEFT JOIN maaskit_ledger_states s ON s.entry_id = e.id
       WHERE e.chain = $1 ORDER BY e.chain_seq DESC LIMIT 1`,
@@ -119,18 +121,21 @@ export class PrefetchedRecords {
   async prefetch(c: PgClientLike, cmd: Command): Promise<void> {
     let where: string;
     let args: unknown[];
+    let name: string;
     if (cmd.t === "submitRecords") {
       const seqs = cmd.records
         .map((r) => (r as { seq?: unknown } | null)?.seq)
         .filter((s): s is number => Number.isSafeInteger(s));
       if (seqs.length === 0) return;
       where = "seq = ANY($2::bigint[])";
+      name = "prefetch_seqs";
       args = [cmd.agreementId, `{${seqs.join(",")}}`];
     } else if (cmd.t === "settlePeriod") {
       const start = Date.parse(cmd.start);
       const end = Date.parse(cmd.end);
       if (!Number.isFinite(start) || !Number.isFinite(end)) return;
       where = "period_start < $2 AND period_end > $3";
+      name = "prefetch_period";
       args = [cmd.agreementId, end, start];
     } else if (cmd.t === "settleStatement") {
       const st = cmd.statement as { agreementId?: unknown; firstSeq?: unknown; lastSeq?: unknown };
@@ -142,11 +147,14 @@ export class PrefetchedRecords {
         return;
       }
       where = "seq BETWEEN $2 AND $3";
+      name = "prefetch_range";
       args = [st.agreementId, st.firstSeq, st.lastSeq];
     } else {
       return;
     }
-    const { rows } = await c.query(
+    const { rows } = await queryPrepared(
+      c,
+      name,
       `SELECT digest, record FROM maaskit_ledger_records WHERE agreement = $1 AND ${where} ORDER BY seq`,
       args,
     );
@@ -226,7 +234,9 @@ export async function writeOutcome(
     record: JSON.stringify(meterRecordToJson(accepted.record)),
   }));
   const eventRows = out.events.map((e) => ({ body: JSON.stringify(e) }));
-  const { rows } = await c.query(
+  const { rows } = await queryPrepared(
+    c,
+    "write_outcome",
     `WITH e AS (
        INSERT INTO maaskit_ledger_entries (chain, chain_seq, body, prev_hash, entry_hash)
        VALUES ($1, $2, $3, $4, $5) RETURNING id),

@@ -48,8 +48,34 @@ export function openPgPool(
   // next query on a fresh client reports it.
   pool.on("error", () => {});
   // … nor may a late `error` of a client the pool has already let go of.
-  pool.on("connect", (client) => client.on?.("error", () => {}));
+  pool.on("connect", (client) => {
+    client.on?.("error", () => {});
+    named.add(client);
+  });
   return pool;
+}
+
+/** Clients of a `pg.Pool` this package opened: they take named (prepared) statements. */
+const named = new WeakSet<PgClientLike>();
+
+/**
+ * Runs a statement the ledger issues on every command as a named prepared statement when
+ * the client is `pg`'s (parsed and planned once per connection, then only bound and
+ * executed); on any other client (a caller's pool, an adapter) as plain text. `name` must
+ * be unique per `text`.
+ */
+export function queryPrepared(
+  c: PgClientLike,
+  name: string,
+  text: string,
+  values: unknown[],
+): Promise<PgQueryResult> {
+  if (!named.has(c)) return c.query(text, values);
+  return (c as unknown as NamedQueryClient).query({ name: `maaskit_${name}`, text, values });
+}
+
+interface NamedQueryClient {
+  query(q: { name: string; text: string; values: unknown[] }): Promise<PgQueryResult>;
 }
 
 /**
