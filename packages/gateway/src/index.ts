@@ -1,5 +1,6 @@
 // @maaskit/gateway — public entry point. Explicit named re-exports only.
 
+export { type ConfiguredLedger, ledgerFromConfig } from "./cli/ledgerFromConfig.js";
 export { EXIT, type GatewayCliIo, runGatewayCli } from "./cli/runGatewayCli.js";
 export {
   type ConfigProblem,
@@ -38,5 +39,13 @@ export {
   type ProfileMaintenance,
   type ProfileRate,
 } from "./machineProfile.js";
+export { startCactusLedger } from "./ledgers/cactusLedger.js";
+export {
+  type EvmKeySource,
+  type EvmKeys,
+  type GatewayEvmLedger,
+  loadEvmKey,
+  startEvmLedger,
+} from "./ledgers/evmLedger.js";
 export { oeeElements } from "./oeeElements.js";
 export { type RegisterBaseline, readBaseline, writeBaseline } from "./registerBaseline.js";

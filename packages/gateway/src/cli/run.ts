@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { isMaaskitError, loadSigner, type Reading } from "@maaskit/metering";
-import { parseAgreement } from "@maaskit/settlement";
+import { agreementToJson, parseAgreement } from "@maaskit/settlement";
 import { Subject, takeWhile, tap } from "rxjs";
 import { parseDuration } from "../config/gatewayConfig.js";
 import { createGateway } from "../createGateway.js";
@@ -28,7 +28,7 @@ import { sparkplugSource } from "./sparkplugSource.js";
 export async function run(args: string[], io: GatewayCliIo): Promise<number> {
   const { config, values } = configArg(args);
   const log = logger(io);
-  const agreement = parseAgreement(JSON.parse(readFileSync(config.agreementFile, "utf8")));
+  let agreement = parseAgreement(JSON.parse(readFileSync(config.agreementFile, "utf8")));
   const signer = await loadSigner({ keyFile: config.signerKeyFile });
   let stopAt: number | undefined;
   if (values.until !== undefined) {
@@ -46,8 +46,20 @@ export async function run(args: string[], io: GatewayCliIo): Promise<number> {
   }
   // Ledger time follows the machine's time (a simulator may run accelerated).
   let machineNow = new Date();
-  const { ledger, local } = await ledgerFromConfig(config, { now: () => machineNow });
+  const configured = await ledgerFromConfig(config, { now: () => machineNow });
+  const { ledger, local } = configured;
   await ledger.ready;
+  if (configured.evm && agreement.currency.address === undefined) {
+    // An agreement without a token on an EVM chain: settle in the ledger's test token between
+    // the parties it acts for (a development chain), logged.
+    const { parties, currency } = configured.evm;
+    log({ event: "agreement.devChain", token: currency.address, ...parties });
+    agreement = parseAgreement({
+      ...agreementToJson(agreement),
+      parties: { provider: parties.provider, customer: parties.customer },
+      currency,
+    });
+  }
   const gateway = await createGateway({
     agreement,
     // The local embedded ledger holds both parties' consent; on a central ledger (PostgreSQL,
@@ -178,7 +190,7 @@ export async function run(args: string[], io: GatewayCliIo): Promise<number> {
     ...healthJson(final),
   });
   const invoices = await ledger.getInvoices(agreement.agreementId);
-  await ledger.close();
+  await configured.close();
   const exported = await exportRecords(config, await signer.getAddress());
   writeInvoices(config, invoices);
   log({
@@ -204,8 +216,10 @@ export async function run(args: string[], io: GatewayCliIo): Promise<number> {
 
 function logLine(e: GatewayEvent): { event: string; [k: string]: unknown } | undefined {
   switch (e.type) {
+    case "reading":
     case "record":
-      return undefined; // progress lines summarise records
+    case "record.acknowledged":
+      return undefined; // progress lines summarise readings, records and acknowledgements
     case "period.settled":
     case "period.alreadySettled":
       return {
