@@ -1,6 +1,11 @@
 // @maaskit/gateway — public entry point. Explicit named re-exports only.
 
 export { type ConfiguredLedger, ledgerFromConfig } from "./cli/ledgerFromConfig.js";
+export {
+  type OpcuaProfileSourceOptions,
+  opcuaProfileSource,
+  retryableOpcUaError,
+} from "./cli/opcuaSource.js";
 export { EXIT, type GatewayCliIo, runGatewayCli } from "./cli/runGatewayCli.js";
 export {
   type ConfigProblem,
@@ -29,6 +34,14 @@ export type {
   GatewayHealth,
   UnobservedTimePolicy,
 } from "./gatewayTypes.js";
+export { startCactusLedger } from "./ledgers/cactusLedger.js";
+export {
+  type EvmKeySource,
+  type EvmKeys,
+  type GatewayEvmLedger,
+  loadEvmKey,
+  startEvmLedger,
+} from "./ledgers/evmLedger.js";
 export {
   airServiceStates,
   compressorProfile,
@@ -39,13 +52,5 @@ export {
   type ProfileMaintenance,
   type ProfileRate,
 } from "./machineProfile.js";
-export { startCactusLedger } from "./ledgers/cactusLedger.js";
-export {
-  type EvmKeySource,
-  type EvmKeys,
-  type GatewayEvmLedger,
-  loadEvmKey,
-  startEvmLedger,
-} from "./ledgers/evmLedger.js";
 export { oeeElements } from "./oeeElements.js";
 export { type RegisterBaseline, readBaseline, writeBaseline } from "./registerBaseline.js";
