@@ -1,5 +1,6 @@
 // @maaskit/gateway — public entry point. Explicit named re-exports only.
 
+export { exportRecords, writeInvoices } from "./cli/common.js";
 export { type ConfiguredLedger, ledgerFromConfig } from "./cli/ledgerFromConfig.js";
 export {
   type OpcuaProfileSourceOptions,
@@ -52,5 +53,11 @@ export {
   type ProfileMaintenance,
   type ProfileRate,
 } from "./machineProfile.js";
+export {
+  type MaintenanceEvent,
+  type MaintenanceWorkOrders,
+  type MaintenanceWorkOrdersParameters,
+  startMaintenanceWorkOrders,
+} from "./maintenanceWorkOrders.js";
 export { oeeElements } from "./oeeElements.js";
 export { type RegisterBaseline, readBaseline, writeBaseline } from "./registerBaseline.js";
