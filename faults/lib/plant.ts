@@ -37,9 +37,9 @@ export interface StartPlantOptions {
 
 /**
  * Starts the compressor simulator (real node-opcua server on 127.0.0.1, free port) and
- * writes what `compressor-gateway init` writes: a signer key, an agreement (billed per day,
- * the demo tariff) and `gateway.json` mapping the simulator's nodes, with a persistent data
- * directory (journal, embedded ledger) and an output directory.
+ * writes what `maaskit-gateway init` writes: a signer key, an agreement (billed per day, the
+ * demo tariff) and a `@maaskit/gateway` `gateway.json` for the simulator (the compressor
+ * profile), with a persistent data directory (journal, embedded ledger) and an output directory.
  */
 export async function startPlant(o: StartPlantOptions): Promise<Plant> {
   const server = await startCompressorServer({
@@ -75,19 +75,16 @@ export async function startPlant(o: StartPlantOptions): Promise<Plant> {
   writeFileSync(join(o.dir, "agreement.json"), JSON.stringify(agreementJson, null, 2));
   const dataDir = join(o.dir, "data");
   const outDir = join(o.dir, "out");
+  // the @maaskit/gateway config: the simulator is an OPC 40250 compressor (its nameplate
+  // 7.5 m³/min FAD, its register modulus), rated as a producing machine
   const config = {
     machineId: "compressor-1",
     endpoint: o.endpoint ? o.endpoint(server) : server.endpointUrl,
-    nodes: {
-      volume: {
-        nodeId: server.nodeIds.volume,
-        kind: "register",
-        unit: "MTQ",
-        basis: "ISO1217-FAD",
-        rollover: server.model.registerModulus.toFixed(),
-      },
-      flow: { nodeId: server.nodeIds.flow, kind: "rate", unit: "G53" },
-      state: { nodeId: server.nodeIds.state, kind: "state" },
+    profile: {
+      base: "compressor",
+      fad: { value: "7.5", per: "min" },
+      rollover: server.model.registerModulus.toFixed(),
+      availability: "production",
     },
     window: {
       size: o.windowSize ?? "15m",
@@ -99,7 +96,6 @@ export async function startPlant(o: StartPlantOptions): Promise<Plant> {
     ledger: { type: "embedded", dir: "data/ledger" },
     dataDir: "data",
     outDir: "out",
-    dashboard: { enabled: false },
   };
   const configFile = join(o.dir, "gateway.json");
   writeFileSync(configFile, JSON.stringify(config, null, 2));
