@@ -1,4 +1,8 @@
-import type { GatewayEvent, MaintenanceEvent } from "@maaskit/gateway";
+import {
+  type GatewayEvent,
+  type MaintenanceEvent,
+  gatewayLogLine as packageLogLine,
+} from "@maaskit/gateway";
 import type { QuarantineEvent, Reading } from "@maaskit/metering";
 
 /** A structured log line: the demo logs events, not prose. */
@@ -7,42 +11,15 @@ export interface LogLine {
   readonly [key: string]: unknown;
 }
 
-const period = (p: { start: Date; end: Date }) => `${p.start.toISOString()}/${p.end.toISOString()}`;
-
-/** A gateway event as a log line (readings, records and acknowledgements are not logged). */
+/**
+ * A gateway event as a log line: `gatewayLogLine` of `@maaskit/gateway`, with the ledger's
+ * error of a delivery retry as `detail` (the dashboard's ledger panel shows it).
+ */
 export function gatewayLogLine(e: GatewayEvent): LogLine | undefined {
-  switch (e.type) {
-    case "reading":
-    case "record":
-    case "record.acknowledged":
-      return undefined;
-    case "reading.quarantined":
-      return {
-        event: e.type,
-        reason: e.event.reason,
-        channel: e.event.channel,
-        message: e.event.message,
-      };
-    case "period.due":
-      return { event: e.type, period: period(e.period) };
-    case "period.settled":
-    case "period.alreadySettled":
-      return {
-        event: e.type,
-        period: period(e.invoice.period),
-        total: e.invoice.total.toFixed(),
-        currency: e.invoice.currency.symbol,
-      };
-    case "period.retrying":
-      return { event: "period.settleRetrying", attempt: e.attempt, error: String(e.error) };
-    case "delivery.retrying":
-    case "delivery.failed":
-      return { event: e.type, seq: e.seq, detail: e.error };
-    case "storage.recovered":
-      return { event: e.type, store: e.store, ...e.recovery };
-    default:
-      return { ...e, event: e.type };
-  }
+  const line = packageLogLine(e);
+  if (line && (e.type === "delivery.retrying" || e.type === "delivery.failed"))
+    return { ...line, detail: e.error };
+  return line;
 }
 
 /** A maintenance event as a log line (what the dashboard's maintenance panel reads). */

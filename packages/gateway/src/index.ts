@@ -27,6 +27,7 @@ export {
   type SettlerEvent,
 } from "./createPeriodSettler.js";
 export { GatewayError, type GatewayErrorCode } from "./errors.js";
+export { gatewayLogLine } from "./gatewayLogLine.js";
 export type {
   BaselineOption,
   CreateGatewayParameters,

@@ -8,7 +8,8 @@ import { Subject, takeWhile, tap } from "rxjs";
 import { parseDuration } from "../config/gatewayConfig.js";
 import { createGateway } from "../createGateway.js";
 import { GatewayError } from "../errors.js";
-import type { GatewayEvent, GatewayHealth } from "../gatewayTypes.js";
+import { gatewayLogLine } from "../gatewayLogLine.js";
+import type { GatewayHealth } from "../gatewayTypes.js";
 import { maintenanceAdvisories } from "../maintenanceAdvisories.js";
 import {
   configArg,
@@ -82,7 +83,7 @@ export async function run(args: string[], io: GatewayCliIo): Promise<number> {
   let failure: string | undefined;
   gateway.events$.subscribe((e) => {
     if (e.type === "record") records++;
-    const line = logLine(e);
+    const line = gatewayLogLine(e);
     if (line) log(line);
     if (e.type === "delivery.failed") failure = `delivery halted at seq ${e.seq}: ${e.error}`;
   });
@@ -212,51 +213,4 @@ export async function run(args: string[], io: GatewayCliIo): Promise<number> {
     ...(failure ? { error: failure } : {}),
   });
   return failure === undefined && exported.verification.invalid === 0 ? EXIT.ok : EXIT.failed;
-}
-
-function logLine(e: GatewayEvent): { event: string; [k: string]: unknown } | undefined {
-  switch (e.type) {
-    case "reading":
-    case "record":
-    case "record.acknowledged":
-      return undefined; // progress lines summarise readings, records and acknowledgements
-    case "period.settled":
-    case "period.alreadySettled":
-      return {
-        event: e.type,
-        period: `${e.invoice.period.start.toISOString()}/${e.invoice.period.end.toISOString()}`,
-        usage: e.invoice.usage.value.toFixed(),
-        total: e.invoice.total.toFixed(),
-        currency: e.invoice.currency.symbol,
-      };
-    case "period.due":
-      return {
-        event: e.type,
-        period: `${e.period.start.toISOString()}/${e.period.end.toISOString()}`,
-      };
-    case "period.retrying":
-      return { event: e.type, attempt: e.attempt, delayMs: e.delayMs, error: String(e.error) };
-    case "reading.quarantined":
-      return {
-        event: e.type,
-        reason: e.event.reason,
-        channel: e.event.channel,
-        message: e.event.message,
-      };
-    case "baseline.set":
-      return { event: e.type, register: e.register, at: e.at.toISOString(), source: e.source };
-    case "baseline.late":
-      return {
-        event: e.type,
-        firstReadingAt: e.firstReadingAt.toISOString(),
-        agreementStart: e.agreementStart.toISOString(),
-        note: "usage between the agreement start and the first reading is unknown and not billed",
-      };
-    case "record.unobserved":
-      return { event: e.type, start: e.start.toISOString(), end: e.end.toISOString() };
-    case "window.alreadyRecorded":
-      return { event: e.type, start: e.start.toISOString() };
-    default:
-      return { event: e.type, ...(e as object) };
-  }
 }

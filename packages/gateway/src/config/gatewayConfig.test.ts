@@ -11,6 +11,17 @@ const minimal = {
   signerKeyFile: "gateway.key",
 };
 
+/** The dotted paths of the problems a config with this `ledger` has. */
+function ledgerProblems(ledger: unknown): string[] {
+  try {
+    parseGatewayConfig({ ...minimal, ledger }, "/");
+  } catch (e) {
+    expect(e).toMatchObject({ code: "gateway.config.invalid" });
+    return (e as { details: { problems: { path: string }[] } }).details.problems.map((p) => p.path);
+  }
+  return [];
+}
+
 describe("parseGatewayConfig", () => {
   const sparkplug = {
     type: "sparkplug",
@@ -166,22 +177,11 @@ describe("parseGatewayConfig", () => {
   });
 
   test("error: a ledger of an unknown type, a non-postgres URL, an http ledger without its token file — each named by path", () => {
-    const problemsOf = (ledger: unknown): string[] => {
-      try {
-        parseGatewayConfig({ ...minimal, ledger }, "/");
-      } catch (e) {
-        expect(e).toMatchObject({ code: "gateway.config.invalid" });
-        return (e as { details: { problems: { path: string }[] } }).details.problems.map(
-          (p) => p.path,
-        );
-      }
-      return [];
-    };
-    expect(problemsOf({ type: "paper" })).toEqual(["ledger.type"]);
-    expect(problemsOf({ type: "postgres", connectionString: "mysql://db/x" })).toEqual([
+    expect(ledgerProblems({ type: "paper" })).toEqual(["ledger.type"]);
+    expect(ledgerProblems({ type: "postgres", connectionString: "mysql://db/x" })).toEqual([
       "ledger.connectionString",
     ]);
-    expect(problemsOf({ type: "http", url: "ftp://ledger" })).toEqual(
+    expect(ledgerProblems({ type: "http", url: "ftp://ledger" })).toEqual(
       expect.arrayContaining(["ledger.url", "ledger.tokenFile"]),
     );
   });
@@ -222,27 +222,18 @@ describe("parseGatewayConfig", () => {
   });
 
   test("attack: an evm rpcUrl without the parties' keys (the gateway would sign with anvil's public dev keys on someone's node), a key from a lowercase env name or a missing role — each named by path", () => {
-    const problemsOf = (ledger: unknown) => {
-      try {
-        parseGatewayConfig({ ...minimal, ledger }, "/");
-      } catch (e) {
-        expect(e).toMatchObject({ code: "gateway.config.invalid" });
-        return (e as { details: { problems: { path: string }[] } }).details.problems.map(
-          (p) => p.path,
-        );
-      }
-      return [];
-    };
-    expect(problemsOf({ type: "evm", rpcUrl: "http://127.0.0.1:8545" })).toEqual(["ledger.keys"]);
+    expect(ledgerProblems({ type: "evm", rpcUrl: "http://127.0.0.1:8545" })).toEqual([
+      "ledger.keys",
+    ]);
     const key = { keyFile: "k" };
     expect(
-      problemsOf({
+      ledgerProblems({
         type: "evm",
         rpcUrl: "http://127.0.0.1:8545",
         keys: { relayer: key, customer: { env: "lower" }, provider: key },
       }),
     ).toEqual(expect.arrayContaining(["ledger.keys.customer.env", "ledger.keys.arbiter"]));
-    expect(problemsOf({ type: "evm", rpcUrl: "ftp://node" })).toEqual(
+    expect(ledgerProblems({ type: "evm", rpcUrl: "ftp://node" })).toEqual(
       expect.arrayContaining(["ledger.rpcUrl"]),
     );
   });
