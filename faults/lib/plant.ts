@@ -1,5 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { compressorStateNames } from "@maaskit/gateway";
+import { compressorStates } from "@maaskit/metering";
 import { type CompressorServer, startCompressorServer } from "@maaskit/metering/simulator";
 import { type Agreement, type AgreementJson, parseAgreement } from "@maaskit/settlement";
 import { demoTariff } from "compressor-pay-per-volume/src/demo.js";
@@ -75,16 +77,28 @@ export async function startPlant(o: StartPlantOptions): Promise<Plant> {
   writeFileSync(join(o.dir, "agreement.json"), JSON.stringify(agreementJson, null, 2));
   const dataDir = join(o.dir, "data");
   const outDir = join(o.dir, "out");
-  // the @maaskit/gateway config: the simulator is an OPC 40250 compressor (its nameplate
-  // 7.5 m³/min FAD, its register modulus), rated as a producing machine
+  // the @maaskit/gateway config: the simulator's volume register (its modulus), flow and OPC
+  // 40250 operating state, rated as a producing machine against its 7.5 m³/min nameplate
   const config = {
     machineId: "compressor-1",
     endpoint: o.endpoint ? o.endpoint(server) : server.endpointUrl,
     profile: {
-      base: "compressor",
-      fad: { value: "7.5", per: "min" },
-      rollover: server.model.registerModulus.toFixed(),
-      availability: "production",
+      name: "compressor simulator (fault harness)",
+      billed: "volume",
+      state: "state",
+      channels: {
+        volume: {
+          kind: "register",
+          nodeId: server.nodeIds.volume,
+          unit: "MTQ",
+          rollover: server.model.registerModulus.toFixed(),
+        },
+        flow: { kind: "rate", nodeId: server.nodeIds.flow, unit: "G53" },
+        state: { kind: "state", nodeId: server.nodeIds.state },
+      },
+      stateNames: compressorStateNames,
+      stateMapping: compressorStates,
+      idealRate: { value: "7.5", per: "min" },
     },
     window: {
       size: o.windowSize ?? "15m",
