@@ -1,5 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { compressorStateNames } from "@maaskit/gateway";
+import { compressorStates } from "@maaskit/metering";
 import { type CompressorServer, startCompressorServer } from "@maaskit/metering/simulator";
 import { type Agreement, type AgreementJson, parseAgreement } from "@maaskit/settlement";
 import { demoTariff } from "compressor-pay-per-volume/src/demo.js";
@@ -37,9 +39,9 @@ export interface StartPlantOptions {
 
 /**
  * Starts the compressor simulator (real node-opcua server on 127.0.0.1, free port) and
- * writes what `compressor-gateway init` writes: a signer key, an agreement (billed per day,
- * the demo tariff) and `gateway.json` mapping the simulator's nodes, with a persistent data
- * directory (journal, embedded ledger) and an output directory.
+ * writes what `maaskit-gateway init` writes: a signer key, an agreement (billed per day, the
+ * demo tariff) and a `@maaskit/gateway` `gateway.json` for the simulator (the compressor
+ * profile), with a persistent data directory (journal, embedded ledger) and an output directory.
  */
 export async function startPlant(o: StartPlantOptions): Promise<Plant> {
   const server = await startCompressorServer({
@@ -75,19 +77,28 @@ export async function startPlant(o: StartPlantOptions): Promise<Plant> {
   writeFileSync(join(o.dir, "agreement.json"), JSON.stringify(agreementJson, null, 2));
   const dataDir = join(o.dir, "data");
   const outDir = join(o.dir, "out");
+  // the @maaskit/gateway config: the simulator's volume register (its modulus), flow and OPC
+  // 40250 operating state, rated as a producing machine against its 7.5 m³/min nameplate
   const config = {
     machineId: "compressor-1",
     endpoint: o.endpoint ? o.endpoint(server) : server.endpointUrl,
-    nodes: {
-      volume: {
-        nodeId: server.nodeIds.volume,
-        kind: "register",
-        unit: "MTQ",
-        basis: "ISO1217-FAD",
-        rollover: server.model.registerModulus.toFixed(),
+    profile: {
+      name: "compressor simulator (fault harness)",
+      billed: "volume",
+      state: "state",
+      channels: {
+        volume: {
+          kind: "register",
+          nodeId: server.nodeIds.volume,
+          unit: "MTQ",
+          rollover: server.model.registerModulus.toFixed(),
+        },
+        flow: { kind: "rate", nodeId: server.nodeIds.flow, unit: "G53" },
+        state: { kind: "state", nodeId: server.nodeIds.state },
       },
-      flow: { nodeId: server.nodeIds.flow, kind: "rate", unit: "G53" },
-      state: { nodeId: server.nodeIds.state, kind: "state" },
+      stateNames: compressorStateNames,
+      stateMapping: compressorStates,
+      idealRate: { value: "7.5", per: "min" },
     },
     window: {
       size: o.windowSize ?? "15m",
@@ -99,7 +110,6 @@ export async function startPlant(o: StartPlantOptions): Promise<Plant> {
     ledger: { type: "embedded", dir: "data/ledger" },
     dataDir: "data",
     outDir: "out",
-    dashboard: { enabled: false },
   };
   const configFile = join(o.dir, "gateway.json");
   writeFileSync(configFile, JSON.stringify(config, null, 2));

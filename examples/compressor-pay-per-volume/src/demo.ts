@@ -1,8 +1,21 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
+import {
+  createGateway,
+  exportRecords,
+  opcuaProfileSource,
+  startMaintenanceWorkOrders,
+  writeInvoices,
+} from "@maaskit/gateway";
 import { parseServiceAgreement } from "@maaskit/maintenance";
-import { dec, type MeterRecord, type Reading, type StateMapping } from "@maaskit/metering";
+import {
+  dec,
+  type MeterRecord,
+  type MeterWindow,
+  type OeeResult,
+  type Reading,
+} from "@maaskit/metering";
 import { startCompressorServer } from "@maaskit/metering/simulator";
 import {
   type Agreement,
@@ -15,27 +28,17 @@ import {
 } from "@maaskit/settlement";
 import type { Decimal } from "decimal.js";
 import { id, Wallet } from "ethers";
-import { parseGatewayConfig } from "./gateway/config.js";
-import { type GatewayLogEvent, type GatewaySummary, startGateway } from "./gateway/gateway.js";
+import { takeWhile, tap } from "rxjs";
+import { gatewayLogLine, maintenanceLogLine, quarantineLine } from "./logLines.js";
+import { demoProfile, FILTER_TRIGGER_BAR } from "./profile.js";
 
-/** The maintenance plan's filter trigger: differential pressure above this (bar) for 30 min. */
-export const FILTER_TRIGGER_BAR = "0.05";
+export { FILTER_TRIGGER_BAR };
 
-/**
- * For air sold as a service, "available" means ready to deliver air at pressure: running
- * loaded or unloaded, or stopped on standby by the controller. Only faults and maintenance
- * stops are down time. (The default `compressorStates` rates a compressor as a producing
- * machine instead: only Loaded is production time.)
- */
-export const airServiceStates: StateMapping = {
-  Loaded: "APT",
-  Unloaded: "APT",
-  Starting: "APT",
-  Stopping: "APT",
-  Stopped: "APT",
-  Fault: "ADOT",
-  Maintenance: "ADOT",
-};
+/** A structured log line of the demo (what the dashboard feed and `pnpm start` read). */
+export interface DemoLogEvent {
+  readonly event: string;
+  readonly [key: string]: unknown;
+}
 
 export interface DemoOptions {
   /** Simulated start (a local midnight, so billing periods align). */
@@ -47,11 +50,14 @@ export interface DemoOptions {
   readonly billing:
     | { kind: "calendarMonth"; timeZone: string }
     | { kind: "days"; days: number; timeZone: string };
-  readonly windowSize: string;
+  readonly windowSize: "15m" | "1h";
   readonly outDir: string;
   /** Where journal, ledger and keys live; a fresh temp dir when omitted. */
   readonly dataDir?: string;
-  /** The ledger (default: embedded in `dataDir`); an EVM ledger brings its parties and token. */
+  /**
+   * The ledger (default: embedded in `dataDir`); an EVM ledger brings its parties and token —
+   * `startEvmLedger` / `startCactusLedger` of `@maaskit/gateway` fit here.
+   */
   readonly ledger?: (
     dir: string,
     clock: { now(): Date },
@@ -63,9 +69,9 @@ export interface DemoOptions {
   }>;
   readonly filterLifeVolume?: number;
   readonly serviceRunHours?: string;
-  readonly log?: (e: GatewayLogEvent) => void;
+  readonly log?: (e: DemoLogEvent) => void;
   readonly onReading?: (r: Reading) => void;
-  readonly onRecord?: Parameters<typeof startGateway>[0]["onRecord"];
+  readonly onRecord?: (record: MeterRecord, window: MeterWindow<OeeResult>) => void;
   readonly onInvoice?: (i: Invoice) => void;
   readonly onAcknowledged?: (seq: number) => void;
   readonly onStart?: (info: { endpointUrl: string; agreement: Agreement }) => void;
@@ -73,8 +79,22 @@ export interface DemoOptions {
   readonly onGroundTruth?: (volumeAt: (t: number) => Decimal) => void;
 }
 
+/** What a run produced: its records, invoices and exported files. */
+export interface DemoSummary {
+  readonly records: number;
+  readonly invoices: readonly Invoice[];
+  readonly quarantined: number;
+  readonly billedVolume: string;
+  readonly verification: {
+    readonly lines: number;
+    readonly valid: number;
+    readonly invalid: number;
+  };
+  readonly files: { readonly records: string; readonly history: string; readonly invoices: string };
+}
+
 export interface DemoResult {
-  readonly summary: GatewaySummary;
+  readonly summary: DemoSummary;
   readonly agreement: Agreement;
   /** Volume the simulator delivered between the first and the last volume reading. */
   readonly groundTruthVolume: Decimal;
@@ -106,38 +126,34 @@ export const demoTariff: TariffJson = {
 };
 
 /**
- * Simulator + gateway on the embedded ledger: a screw compressor on a local OPC UA server,
- * metered per window, signed and journaled, settled per billing period, with machine-
- * controlled maintenance. Returns what was billed and what the simulator really delivered.
+ * Simulator + `@maaskit/gateway`: a screw compressor on a local OPC UA server (signed and
+ * encrypted, its certificate provisioned into the gateway's trust list), metered per window by
+ * `createGateway` (signed, journaled, delivered, settled per billing period), its maintenance
+ * ordered and paid by `startMaintenanceWorkOrders`. Returns what was billed and what the
+ * simulator really delivered.
  */
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), "maaskit-demo-"));
-  const ownData = o.dataDir === undefined;
   mkdirSync(o.outDir, { recursive: true });
+  const log = o.log ?? (() => undefined);
   const machine = new Wallet(Wallet.createRandom().privateKey);
+  // Ledger time follows the machine's source time (the simulation runs accelerated).
   let simNow = o.start;
-  const clock = {
-    now: () => simNow,
-    observe: (t: Date) => {
-      if (t.getTime() > simNow.getTime()) simNow = t;
-    },
-  };
+  const clock = { now: () => simNow };
   const chosen = o.ledger
     ? await o.ledger(join(dataDir, "ledger"), clock)
     : { ledger: embeddedLedger({ dir: join(dataDir, "ledger"), clock }) };
-  const ledger = chosen.ledger;
+  const { ledger } = chosen;
   const customer = chosen.parties?.customer ?? Wallet.createRandom().address;
   const provider = chosen.parties?.provider ?? Wallet.createRandom().address;
   const arbiter = chosen.parties?.arbiter ?? Wallet.createRandom().address;
   const currency = chosen.currency ?? { symbol: "EUR", decimals: 2 };
-  const keyFile = join(dataDir, "gateway.key");
-  writeFileSync(keyFile, `${machine.privateKey}\n`, { mode: 0o600 });
 
   const server = await startCompressorServer({
     host: "127.0.0.1",
     port: 0,
-    // The machine runs before the agreement starts: the gateway connects and sets its
-    // register baseline before the first billed window.
+    // The machine runs before the agreement starts: the gateway reads the register baseline
+    // before the first billed window.
     startTime: new Date(o.start.getTime() - 2 * 86_400_000),
     accelerate: o.accelerate,
     tickMs: 20,
@@ -148,10 +164,14 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     // machine's certificate, so the gateway connects with SignAndEncrypt and refuses any other
     trustedBy: [join(dataDir, "pki")],
   });
-
-  const agreementId = id(`maaskit-demo/air-per-m3/${machine.address}`);
+  const serviceRunHours = o.serviceRunHours ?? "300";
+  const profile = demoProfile({
+    nodeIds: server.nodeIds,
+    rollover: server.model.registerModulus.toFixed(),
+    serviceRunHours,
+  });
   const agreement = parseAgreement({
-    agreementId,
+    agreementId: id(`maaskit-demo/air-per-m3/${machine.address}`),
     name: "Compressed air per m³ — demo plant",
     parties: { provider, customer },
     machineId: "compressor-1",
@@ -177,130 +197,168 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     arbiter,
     machineSigner: machine.address,
     currency,
-    prices: { airFilterChange: "180.00", oilAndSeparatorService: "640.00" },
+    // service types of the profile's triggers: filter → filterChange, interval → service
+    prices: { filterChange: "180.00", service: "640.00" },
     responseHours: 24,
     completionHours: 72,
-    warranty: [
-      {
-        serviceType: "oilAndSeparatorService",
-        every: { runHours: o.serviceRunHours ?? "300", months: 12 },
-      },
-    ],
+    warranty: [{ serviceType: "service", every: { runHours: serviceRunHours, months: 12 } }],
   });
-
-  const config = parseGatewayConfig(
-    {
-      machineId: "compressor-1",
-      endpoint: server.endpointUrl,
-      nodes: {
-        volume: {
-          nodeId: server.nodeIds.volume,
-          kind: "register",
-          unit: "MTQ",
-          basis: "ISO1217-FAD",
-          rollover: server.model.registerModulus.toFixed(),
-        },
-        flow: { nodeId: server.nodeIds.flow, kind: "rate", unit: "G53" },
-        state: { nodeId: server.nodeIds.state, kind: "state" },
-        runHours: { nodeId: server.nodeIds.runHours, kind: "value", unit: "HUR" },
-        filterDp: { nodeId: server.nodeIds.filterDp, kind: "value", unit: "BAR" },
-      },
-      // Notifications of different nodes can arrive out of source-time order; at high
-      // acceleration one publish interval spans many simulated minutes.
-      window: {
-        size: o.windowSize,
-        timeZone: o.billing.timeZone,
-        allowedLatenessMs: 2 * 3_600_000,
-      },
-      agreement: "agreement.json",
-      signerKeyFile: keyFile,
-      dataDir,
-      outDir: resolve(o.outDir),
-      dashboard: { enabled: false },
-    },
-    dataDir,
-  );
-
-  // The last volume reading at or before the agreement start is the billing baseline.
-  let firstVolume: Date | undefined;
-  let lastVolume: Date | undefined;
   o.onStart?.({ endpointUrl: server.endpointUrl, agreement });
   o.onGroundTruth?.((t) => server.model.groundTruthVolumeAt(t));
-  const termEnd = agreement.end?.getTime();
-  const gateway = await startGateway({
-    config,
+
+  const gateway = await createGateway({
     agreement,
-    signer: machine,
     ledger,
-    clock,
-    stateMapping: airServiceStates,
-    until: new Date(o.start.getTime() + o.spanMs),
-    initialDeposit: "5000",
-    ...(o.log ? { log: o.log } : {}),
-    ...(o.onRecord ? { onRecord: o.onRecord } : {}),
-    ...(o.onInvoice ? { onInvoice: o.onInvoice } : {}),
-    ...(o.onAcknowledged ? { onAcknowledged: o.onAcknowledged } : {}),
-    onReading: (r) => {
+    signer: machine,
+    dataDir,
+    profile,
+    // one process holds both parties' keys here (a demo): the customer's consent is given too
+    acceptAsCustomer: true,
+    // Notifications of different nodes can arrive out of source-time order; at high
+    // acceleration one publish interval spans many simulated minutes.
+    window: {
+      size: o.windowSize === "1h" ? { hours: 1 } : { minutes: 15 },
+      timeZone: o.billing.timeZone,
+      allowedLatenessMs: 2 * 3_600_000,
+    },
+    delivery: { backoff: { initialMs: 50, maxMs: 2000 } },
+    settleRetry: { initialMs: 200, maxMs: 5000 },
+  });
+  const deposit = await ledger.deposit({
+    agreementId: agreement.agreementId,
+    amount: dec("5000"),
+    by: customer,
+    reference: "initial-deposit",
+  });
+  log({
+    event: "funds.deposit",
+    status: deposit.status,
+    available: deposit.balance.available.toFixed(),
+  });
+
+  const quarantineFile = join(o.outDir, "quarantine.jsonl");
+  let quarantined = 0;
+  // Ground truth is taken between the first and the last volume reading the gateway billed:
+  // the last one at or before the agreement start is the baseline; nothing past the term.
+  let firstVolume: Date | undefined;
+  let lastVolume: Date | undefined;
+  const termEnd = agreement.end?.getTime();
+  gateway.events$.subscribe((e) => {
+    if (e.type === "reading") {
+      const r = e.reading;
       if (r.channel === "volume" && r.quality === "good") {
-        if (firstVolume === undefined || r.sourceTime.getTime() <= o.start.getTime())
-          firstVolume = r.sourceTime;
-        // Nothing is recorded past the agreement's term (the gateway closes the chain at its
-        // end), so the ground truth stops at the last reading within the term.
-        if (termEnd === undefined || r.sourceTime.getTime() <= termEnd) lastVolume = r.sourceTime;
+        const t = r.sourceTime.getTime();
+        if (firstVolume === undefined || t <= o.start.getTime()) firstVolume = r.sourceTime;
+        if (termEnd === undefined || t <= termEnd) lastVolume = r.sourceTime;
       }
       o.onReading?.(r);
-    },
-    maintenance: {
-      agreement: serviceAgreement,
-      plan: {
-        filter: {
-          channel: "filterDp",
-          above: FILTER_TRIGGER_BAR,
-          clearAt: "0.03",
-          minDurationMs: 30 * 60_000,
-        },
-        service: { channel: "runHours", runHours: o.serviceRunHours ?? "300", months: 12 },
-      },
-      machineId: "compressor-1",
-      signer: machine,
-      dataDir,
-      technician: async (wo) => {
-        // The field technician does the work on the (simulated) machine.
-        const snap = server.model.snapshot();
-        server.model.service();
-        return {
-          report: `${wo.request.serviceType} done`,
-          partsUsed:
-            wo.request.serviceType === "airFilterChange"
-              ? ["air filter element"]
-              : ["oil 20 l", "separator element", "oil filter"],
-          runHours: snap.runHours.toFixed(),
-          loadedHours: snap.loadedHours.toFixed(),
-          technician: "demo field service",
-        };
-      },
+    } else if (e.type === "record") o.onRecord?.(e.record, e.window as MeterWindow<OeeResult>);
+    else if (e.type === "record.acknowledged") o.onAcknowledged?.(e.seq);
+    else if (e.type === "period.settled" || e.type === "period.alreadySettled")
+      o.onInvoice?.(e.invoice);
+    if (e.type === "reading.quarantined") {
+      quarantined += 1;
+      appendFileSync(quarantineFile, `${JSON.stringify(quarantineLine(e.event))}\n`);
+    }
+    const line = gatewayLogLine(e);
+    if (line) log(line);
+  });
+
+  const maintenance = await startMaintenanceWorkOrders({
+    gateway,
+    ledger,
+    profile,
+    serviceAgreement,
+    signer: machine,
+    dataDir,
+    clock,
+    actForAllParties: true,
+    technician: async (wo) => {
+      // The field technician does the work on the (simulated) machine.
+      const snap = server.model.snapshot();
+      server.model.service();
+      return {
+        report: `${wo.request.serviceType} done`,
+        partsUsed:
+          wo.request.serviceType === "filterChange"
+            ? ["air filter element"]
+            : ["oil 20 l", "separator element", "oil filter"],
+        runHours: snap.runHours.toFixed(),
+        loadedHours: snap.loadedHours.toFixed(),
+        technician: "demo field service",
+      };
     },
   });
-  const summary = await gateway.done;
+  maintenance.events$.subscribe((e) => log(maintenanceLogLine(e)));
+
+  // The source: the profile's nodes over OPC UA, until the span's end in machine time (the
+  // first reading at or past it ends the run; open windows close on completion).
+  const until = o.start.getTime() + o.spanMs;
+  const metered = opcuaProfileSource({
+    endpointUrl: server.endpointUrl,
+    machineId: agreement.machineId,
+    profile,
+    pkiDir: join(dataDir, "pki"),
+    log,
+  }).pipe(
+    takeWhile((e) => e.kind !== "reading" || e.sourceTime.getTime() < until, true),
+    tap((e) => {
+      if (e.kind === "reading" && e.sourceTime > simNow) simNow = e.sourceTime;
+    }),
+    gateway.meter(),
+  );
+  await new Promise<void>((done) =>
+    metered.subscribe({
+      error: (err) => {
+        log({ event: "metering.error", error: String(err), code: (err as { code?: string }).code });
+        done();
+      },
+      complete: () => done(),
+    }),
+  );
+  log({ event: "gateway.stopping" });
+  await maintenance.stop();
+  await gateway.stop();
   await server.stop();
+
+  const invoices = [...gateway.settler.invoices()];
+  writeInvoices({ outDir: o.outDir }, invoices);
+  const exported = await exportRecords({ dataDir, outDir: o.outDir }, machine.address);
+  const historyFile = join(o.outDir, "history.jsonl");
+  maintenance.history.exportTo(historyFile);
   const records: MeterRecord[] = [];
   const { openJournal, meterRecordCodec } = await import("@maaskit/metering");
   const journal = await openJournal({ dir: join(dataDir, "journal"), codec: meterRecordCodec });
   for await (const r of journal.read(0)) records.push(r);
   await journal.close();
-  const workOrders = (gateway.maintenance?.orders.list() ?? []).map((w) => ({
+  const workOrders = maintenance.orders.list().map((w) => ({
     id: w.id,
     state: w.state,
     ...(w.amount ? { amount: w.amount.toFixed(2) } : {}),
   }));
   await ledger.close();
   await chosen.stop?.();
+  const summary: DemoSummary = {
+    records: exported.records,
+    invoices,
+    quarantined,
+    billedVolume: exported.billedVolume,
+    verification: exported.verification,
+    files: { records: exported.file, history: historyFile, invoices: join(o.outDir, "invoices") },
+  };
+  log({
+    event: "gateway.stopped",
+    records: summary.records,
+    billedVolume: summary.billedVolume,
+    quarantined,
+    verification: summary.verification,
+  });
   const groundTruthVolume =
     firstVolume && lastVolume
       ? server.model
           .groundTruthVolumeAt(lastVolume)
           .minus(server.model.groundTruthVolumeAt(firstVolume))
       : dec(0);
-  if (ownData) rmSync(dataDir, { recursive: true, force: true });
+  if (o.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
   return { summary, agreement, groundTruthVolume, workOrders, records, signer: machine.address };
 }

@@ -1,12 +1,11 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { startCactusLedger, startEvmLedger } from "@maaskit/gateway";
 import { dec, type Reading, runCli } from "@maaskit/metering";
 import type { Decimal } from "decimal.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DemoOptions, type DemoResult, runDemo } from "../src/demo.js";
-import { startCactusLedger } from "../src/gateway/cactus.js";
-import { startEvmLedger } from "../src/gateway/evm.js";
 
 const DAY = 86_400_000;
 const start = new Date("2025-03-02T23:00:00.000Z"); // 2025-03-03 00:00 Europe/Berlin, a Monday

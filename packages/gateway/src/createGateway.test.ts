@@ -63,6 +63,26 @@ describe("createGateway", () => {
     await gateway.stop();
   });
 
+  test("behavior: events$ reports each reading the gateway consumes, each record, and each record the ledger acknowledged (by seq), so a dashboard or supervisor can follow progress", async () => {
+    const { ledger } = switchableLedger(realLedger());
+    const { gateway, invoices, records, events } = await start(ledger);
+    const source = feed(gateway, records);
+    const readings = dayOne();
+    for (const r of readings) source.next(r);
+    expect(await runUntil(scheduler, () => invoices.length === 1)).toBe(true);
+    const seen = events.filter((e) => e.type === "reading");
+    expect(seen).toHaveLength(readings.length);
+    expect(seen.map((e) => (e.type === "reading" ? e.reading : undefined))).toEqual(readings);
+    const recordSeqs = events.flatMap((e) => (e.type === "record" ? [e.record.seq] : []));
+    expect(recordSeqs).toEqual(records.map((r) => r.seq));
+    const acked = events.flatMap((e) => (e.type === "record.acknowledged" ? [e.seq] : []));
+    // every record of the settled day acknowledged, each once, in order
+    const daySeqs = records.filter((r) => r.periodEnd.getTime() <= T0 + DAY).map((r) => r.seq);
+    expect(acked.slice(0, daySeqs.length)).toEqual(daySeqs);
+    expect(new Set(acked).size).toBe(acked.length);
+    await gateway.stop();
+  });
+
   test("behavior: a ledger outage far longer than any timeout — the period is settled once the ledger is back, exactly once, without a restart", async () => {
     const { ledger, state } = switchableLedger(realLedger());
     const { gateway, invoices, records, events } = await start(ledger);

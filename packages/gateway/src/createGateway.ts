@@ -13,6 +13,7 @@ import {
   oee,
   openJournal,
   type QuarantineEvent,
+  type Reading,
   type StateMapping,
   tumblingWindow,
   type UnitCode,
@@ -29,6 +30,7 @@ import {
   type OperatorFunction,
   Subject,
   takeUntil,
+  tap,
 } from "rxjs";
 import { createPeriodSettler } from "./createPeriodSettler.js";
 import { GatewayError } from "./errors.js";
@@ -185,6 +187,8 @@ export async function createGateway(p: CreateGatewayParameters): Promise<Gateway
     } else if (e.type === "failed") {
       ledgerHealth = "halted";
       emit({ type: "delivery.failed", seq: e.seq, error: String(e.error) });
+    } else if (e.type === "delivered") {
+      emit({ type: "record.acknowledged", seq: e.seq });
     } else if (e.type === "caughtUp") {
       ledgerHealth = "ok";
       emit({ type: "delivered", ackedThrough: e.ackedThrough });
@@ -268,6 +272,9 @@ export async function createGateway(p: CreateGatewayParameters): Promise<Gateway
     return (source$) => {
       let events = source$.pipe(
         takeUntil(stop$),
+        tap((e) => {
+          if (e.kind === "reading") emit({ type: "reading", reading: e as Reading });
+        }),
         validateReadings({
           units,
           nonNegative: [profile.billed],

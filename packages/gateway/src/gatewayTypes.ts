@@ -6,6 +6,7 @@ import type {
   MeterRecord,
   MeterWindow,
   QuarantineEvent,
+  Reading,
   Recorder,
   WindowSize,
 } from "@maaskit/metering";
@@ -96,7 +97,11 @@ export type GatewayEvent =
       store: "journal" | "ledger";
       recovery: Readonly<Record<string, unknown>>;
     }
+  /** A reading the metering pipeline consumed (before validation: quarantined ones too). */
+  | { type: "reading"; reading: Reading }
   | { type: "record"; record: MeterRecord; window: MeterWindow }
+  /** The ledger acknowledged the record with this seq (once per record, in order). */
+  | { type: "record.acknowledged"; seq: number }
   | { type: "record.unobserved"; start: Date; end: Date }
   | { type: "window.alreadyRecorded"; start: Date }
   /**

@@ -1,5 +1,12 @@
 // @maaskit/gateway — public entry point. Explicit named re-exports only.
 
+export { exportRecords, writeInvoices } from "./cli/common.js";
+export { type ConfiguredLedger, ledgerFromConfig } from "./cli/ledgerFromConfig.js";
+export {
+  type OpcuaProfileSourceOptions,
+  opcuaProfileSource,
+  retryableOpcUaError,
+} from "./cli/opcuaSource.js";
 export { EXIT, type GatewayCliIo, runGatewayCli } from "./cli/runGatewayCli.js";
 export {
   type ConfigProblem,
@@ -20,6 +27,7 @@ export {
   type SettlerEvent,
 } from "./createPeriodSettler.js";
 export { GatewayError, type GatewayErrorCode } from "./errors.js";
+export { gatewayLogLine } from "./gatewayLogLine.js";
 export type {
   BaselineOption,
   CreateGatewayParameters,
@@ -28,6 +36,14 @@ export type {
   GatewayHealth,
   UnobservedTimePolicy,
 } from "./gatewayTypes.js";
+export { startCactusLedger } from "./ledgers/cactusLedger.js";
+export {
+  type EvmKeySource,
+  type EvmKeys,
+  type GatewayEvmLedger,
+  loadEvmKey,
+  startEvmLedger,
+} from "./ledgers/evmLedger.js";
 export {
   airServiceStates,
   compressorProfile,
@@ -38,5 +54,11 @@ export {
   type ProfileMaintenance,
   type ProfileRate,
 } from "./machineProfile.js";
+export {
+  type MaintenanceEvent,
+  type MaintenanceWorkOrders,
+  type MaintenanceWorkOrdersParameters,
+  startMaintenanceWorkOrders,
+} from "./maintenanceWorkOrders.js";
 export { oeeElements } from "./oeeElements.js";
 export { type RegisterBaseline, readBaseline, writeBaseline } from "./registerBaseline.js";

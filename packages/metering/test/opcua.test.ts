@@ -75,6 +75,8 @@ async function freePort(): Promise<number> {
   });
 }
 
+let startedAt: number;
+
 beforeAll(async () => {
   pki = await mkdtemp(join(tmpdir(), "maaskit-opcua-test-"));
   const t0 = performance.now();
@@ -92,6 +94,8 @@ beforeAll(async () => {
     trustedBy: [join(pki, "client")],
   });
   figures.serverStartMs = Math.round(performance.now() - t0);
+  // simulated time starts once the server is up, however long booting took
+  startedAt = server.model.time.getTime();
 });
 
 afterAll(async () => {
@@ -102,6 +106,10 @@ afterAll(async () => {
 });
 
 describe("startCompressorServer + fromOpcUa", () => {
+  it("default: simulated time starts at startTime once the server is up (booting takes none of it)", () => {
+    expect(new Date(startedAt).toISOString()).toBe("2025-01-06T06:00:00.000Z");
+  });
+
   it("default: serves OPC 40250-style variables with UNECE units in simulated time", async () => {
     const client = OPCUAClient.create({
       endpointMustExist: false,

@@ -75,7 +75,15 @@ export function writeJsonAtomic(file: string, v: unknown) {
   renameSync(tmp, file);
 }
 
-export async function exportRecords(config: GatewayConfig, signer: string) {
+/**
+ * Exports the journal in `dataDir` as `outDir/records.jsonl` (JSON Lines, one signed record a
+ * line) and verifies every signature and the chain; returns the file, the number of records,
+ * the billed volume (sum of their quantities) and the verification counts.
+ */
+export async function exportRecords(
+  config: Pick<GatewayConfig, "dataDir" | "outDir">,
+  signer: string,
+) {
   const journal = await openJournal({
     dir: join(config.dataDir, "journal"),
     codec: meterRecordCodec,
@@ -105,7 +113,8 @@ export async function exportRecords(config: GatewayConfig, signer: string) {
   };
 }
 
-export function writeInvoices(config: GatewayConfig, invoices: readonly Invoice[]) {
+/** Writes each invoice as `outDir/invoices/<period start>.json`. */
+export function writeInvoices(config: Pick<GatewayConfig, "outDir">, invoices: readonly Invoice[]) {
   const dir = join(config.outDir, "invoices");
   mkdirSync(dir, { recursive: true });
   for (const i of invoices)

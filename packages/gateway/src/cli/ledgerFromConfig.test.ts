@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -76,5 +76,17 @@ describe("ledgerFromConfig", () => {
       code: "gateway.config.unreadable",
       details: { tokenFile: join(dir, "missing.token") },
     });
+  });
+
+  test("behavior: a cactus ledger settles through a Cactus plugin registry over the embedded ledger in dataDir/cactus-ledger, local", async () => {
+    const configured = await ledgerFromConfig(config({ type: "cactus" }), clock);
+    expect(configured.local).toBe(true);
+    expect(configured.ledger.kind).toBe("cactus");
+    expect(configured.evm).toBeUndefined();
+    await expect(configured.ledger.getBalance("no-such-agreement")).rejects.toMatchObject({
+      code: expect.stringMatching(/^settlement\./),
+    });
+    await configured.close();
+    expect(existsSync(join(dir, "data", "cactus-ledger"))).toBe(true);
   });
 });

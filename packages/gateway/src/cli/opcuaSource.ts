@@ -5,6 +5,7 @@ import type { MeterEvent, UnitCode } from "@maaskit/metering";
 import type { OpcUaSecurityOptions } from "@maaskit/metering/opcua";
 import { defer, from, type Observable, retry, switchMap, throwError, timer } from "rxjs";
 import type { GatewayConfig } from "../config/gatewayConfig.js";
+import type { MachineProfile } from "../machineProfile.js";
 import type { logger } from "./common.js";
 
 /**
@@ -28,16 +29,39 @@ export function retryableOpcUaError(err: unknown): string | undefined {
   return undefined;
 }
 
+/** What `opcuaProfileSource` needs: the machine's endpoint and profile, and how to connect. */
+export interface OpcuaProfileSourceOptions {
+  readonly endpointUrl: string;
+  readonly machineId: string;
+  /** Which nodes to subscribe (every profile channel, by NodeId) and their state names. */
+  readonly profile: MachineProfile;
+  /** The client's PKI: its certificate, and the trust list of server certificates. */
+  readonly pkiDir: string;
+  /** Default 20 ms. */
+  readonly samplingIntervalMs?: number;
+  /** Default 50 ms. */
+  readonly publishingIntervalMs?: number;
+  readonly sessionTimeoutMs?: number;
+  /** `fromOpcUa`'s security options (default: the strongest the server offers, trust list). */
+  readonly security?: OpcUaSecurityOptions;
+  /** Backoff between connect attempts (default 500 ms doubling up to 30 s), forever. */
+  readonly reconnect?: { readonly initialDelayMs: number; readonly maxDelayMs: number };
+  /** Structured log lines (`opcua.retrying`, `opcua.security`, `opcua.warning`). */
+  readonly log?: (e: { event: string; [k: string]: unknown }) => void;
+}
+
 /**
- * The machine's readings over OPC UA; a failed connect (server not up yet, a session refused
- * with `BadTooManySessions`) is retried with backoff forever, and so is a connection that cannot be re-established —
- * the register is re-read on every connect, so counting bridges the gap.
+ * The machine's readings over OPC UA, for `createGateway(…).meter()`: every channel of the
+ * profile subscribed by its NodeId (state codes named by `profile.stateNames`); a failed
+ * connect (server not up yet, a session refused with `BadTooManySessions`) is retried with
+ * backoff forever, and so is a connection that cannot be re-established — the register is
+ * re-read on every connect, so counting bridges the gap. Any other error (an untrusted server
+ * certificate, a rejected identity, a missing node) ends the stream. Needs the optional peer
+ * `node-opcua` only when subscribed.
  */
-export function opcuaSource(
-  config: GatewayConfig,
-  log: ReturnType<typeof logger>,
-): Observable<MeterEvent> {
-  const { profile } = config;
+export function opcuaProfileSource(o: OpcuaProfileSourceOptions): Observable<MeterEvent> {
+  const { profile } = o;
+  const log = o.log ?? (() => undefined);
   const states = profile.stateNames
     ? Object.fromEntries(Object.entries(profile.stateNames).map(([k, v]) => [Number(k), v]))
     : undefined;
@@ -48,26 +72,24 @@ export function opcuaSource(
     ...(c.unit ? { unit: c.unit as UnitCode } : {}),
     ...(c.kind === "state" && states ? { states } : {}),
   }));
-  const { initialDelayMs, maxDelayMs } = config.opcua.reconnect;
+  const { initialDelayMs, maxDelayMs } = o.reconnect ?? { initialDelayMs: 500, maxDelayMs: 30_000 };
   return defer(() => from(import("@maaskit/metering/opcua"))).pipe(
     switchMap(({ fromOpcUa }) =>
       fromOpcUa({
-        endpointUrl: config.endpoint,
-        machineId: config.machineId,
+        endpointUrl: o.endpointUrl,
+        machineId: o.machineId,
         nodes,
-        samplingInterval: config.opcua.samplingIntervalMs,
-        publishingInterval: config.opcua.publishingIntervalMs,
+        samplingInterval: o.samplingIntervalMs ?? 20,
+        publishingInterval: o.publishingIntervalMs ?? 50,
         queueSize: 1000,
-        pkiDir: join(config.dataDir, "pki"),
+        pkiDir: o.pkiDir,
         connect: { maxRetry: 1, initialDelay: 250, maxDelay: 1000 },
-        ...(config.opcua.sessionTimeoutMs
-          ? { clientOptions: { requestedSessionTimeout: config.opcua.sessionTimeoutMs } }
+        ...(o.sessionTimeoutMs
+          ? { clientOptions: { requestedSessionTimeout: o.sessionTimeoutMs } }
           : {}),
         // fromOpcUa is secure by default (strongest mode, server certificate from the trust
-        // list in pkiDir); the config's `opcua.security` is passed through as it is.
-        ...(config.opcua.security
-          ? { security: config.opcua.security as OpcUaSecurityOptions }
-          : {}),
+        // list in pkiDir); `security` is passed through as it is.
+        ...(o.security ? { security: o.security } : {}),
         logger: {
           warn: (message, details) => log({ event: "opcua.warning", message, ...details }),
           info: (message, details) => log({ event: "opcua.security", message, ...details }),
@@ -91,4 +113,23 @@ export function opcuaSource(
       resetOnSuccess: true,
     }),
   );
+}
+
+/** The OPC UA source of `maaskit-gateway run`: `opcuaProfileSource` as the config says. */
+export function opcuaSource(
+  config: GatewayConfig,
+  log: ReturnType<typeof logger>,
+): Observable<MeterEvent> {
+  return opcuaProfileSource({
+    endpointUrl: config.endpoint,
+    machineId: config.machineId,
+    profile: config.profile,
+    pkiDir: join(config.dataDir, "pki"),
+    samplingIntervalMs: config.opcua.samplingIntervalMs,
+    publishingIntervalMs: config.opcua.publishingIntervalMs,
+    ...(config.opcua.sessionTimeoutMs ? { sessionTimeoutMs: config.opcua.sessionTimeoutMs } : {}),
+    ...(config.opcua.security ? { security: config.opcua.security as OpcUaSecurityOptions } : {}),
+    reconnect: config.opcua.reconnect,
+    log,
+  });
 }

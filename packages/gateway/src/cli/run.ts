@@ -3,12 +3,13 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { isMaaskitError, loadSigner, type Reading } from "@maaskit/metering";
-import { parseAgreement } from "@maaskit/settlement";
+import { agreementToJson, parseAgreement } from "@maaskit/settlement";
 import { Subject, takeWhile, tap } from "rxjs";
 import { parseDuration } from "../config/gatewayConfig.js";
 import { createGateway } from "../createGateway.js";
 import { GatewayError } from "../errors.js";
-import type { GatewayEvent, GatewayHealth } from "../gatewayTypes.js";
+import { gatewayLogLine } from "../gatewayLogLine.js";
+import type { GatewayHealth } from "../gatewayTypes.js";
 import { maintenanceAdvisories } from "../maintenanceAdvisories.js";
 import {
   configArg,
@@ -28,7 +29,7 @@ import { sparkplugSource } from "./sparkplugSource.js";
 export async function run(args: string[], io: GatewayCliIo): Promise<number> {
   const { config, values } = configArg(args);
   const log = logger(io);
-  const agreement = parseAgreement(JSON.parse(readFileSync(config.agreementFile, "utf8")));
+  let agreement = parseAgreement(JSON.parse(readFileSync(config.agreementFile, "utf8")));
   const signer = await loadSigner({ keyFile: config.signerKeyFile });
   let stopAt: number | undefined;
   if (values.until !== undefined) {
@@ -46,8 +47,20 @@ export async function run(args: string[], io: GatewayCliIo): Promise<number> {
   }
   // Ledger time follows the machine's time (a simulator may run accelerated).
   let machineNow = new Date();
-  const { ledger, local } = await ledgerFromConfig(config, { now: () => machineNow });
+  const configured = await ledgerFromConfig(config, { now: () => machineNow });
+  const { ledger, local } = configured;
   await ledger.ready;
+  if (configured.evm && agreement.currency.address === undefined) {
+    // An agreement without a token on an EVM chain: settle in the ledger's test token between
+    // the parties it acts for (a development chain), logged.
+    const { parties, currency } = configured.evm;
+    log({ event: "agreement.devChain", token: currency.address, ...parties });
+    agreement = parseAgreement({
+      ...agreementToJson(agreement),
+      parties: { provider: parties.provider, customer: parties.customer },
+      currency,
+    });
+  }
   const gateway = await createGateway({
     agreement,
     // The local embedded ledger holds both parties' consent; on a central ledger (PostgreSQL,
@@ -70,7 +83,7 @@ export async function run(args: string[], io: GatewayCliIo): Promise<number> {
   let failure: string | undefined;
   gateway.events$.subscribe((e) => {
     if (e.type === "record") records++;
-    const line = logLine(e);
+    const line = gatewayLogLine(e);
     if (line) log(line);
     if (e.type === "delivery.failed") failure = `delivery halted at seq ${e.seq}: ${e.error}`;
   });
@@ -178,7 +191,7 @@ export async function run(args: string[], io: GatewayCliIo): Promise<number> {
     ...healthJson(final),
   });
   const invoices = await ledger.getInvoices(agreement.agreementId);
-  await ledger.close();
+  await configured.close();
   const exported = await exportRecords(config, await signer.getAddress());
   writeInvoices(config, invoices);
   log({
@@ -200,49 +213,4 @@ export async function run(args: string[], io: GatewayCliIo): Promise<number> {
     ...(failure ? { error: failure } : {}),
   });
   return failure === undefined && exported.verification.invalid === 0 ? EXIT.ok : EXIT.failed;
-}
-
-function logLine(e: GatewayEvent): { event: string; [k: string]: unknown } | undefined {
-  switch (e.type) {
-    case "record":
-      return undefined; // progress lines summarise records
-    case "period.settled":
-    case "period.alreadySettled":
-      return {
-        event: e.type,
-        period: `${e.invoice.period.start.toISOString()}/${e.invoice.period.end.toISOString()}`,
-        usage: e.invoice.usage.value.toFixed(),
-        total: e.invoice.total.toFixed(),
-        currency: e.invoice.currency.symbol,
-      };
-    case "period.due":
-      return {
-        event: e.type,
-        period: `${e.period.start.toISOString()}/${e.period.end.toISOString()}`,
-      };
-    case "period.retrying":
-      return { event: e.type, attempt: e.attempt, delayMs: e.delayMs, error: String(e.error) };
-    case "reading.quarantined":
-      return {
-        event: e.type,
-        reason: e.event.reason,
-        channel: e.event.channel,
-        message: e.event.message,
-      };
-    case "baseline.set":
-      return { event: e.type, register: e.register, at: e.at.toISOString(), source: e.source };
-    case "baseline.late":
-      return {
-        event: e.type,
-        firstReadingAt: e.firstReadingAt.toISOString(),
-        agreementStart: e.agreementStart.toISOString(),
-        note: "usage between the agreement start and the first reading is unknown and not billed",
-      };
-    case "record.unobserved":
-      return { event: e.type, start: e.start.toISOString(), end: e.end.toISOString() };
-    case "window.alreadyRecorded":
-      return { event: e.type, start: e.start.toISOString() };
-    default:
-      return { event: e.type, ...(e as object) };
-  }
 }

@@ -11,6 +11,17 @@ const minimal = {
   signerKeyFile: "gateway.key",
 };
 
+/** The dotted paths of the problems a config with this `ledger` has. */
+function ledgerProblems(ledger: unknown): string[] {
+  try {
+    parseGatewayConfig({ ...minimal, ledger }, "/");
+  } catch (e) {
+    expect(e).toMatchObject({ code: "gateway.config.invalid" });
+    return (e as { details: { problems: { path: string }[] } }).details.problems.map((p) => p.path);
+  }
+  return [];
+}
+
 describe("parseGatewayConfig", () => {
   const sparkplug = {
     type: "sparkplug",
@@ -166,23 +177,64 @@ describe("parseGatewayConfig", () => {
   });
 
   test("error: a ledger of an unknown type, a non-postgres URL, an http ledger without its token file — each named by path", () => {
-    const problemsOf = (ledger: unknown): string[] => {
-      try {
-        parseGatewayConfig({ ...minimal, ledger }, "/");
-      } catch (e) {
-        expect(e).toMatchObject({ code: "gateway.config.invalid" });
-        return (e as { details: { problems: { path: string }[] } }).details.problems.map(
-          (p) => p.path,
-        );
-      }
-      return [];
-    };
-    expect(problemsOf({ type: "evm" })).toEqual(["ledger.type"]);
-    expect(problemsOf({ type: "postgres", connectionString: "mysql://db/x" })).toEqual([
+    expect(ledgerProblems({ type: "paper" })).toEqual(["ledger.type"]);
+    expect(ledgerProblems({ type: "postgres", connectionString: "mysql://db/x" })).toEqual([
       "ledger.connectionString",
     ]);
-    expect(problemsOf({ type: "http", url: "ftp://ledger" })).toEqual(
+    expect(ledgerProblems({ type: "http", url: "ftp://ledger" })).toEqual(
       expect.arrayContaining(["ledger.url", "ledger.tokenFile"]),
+    );
+  });
+
+  test("behavior: ledger evm (a local anvil, or rpcUrl with the parties' keys from files or env) and cactus; key files and the contracts' state file resolved", () => {
+    const at = (ledger: unknown) =>
+      parseGatewayConfig({ ...minimal, ledger }, "/etc/maaskit").ledger;
+    expect(at({ type: "evm" })).toEqual({
+      type: "evm",
+      stateFile: "/etc/maaskit/data/evm-contracts.json",
+    });
+    expect(
+      at({
+        type: "evm",
+        rpcUrl: "https://rpc.example:8545",
+        keys: {
+          relayer: { keyFile: "keys/relayer.key" },
+          customer: { env: "CUSTOMER_KEY" },
+          provider: { keyFile: "/secrets/provider.key" },
+          arbiter: { env: "ARBITER_KEY" },
+        },
+      }),
+    ).toEqual({
+      type: "evm",
+      rpcUrl: "https://rpc.example:8545",
+      keys: {
+        relayer: { keyFile: "/etc/maaskit/keys/relayer.key" },
+        customer: { env: "CUSTOMER_KEY" },
+        provider: { keyFile: "/secrets/provider.key" },
+        arbiter: { env: "ARBITER_KEY" },
+      },
+      stateFile: "/etc/maaskit/data/evm-contracts.json",
+    });
+    expect(at({ type: "cactus" })).toEqual({
+      type: "cactus",
+      dir: "/etc/maaskit/data/cactus-ledger",
+    });
+  });
+
+  test("attack: an evm rpcUrl without the parties' keys (the gateway would sign with anvil's public dev keys on someone's node), a key from a lowercase env name or a missing role — each named by path", () => {
+    expect(ledgerProblems({ type: "evm", rpcUrl: "http://127.0.0.1:8545" })).toEqual([
+      "ledger.keys",
+    ]);
+    const key = { keyFile: "k" };
+    expect(
+      ledgerProblems({
+        type: "evm",
+        rpcUrl: "http://127.0.0.1:8545",
+        keys: { relayer: key, customer: { env: "lower" }, provider: key },
+      }),
+    ).toEqual(expect.arrayContaining(["ledger.keys.customer.env", "ledger.keys.arbiter"]));
+    expect(ledgerProblems({ type: "evm", rpcUrl: "ftp://node" })).toEqual(
+      expect.arrayContaining(["ledger.rpcUrl"]),
     );
   });
 

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { GatewayError } from "../errors.js";
+import type { EvmKeySource, EvmKeys } from "../ledgers/evmLedger.js";
 import { compressorProfile, type MachineProfile } from "../machineProfile.js";
 
 const decimalString = z
@@ -92,6 +93,14 @@ const sparkplugSource = z.strictObject({
   rebirthCooldownMs: z.int().nonnegative().optional(),
 });
 
+/** Where an EVM party's key comes from: a key file (`0x…`, mode 0600) or an env variable. */
+const evmKeySource = z.union([
+  z.strictObject({ keyFile: z.string().min(1) }),
+  z.strictObject({
+    env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "must be an environment variable name"),
+  }),
+]);
+
 /** The gateway configuration file (`gateway.json`). Paths are relative to the file. */
 export const gatewayConfigSchema = z
   .strictObject({
@@ -107,7 +116,9 @@ export const gatewayConfigSchema = z
     outDir: z.string().min(1).default("out"),
     /**
      * Where records are settled: the local embedded ledger (default), a central PostgreSQL
-     * ledger, or a maaskit ledger service over HTTP (docs/ledger-service.md).
+     * ledger, a maaskit ledger service over HTTP (docs/ledger-service.md), the maaskit
+     * contracts on an EVM chain (a local anvil, or `rpcUrl` with the parties' `keys`), or a
+     * Hyperledger Cactus plugin registry.
      */
     ledger: z
       .discriminatedUnion("type", [
@@ -127,6 +138,23 @@ export const gatewayConfigSchema = z
             .min(1)
             .describe("file holding this gateway's bearer token for the ledger service"),
         }),
+        z.strictObject({
+          type: z.literal("evm"),
+          rpcUrl: z
+            .url({ protocol: /^(https?|wss?)$/ })
+            .optional()
+            .describe("JSON-RPC URL of the node; omitted: a local anvil the gateway starts"),
+          keys: z
+            .strictObject({
+              relayer: evmKeySource,
+              customer: evmKeySource,
+              provider: evmKeySource,
+              arbiter: evmKeySource,
+            })
+            .optional()
+            .describe("the parties' keys; required with rpcUrl"),
+        }),
+        z.strictObject({ type: z.literal("cactus"), dir: z.string().min(1).optional() }),
       ])
       .default({ type: "embedded" }),
     window: z
@@ -191,6 +219,13 @@ export const gatewayConfigSchema = z
         path: ["endpoint"],
         message: "the OPC UA endpoint is required",
       });
+    if (c.ledger.type === "evm" && c.ledger.rpcUrl !== undefined && c.ledger.keys === undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["ledger", "keys"],
+        message:
+          "with ledger.rpcUrl the parties' keys must come from the config (key files or env variables): a node the gateway did not start never gets anvil's public dev keys",
+      });
     if (c.window.timeZone !== undefined) {
       try {
         new Intl.DateTimeFormat("en", { timeZone: c.window.timeZone });
@@ -251,7 +286,15 @@ export interface GatewayConfig {
   readonly ledger:
     | { readonly type: "embedded"; readonly dir: string }
     | { readonly type: "postgres"; readonly connectionString: string }
-    | { readonly type: "http"; readonly url: string; readonly tokenFile: string };
+    | { readonly type: "http"; readonly url: string; readonly tokenFile: string }
+    | {
+        readonly type: "evm";
+        readonly rpcUrl?: string;
+        readonly keys?: EvmKeys;
+        /** `<dataDir>/evm-contracts.json`: the contracts a restarted gateway reuses. */
+        readonly stateFile: string;
+      }
+    | { readonly type: "cactus"; readonly dir: string };
   readonly window: {
     readonly sizeMs: number;
     readonly timeZone?: string;
@@ -334,12 +377,7 @@ export function parseGatewayConfig(raw: unknown, baseDir: string): GatewayConfig
     signerKeyFile: abs(c.signerKeyFile),
     dataDir,
     outDir: abs(c.outDir),
-    ledger:
-      c.ledger.type === "embedded"
-        ? { type: "embedded", dir: c.ledger.dir ? abs(c.ledger.dir) : resolve(dataDir, "ledger") }
-        : c.ledger.type === "http"
-          ? { type: "http", url: c.ledger.url, tokenFile: abs(c.ledger.tokenFile) }
-          : c.ledger,
+    ledger: ledgerOf(c.ledger, abs, dataDir),
     window: {
       sizeMs: parseDuration(c.window.size)!,
       ...(c.window.timeZone ? { timeZone: c.window.timeZone } : {}),
@@ -353,6 +391,41 @@ export function parseGatewayConfig(raw: unknown, baseDir: string): GatewayConfig
     opcua: c.opcua,
     source: c.source ?? { type: "opcua" },
   };
+}
+
+function ledgerOf(
+  l: z.output<typeof gatewayConfigSchema>["ledger"],
+  abs: (p: string) => string,
+  dataDir: string,
+): GatewayConfig["ledger"] {
+  const keyOf = (k: z.output<typeof evmKeySource>): EvmKeySource =>
+    "keyFile" in k ? { keyFile: abs(k.keyFile) } : k;
+  switch (l.type) {
+    case "embedded":
+      return { type: "embedded", dir: l.dir ? abs(l.dir) : resolve(dataDir, "ledger") };
+    case "cactus":
+      return { type: "cactus", dir: l.dir ? abs(l.dir) : resolve(dataDir, "cactus-ledger") };
+    case "http":
+      return { type: "http", url: l.url, tokenFile: abs(l.tokenFile) };
+    case "evm":
+      return {
+        type: "evm",
+        ...(l.rpcUrl ? { rpcUrl: l.rpcUrl } : {}),
+        ...(l.keys
+          ? {
+              keys: {
+                relayer: keyOf(l.keys.relayer),
+                customer: keyOf(l.keys.customer),
+                provider: keyOf(l.keys.provider),
+                arbiter: keyOf(l.keys.arbiter),
+              },
+            }
+          : {}),
+        stateFile: resolve(dataDir, "evm-contracts.json"),
+      };
+    default:
+      return l;
+  }
 }
 
 /** Reads and validates a gateway config file (JSON). Paths in it are relative to the file. */

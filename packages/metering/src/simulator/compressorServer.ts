@@ -181,9 +181,12 @@ export async function startCompressorServer(
 
   // The simulated clock belongs to the compressor, not to the OPC UA server: it keeps running
   // through a server restart, as a real machine keeps compressing while its gateway reboots.
+  // Simulated time starts when the server is up (certificates made, address space built,
+  // listening) — not while it boots, which on a busy machine takes seconds of simulated days.
   const simStart = model.time.getTime();
-  const realStart = performance.now();
+  let realStart: number | undefined;
   const tick = (): void => {
+    if (realStart === undefined) return;
     model.advanceTo(simStart + (performance.now() - realStart) * accelerate);
     publish();
   };
@@ -299,6 +302,7 @@ export async function startCompressorServer(
   try {
     await boot();
     for (const dir of options.trustedBy ?? []) await trustOpcUaServerCertificate(dir, certificate!);
+    realStart = performance.now();
   } catch (cause) {
     clearInterval(timer);
     await shutdown().catch(() => undefined);

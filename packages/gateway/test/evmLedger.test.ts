@@ -5,7 +5,9 @@ import { dec } from "@maaskit/metering";
 import { startAnvil } from "@maaskit/settlement/anvil";
 import { type HDNodeWallet, keccak256, toUtf8Bytes } from "ethers";
 import { describe, expect, test } from "vitest";
-import { startEvmLedger } from "./evm.js";
+import { ledgerFromConfig } from "../src/cli/ledgerFromConfig.js";
+import { parseGatewayConfig } from "../src/config/gatewayConfig.js";
+import { startEvmLedger } from "../src/ledgers/evmLedger.js";
 
 describe("startEvmLedger", () => {
   test("args: stateFile — a restart on the same node reuses the contracts and their state", async () => {
@@ -16,7 +18,7 @@ describe("startEvmLedger", () => {
     try {
       const stateFile = join(dir, "data", "evm-contracts.json");
       const clock = { now: () => new Date("2025-01-01T00:00:00.000Z") };
-      // This node was started by the test, not by the example: the keys come from key files
+      // This node was started by the test, not by the gateway: the keys come from key files
       // (the node's funded accounts, written as an operator would).
       const keyFile = (i: number) => {
         const path = join(dir, `key-${i}`);
@@ -61,7 +63,7 @@ describe("startEvmLedger", () => {
   test("error: with rpcUrl and no keys in the config it refuses to start (never anvil's public mnemonic)", async () => {
     const clock = { now: () => new Date("2025-01-01T00:00:00.000Z") };
     await expect(startEvmLedger({ rpcUrl: "http://127.0.0.1:1", clock })).rejects.toMatchObject({
-      code: "example.config.invalid",
+      code: "gateway.config.invalid",
     });
     await expect(
       startEvmLedger({
@@ -74,6 +76,37 @@ describe("startEvmLedger", () => {
         },
         clock,
       }),
-    ).rejects.toMatchObject({ code: "example.config.invalid" });
+    ).rejects.toMatchObject({ code: "gateway.config.invalid" });
+  });
+
+  test('behavior: ledger { type: "evm" } from the config starts its own anvil, deploys the contracts and a token, names the parties it acts for; close() stops that anvil', async () => {
+    const dir = mkdtempSync(join(tmpdir(), "maaskit-evm-config-"));
+    try {
+      const config = parseGatewayConfig(
+        {
+          machineId: "compressor-1",
+          endpoint: "opc.tcp://127.0.0.1:4840/UA/Compressor",
+          profile: { base: "compressor" },
+          agreement: "agreement.json",
+          signerKeyFile: "gateway.key",
+          ledger: { type: "evm" },
+        },
+        dir,
+      );
+      const configured = await ledgerFromConfig(config, {
+        now: () => new Date("2025-01-01T00:00:00.000Z"),
+      });
+      expect(configured.local).toBe(true);
+      expect(configured.ledger.kind).toBe("evm");
+      const evm = configured.evm!;
+      expect(new Set([evm.parties.customer, evm.parties.provider, evm.parties.arbiter]).size).toBe(
+        3,
+      );
+      expect(evm.currency).toMatchObject({ symbol: "EURT", decimals: 2 });
+      expect(evm.currency.address).toMatch(/^0x[0-9a-fA-F]{40}$/);
+      await configured.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,36 +1,54 @@
+// The `evm` ledger choice: the maaskit contracts on an EVM chain — a local anvil the gateway
+// starts (dev accounts play the parties), or a node named by `rpcUrl` with the parties' own keys.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { MaaskitError } from "@maaskit/metering";
 import type { Currency, LedgerBackend, LedgerClock } from "@maaskit/settlement";
-import { startAnvil } from "@maaskit/settlement/anvil";
-import {
-  type EvmLedgerAddresses,
-  evmLedger,
-  testTokenAbi,
-  testTokenBytecode,
-} from "@maaskit/settlement/evm";
+import type { EvmLedgerAddresses } from "@maaskit/settlement/evm";
 import { ContractFactory, JsonRpcProvider, type Signer, Wallet } from "ethers";
-import type { EvmKeySource, EvmKeys } from "./config.js";
+import { GatewayError } from "../errors.js";
+
+/**
+ * Where an EVM party's private key comes from: a key file (one `0x…` hex key, mode 0600),
+ * or an environment variable holding it. Never a public mnemonic.
+ */
+export type EvmKeySource = { readonly keyFile: string } | { readonly env: string };
+
+/** The keys the gateway acts with on a node it did not start (`rpcUrl`). */
+export interface EvmKeys {
+  /** Deploys the contracts and relays records and statements. */
+  readonly relayer: EvmKeySource;
+  readonly customer: EvmKeySource;
+  readonly provider: EvmKeySource;
+  readonly arbiter: EvmKeySource;
+}
 
 /** A party's key from its key file or environment variable (a `0x…` 32-byte hex key). */
 export function loadEvmKey(source: EvmKeySource): Wallet {
-  const raw =
-    "keyFile" in source ? readFileSync(source.keyFile, "utf8").trim() : process.env[source.env];
   const where = "keyFile" in source ? source.keyFile : `$${source.env}`;
+  let raw: string | undefined;
+  try {
+    raw =
+      "keyFile" in source ? readFileSync(source.keyFile, "utf8").trim() : process.env[source.env];
+  } catch (err) {
+    throw new GatewayError(
+      "gateway.config.unreadable",
+      `cannot read key file ${where}`,
+      { source: where },
+      err,
+    );
+  }
   if (raw === undefined || !/^0x[0-9a-fA-F]{64}$/.test(raw)) {
-    throw new MaaskitError(
-      "example.config.invalid",
+    throw new GatewayError(
+      "gateway.config.invalid",
       `No private key (0x + 64 hex digits) in ${where}`,
-      {
-        details: { source: where },
-      },
+      { source: where },
     );
   }
   return new Wallet(raw);
 }
 
 /** An EVM ledger for the gateway: the parties' addresses and the settlement token. */
-export interface GatewayEvm {
+export interface GatewayEvmLedger {
   readonly ledger: LedgerBackend;
   /** The maaskit contracts the ledger runs on. */
   readonly addresses: EvmLedgerAddresses;
@@ -41,35 +59,40 @@ export interface GatewayEvm {
     readonly arbiter: string;
   };
   readonly currency: Currency;
+  /** Stops the anvil this call started (nothing on a node named by `rpcUrl`). */
   stop(): Promise<void>;
 }
 
 /**
- * The `evm` ledger choice: starts a local anvil (from the npm package, on 127.0.0.1 and a
- * free port) unless `rpcUrl` names a node, deploys the maaskit contracts and a test ERC-20
- * (EURT, 2 decimals) and mints it to the customer. Anvil's default accounts play customer,
- * provider and arbiter; on a real chain these would be the parties' own signers.
+ * Starts a local anvil (npm `@foundry-rs/anvil`, an optional peer: missing, it fails with
+ * `maaskit.dependency.missing`) on 127.0.0.1 unless `rpcUrl` names a node, deploys the maaskit
+ * contracts and a test ERC-20 (EURT, 2 decimals) and mints it to the customer. On anvil its dev
+ * accounts play relayer, customer, provider and arbiter; on a node named by `rpcUrl` only the
+ * `keys` given are used (without them: `gateway.config.invalid` — never anvil's public mnemonic
+ * on a node the gateway did not start).
  *
- * With `rpcUrl` and `stateFile`, the contracts' and the token's addresses are kept in that
- * JSON file: a restarted gateway reuses them (the ledger rebuilds its state from the chain)
- * instead of deploying fresh ones. The file is ignored when it names another chain.
+ * With `rpcUrl` and `stateFile`, the contracts' and the token's addresses are kept in that JSON
+ * file: a restarted gateway reuses them (the ledger rebuilds its state from the chain). The file
+ * is ignored when it names another chain.
  */
 export async function startEvmLedger(p: {
-  rpcUrl?: string;
-  /** Required with `rpcUrl`: the relayer's and the parties' keys (key files or env variables). */
-  keys?: EvmKeys;
-  clock: LedgerClock;
-  agreementCurrency?: Currency;
-  stateFile?: string;
-}): Promise<GatewayEvm> {
+  readonly rpcUrl?: string;
+  readonly keys?: EvmKeys;
+  readonly clock: LedgerClock;
+  readonly stateFile?: string;
+}): Promise<GatewayEvmLedger> {
   if (p.rpcUrl !== undefined && p.keys === undefined) {
-    throw new MaaskitError(
-      "example.config.invalid",
+    throw new GatewayError(
+      "gateway.config.invalid",
       "With rpcUrl the gateway needs the parties' keys (ledger.keys: key files or env variables); it never signs with anvil's public dev mnemonic on a node it did not start",
-      { details: { rpcUrl: p.rpcUrl } },
+      { rpcUrl: p.rpcUrl },
     );
   }
-  const anvil = p.rpcUrl === undefined ? await startAnvil() : undefined;
+  const { evmLedger, testTokenAbi, testTokenBytecode } = await import("@maaskit/settlement/evm");
+  const anvil =
+    p.rpcUrl === undefined
+      ? await (await import("@maaskit/settlement/anvil")).startAnvil()
+      : undefined;
   const provider =
     anvil?.provider ??
     new JsonRpcProvider(p.rpcUrl, undefined, {
@@ -78,21 +101,24 @@ export async function startEvmLedger(p: {
       batchMaxCount: 1,
       pollingInterval: 20,
     });
-  // The anvil this function started may keep its dev accounts; any other node gets only the
-  // keys the config names.
   const wallets: Signer[] =
     anvil?.wallets.slice(0, 4) ??
     [p.keys!.relayer, p.keys!.customer, p.keys!.provider, p.keys!.arbiter].map((k) =>
       loadEvmKey(k).connect(provider),
     );
-  const [deployer, customer, provider_, arbiter] = wallets as [Signer, Signer, Signer, Signer];
+  const [relayer, customer, provider_, arbiter] = wallets as [Signer, Signer, Signer, Signer];
+  const parties = {
+    customer: await customer.getAddress(),
+    provider: await provider_.getAddress(),
+    arbiter: await arbiter.getAddress(),
+  };
   const chainId = (await provider.getNetwork()).chainId.toString();
   const stateFile = anvil === undefined ? p.stateFile : undefined;
   const saved = stateFile === undefined ? undefined : readState(stateFile, chainId);
   if (saved !== undefined) {
     const ledger = await evmLedger({
       provider,
-      signer: deployer,
+      signer: relayer,
       parties: [customer, provider_, arbiter],
       addresses: saved.addresses,
       fromBlock: saved.fromBlock,
@@ -102,29 +128,28 @@ export async function startEvmLedger(p: {
       ledger,
       addresses: saved.addresses,
       rpcUrl: p.rpcUrl!,
-      parties: {
-        customer: await customer.getAddress(),
-        provider: await provider_.getAddress(),
-        arbiter: await arbiter.getAddress(),
-      },
+      parties,
       currency: { symbol: "EURT", decimals: 2, address: saved.token },
       async stop() {},
     };
   }
   const fromBlock = await provider.getBlockNumber();
-  const factory = new ContractFactory(testTokenAbi, testTokenBytecode, deployer);
-  const token = await factory.deploy("Euro Test", "EURT", 2);
+  const token = await new ContractFactory(testTokenAbi, testTokenBytecode, relayer).deploy(
+    "Euro Test",
+    "EURT",
+    2,
+  );
   await token.waitForDeployment();
   const tokenAddress = await token.getAddress();
   const mint = await (
-    token.connect(deployer) as unknown as {
+    token as unknown as {
       mint(to: string, amount: bigint): Promise<{ wait(): Promise<unknown> }>;
     }
-  ).mint(await customer.getAddress(), 10n ** 9n);
+  ).mint(parties.customer, 10n ** 9n);
   await mint.wait();
   const ledger = await evmLedger({
     provider,
-    signer: deployer,
+    signer: relayer,
     parties: [customer, provider_, arbiter],
     deploy: true,
     clock: p.clock,
@@ -143,11 +168,7 @@ export async function startEvmLedger(p: {
     ledger,
     addresses: ledger.addresses,
     rpcUrl: anvil?.rpcUrl ?? p.rpcUrl!,
-    parties: {
-      customer: await customer.getAddress(),
-      provider: await provider_.getAddress(),
-      arbiter: await arbiter.getAddress(),
-    },
+    parties,
     currency: { symbol: "EURT", decimals: 2, address: tokenAddress },
     async stop() {
       await anvil?.stop();
