@@ -53,14 +53,18 @@ async function setUp(revoke = true) {
     status: "active",
   });
   core.execute({ t: "openAgreement", agreement: agreementToJson(agreement) }, at);
+  // What the boost grant and its revocation share: binding, issuer, machine and feature.
+  const boost = {
+    version: 1,
+    ...binding,
+    issuer: vendor.address,
+    subject: machine.address,
+    machineId: "compressor-7",
+    featureId: "boost",
+  } as const;
   const grant = await signEntitlementGrant(
     {
-      version: 1,
-      ...binding,
-      issuer: vendor.address,
-      subject: machine.address,
-      machineId: "compressor-7",
-      featureId: "boost",
+      ...boost,
       terms: { kind: "perUnit", unit: "HUR", budget: dec(2), periodMs: 86_400_000 },
       notBefore: t(1, 12),
       notAfter: t(3, 0),
@@ -73,12 +77,7 @@ async function setUp(revoke = true) {
   core.execute({ t: "grantEntitlement", grant: entitlementGrantToJson(grant) }, at);
   const revocation = await signEntitlementRevocation(
     {
-      version: 1,
-      ...binding,
-      issuer: vendor.address,
-      subject: machine.address,
-      machineId: "compressor-7",
-      featureId: "boost",
+      ...boost,
       grant: entitlementGrantDigest(grant),
       generation: 0,
       revokedAt: t(2, 18),
